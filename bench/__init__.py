@@ -1,0 +1,1 @@
+"""Benchmarks (make bench): the connector against the straightforward approach, at scale."""

@@ -1,0 +1,1 @@
+"""Pieces every emulator shares: loopback TLS and token signing."""

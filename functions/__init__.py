@@ -1,0 +1,1 @@
+"""Triggers: one blueprint module per feature; each parses input, calls one service function, maps the result."""

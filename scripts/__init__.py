@@ -1,0 +1,1 @@
+"""Command-line entry points for humans: the demo walk-through and the admin CLI."""

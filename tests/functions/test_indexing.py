@@ -1,0 +1,55 @@
+"""The app indexes exactly the functions we ship, with their triggers and auth levels; importing it does no work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.functions.invoke import registered_functions
+
+REPO = Path(__file__).resolve().parents[2]
+
+# name -> (trigger type, auth level for HTTP triggers or the schedule/queue for the others)
+EXPECTED = {
+    "health": ("httpTrigger", "ANONYMOUS"),
+}
+
+
+def _describe() -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for fn in registered_functions():
+        trigger = json.loads(fn.get_function_json())["bindings"][0]
+        detail = trigger.get("authLevel") or trigger.get("schedule") or trigger.get("queueName") or ""
+        found[fn.get_function_name()] = (trigger["type"], str(detail))
+    return found
+
+
+def test_the_app_indexes_exactly_the_expected_functions() -> None:
+    assert _describe() == EXPECTED
+
+
+def test_function_names_are_unique() -> None:
+    names = [fn.get_function_name() for fn in registered_functions()]
+    assert len(names) == len(set(names))
+
+
+def test_import_needs_no_settings_and_loads_no_sdk() -> None:
+    """Import in a clean process with an empty environment: it must succeed and pull in no Graph or Azure SDK."""
+    probe = (
+        "import sys, function_app;"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('msgraph', 'azure.identity', 'kiota_abstractions', 'msal') or m.startswith(('azure.identity', 'azure.data', "
+        "'azure.keyvault', 'azure.storage')));"
+        "print(len(function_app.app.get_functions()), heavy)"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    count, heavy = result.stdout.strip().split(" ", 1)
+    assert int(count) == len(EXPECTED)
+    assert heavy == "[]"
