@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
+from emulators.azurite import Azurite
 from shared.adapters.table_store import MAX_BATCH, TableStore, etag_of
 from shared.errors import ConcurrencyConflict, Conflict, ValidationError
-from emulators.azurite import Azurite
 
 
 def _table() -> str:
