@@ -1,0 +1,35 @@
+"""Names of every table and queue the app uses; infra/ creates exactly these (a test compares them)."""
+
+from __future__ import annotations
+
+# Tables (alphanumeric, 3-63 characters, starting with a letter)
+CONNECTIONS = "connections"  # PK "connection", RK connection id
+AUDIT = "audit"  # PK connection id (or "deployment"), RK inverted time + id
+CONSENT_STATES = "consentstates"  # PK "state", RK nonce: single-use consent states
+SYNC_STATE = "syncstate"  # PK connection id, RK cursor-users / cursor-groups / lease / job ...
+SYNC_RUNS = "syncruns"  # PK connection id, RK inverted start time + run id
+DIRECTORY_USERS = "dirusers"  # PK connection id, RK user id
+DIRECTORY_GROUPS = "dirgroups"  # PK connection id, RK group id
+DIRECTORY_MEMBERS = "dirmembers"  # PK connection id + "_" + group id, RK member id
+ROTATION_STATE = "rotationstate"  # PK connection id, RK user id: last rotation, lock, pending version
+ROTATION_HISTORY = "rotationhistory"  # PK connection id + "_" + user id, RK inverted time
+
+TABLES = (
+    CONNECTIONS,
+    AUDIT,
+    CONSENT_STATES,
+    SYNC_STATE,
+    SYNC_RUNS,
+    DIRECTORY_USERS,
+    DIRECTORY_GROUPS,
+    DIRECTORY_MEMBERS,
+    ROTATION_STATE,
+    ROTATION_HISTORY,
+)
+
+# Queues (lowercase letters, digits, dashes)
+SYNC_JOBS = "sync-jobs"  # one message per connection sync job (or continuation)
+ROTATION_JOBS = "rotation-jobs"  # one message per connection rotation job
+DIRECTORY_CHANGES = "directory-changes"  # the change feed for the rest of the product
+
+QUEUES = (SYNC_JOBS, ROTATION_JOBS, DIRECTORY_CHANGES)
