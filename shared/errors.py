@@ -75,3 +75,76 @@ class TransientError(ConnectorError):
 
 class StorageUnavailable(TransientError):
     code = "storage_unavailable"
+
+
+class SecretNotFound(NotFound):
+    """No active secret (or version, or deleted secret) by that name in Key Vault."""
+
+    code = "secret_not_found"
+
+
+class SecretConflict(Conflict):
+    """The secret name is held by a soft-deleted secret: recover or purge it before setting the name again."""
+
+    code = "secret_conflict"
+
+
+class SecretAccessDenied(ConnectorError):
+    """Key Vault refused the app's identity (401), its role (403), or the secret is disabled. Not worth retrying."""
+
+    code = "secret_access_denied"
+    http_status = 502
+
+
+class SecretStoreUnavailable(TransientError):
+    """Key Vault throttled us or failed (429, 5xx, network) even after the adapter's bounded retries."""
+
+    code = "secret_store_unavailable"
+
+
+class GraphError(ConnectorError):
+    """Graph answered with an error. `graph_code` is Graph's own code (e.g. Authorization_RequestDenied)."""
+
+    code = "graph_error"
+    http_status = 502
+
+    def __init__(self, message: str, *, status: int, graph_code: str = "", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.graph_code = graph_code
+
+
+class GraphPermissionDenied(GraphError):
+    code = "graph_permission_denied"
+
+
+class GraphNotFound(GraphError):
+    code = "graph_not_found"
+
+
+class DeltaTokenExpired(GraphError):
+    """syncStateNotFound, resyncRequired or 410 Gone: drop the delta token and do a full sync."""
+
+    code = "delta_token_expired"
+
+
+class GraphUnavailable(TransientError):
+    """Throttled or failing after every retry; try again later."""
+
+    code = "graph_unavailable"
+
+
+class AuthenticationFailed(ConnectorError):
+    """No token for the tenant. `aadsts` is the Entra error number, if any; `cause` and `fix` are plain words."""
+
+    code = "authentication_failed"
+    http_status = 502
+
+    def __init__(self, message: str, *, aadsts: int | None = None, cause: str = "", fix: str = "") -> None:
+        super().__init__(message)
+        self.aadsts = aadsts
+        self.cause = cause
+        self.fix = fix
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "aadsts": self.aadsts, "cause": self.cause, "fix": self.fix}

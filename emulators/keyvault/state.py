@@ -1,0 +1,333 @@
+"""One vault's secrets in memory with Key Vault's rules: versions, soft delete, recovery, purge, limits and errors."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+NAME_PATTERN = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+MAX_VALUE_BYTES = 25 * 1024  # Key Vault: a secret value is at most 25 KB
+MAX_TAGS = 15
+MAX_TAG_NAME = 512
+MAX_TAG_VALUE = 256
+RECOVERY_LEVEL = "Recoverable+Purgeable"
+RECOVERABLE_DAYS = 90
+CREATE_LIMIT = 300  # secret creates (new versions) per window per vault, as Azure documents
+CREATE_WINDOW_S = 10.0
+RECOVERY_HINT = (
+    "If you recently deleted this secret you may be able to recover it using the correct recovery command. "
+    "For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+)
+
+
+class VaultError(Exception):
+    """A failure Key Vault reports as `{"error": {"code", "message", "innererror"?}}` with an HTTP status."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, inner_code: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.inner_code = inner_code
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.inner_code:
+            error["innererror"] = {"code": self.inner_code}
+        return {"error": error}
+
+
+def bad_parameter(message: str) -> VaultError:
+    return VaultError(400, "BadParameter", message)
+
+
+def not_found(name: str, version: str = "") -> VaultError:
+    ident = f"{name}/{version}" if version else name
+    return VaultError(
+        404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault. " + RECOVERY_HINT
+    )
+
+
+def deleted_not_found(name: str) -> VaultError:
+    return VaultError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+
+
+class Clock:
+    """Wall time plus an offset the control API can advance (expiry, purge dates and rate windows follow it)."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+
+
+@dataclass
+class SecretVersion:
+    version: str
+    value: str
+    content_type: str | None
+    tags: dict[str, str] | None
+    enabled: bool
+    not_before: int | None
+    expires: int | None
+    created: int
+    updated: int
+
+
+@dataclass
+class SecretRecord:
+    name: str  # as first written; names are case-insensitive in Key Vault
+    versions: list[SecretVersion] = field(default_factory=list)  # oldest first
+
+    @property
+    def latest(self) -> SecretVersion:
+        return self.versions[-1]
+
+    def find(self, version: str) -> SecretVersion | None:
+        return next((v for v in self.versions if v.version == version.lower()), None)
+
+
+@dataclass
+class DeletedRecord:
+    record: SecretRecord
+    deleted_date: int
+    scheduled_purge_date: int
+
+
+def check_name(name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise bad_parameter(f"The request URI contains an invalid name: {name}")
+
+
+def _check_tags(tags: Any) -> dict[str, str] | None:
+    if tags is None:
+        return None
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise bad_parameter("Tags must be a JSON object of string names to string values.")
+    if len(tags) > MAX_TAGS:
+        raise bad_parameter(f"Too many tags: at most {MAX_TAGS} are allowed.")
+    for key, value in tags.items():
+        if not key or len(key) > MAX_TAG_NAME or len(value) > MAX_TAG_VALUE:
+            raise bad_parameter(
+                f"Tag names must be 1-{MAX_TAG_NAME} characters and tag values at most {MAX_TAG_VALUE} characters."
+            )
+    return dict(tags)
+
+
+def _timestamp(attributes: dict[str, Any], key: str) -> int | None:
+    value = attributes.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_parameter(f"Attribute {key} must be a Unix time in seconds.")
+    return int(value)
+
+
+def _attributes(body: dict[str, Any]) -> dict[str, Any]:
+    attributes = body.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise bad_parameter("attributes must be a JSON object.")
+    if "enabled" in attributes and attributes["enabled"] is not None and not isinstance(attributes["enabled"], bool):
+        raise bad_parameter("Attribute enabled must be true or false.")
+    return attributes
+
+
+class Vault:
+    """The secrets of one vault. Thread-safe: HTTP handlers and the control API may call it from different threads."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        create_limit: int | None = CREATE_LIMIT,
+        create_window_s: float = CREATE_WINDOW_S,
+        recoverable_days: int = RECOVERABLE_DAYS,
+    ) -> None:
+        self.clock = clock
+        self.create_limit = create_limit
+        self.create_window_s = create_window_s
+        self.recoverable_days = recoverable_days
+        self._lock = threading.RLock()
+        self._secrets: dict[str, SecretRecord] = {}
+        self._deleted: dict[str, DeletedRecord] = {}
+        self._creates: deque[float] = deque()
+
+    # --- housekeeping -------------------------------------------------------------------------------------
+    def _now(self) -> int:
+        return int(self.clock.now())
+
+    def _purge_due(self) -> None:
+        now = self._now()
+        for key in [k for k, d in self._deleted.items() if d.scheduled_purge_date <= now]:
+            del self._deleted[key]
+
+    def _check_create_rate(self) -> None:
+        if self.create_limit is None:
+            return
+        now = self.clock.now()
+        while self._creates and self._creates[0] <= now - self.create_window_s:
+            self._creates.popleft()
+        if len(self._creates) >= self.create_limit:
+            wait = self._creates[0] + self.create_window_s - now
+            raise VaultError(
+                429,
+                "Throttled",
+                f"Request was not allowed because of throttling: at most {self.create_limit} secret creates "
+                f"per {self.create_window_s:g} seconds per vault.",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        self._creates.append(now)
+
+    def _active(self, name: str) -> SecretRecord:
+        check_name(name)
+        self._purge_due()
+        record = self._secrets.get(name.lower())
+        if record is None:
+            raise not_found(name)
+        return record
+
+    # --- operations ---------------------------------------------------------------------------------------
+    def set_secret(self, name: str, body: dict[str, Any]) -> tuple[SecretRecord, SecretVersion]:
+        check_name(name)
+        value = body.get("value")
+        if not isinstance(value, str):
+            raise bad_parameter("Property 'value' is required and must be a string.")
+        if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+            raise bad_parameter(f"Secret value is too large: the maximum is {MAX_VALUE_BYTES} bytes.")
+        content_type = body.get("contentType")
+        if content_type is not None and not isinstance(content_type, str):
+            raise bad_parameter("contentType must be a string.")
+        tags = _check_tags(body.get("tags"))
+        attributes = _attributes(body)
+        with self._lock:
+            self._purge_due()
+            key = name.lower()
+            if key in self._deleted:
+                raise VaultError(
+                    409,
+                    "Conflict",
+                    f"Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; "
+                    "in this state, the secret can only be recovered or purged.",
+                    inner_code="ObjectIsDeletedButRecoverable",
+                )
+            self._check_create_rate()
+            now = self._now()
+            version = SecretVersion(
+                version=uuid.uuid4().hex,
+                value=value,
+                content_type=content_type,
+                tags=tags,
+                enabled=attributes.get("enabled") is not False,
+                not_before=_timestamp(attributes, "nbf"),
+                expires=_timestamp(attributes, "exp"),
+                created=now,
+                updated=now,
+            )
+            record = self._secrets.setdefault(key, SecretRecord(name=name))
+            record.versions.append(version)
+            return record, version
+
+    def get_secret(self, name: str, version: str = "") -> tuple[SecretRecord, SecretVersion]:
+        with self._lock:
+            record = self._active(name)
+            found = record.find(version) if version else record.latest
+            if found is None:
+                raise not_found(name, version)
+            return record, found
+
+    def update_secret(self, name: str, version: str, body: dict[str, Any]) -> tuple[SecretRecord, SecretVersion]:
+        attributes = _attributes(body)
+        tags = _check_tags(body.get("tags")) if "tags" in body else None
+        content_type = body.get("contentType")
+        if content_type is not None and not isinstance(content_type, str):
+            raise bad_parameter("contentType must be a string.")
+        with self._lock:
+            record, found = self.get_secret(name, version)
+            if "tags" in body:
+                found.tags = tags
+            if content_type is not None:
+                found.content_type = content_type
+            if attributes.get("enabled") is not None:
+                found.enabled = bool(attributes["enabled"])
+            if "nbf" in attributes:
+                found.not_before = _timestamp(attributes, "nbf")
+            if "exp" in attributes:
+                found.expires = _timestamp(attributes, "exp")
+            found.updated = self._now()
+            return record, found
+
+    def list_secrets(self) -> list[SecretRecord]:
+        with self._lock:
+            self._purge_due()
+            return [self._secrets[k] for k in sorted(self._secrets)]
+
+    def list_versions(self, name: str) -> tuple[SecretRecord, list[SecretVersion]]:
+        with self._lock:
+            record = self._active(name)
+            return record, list(record.versions)
+
+    def delete_secret(self, name: str) -> DeletedRecord:
+        with self._lock:
+            record = self._active(name)
+            now = self._now()
+            deleted = DeletedRecord(record, now, now + self.recoverable_days * 86400)
+            del self._secrets[name.lower()]
+            self._deleted[name.lower()] = deleted
+            return deleted
+
+    def get_deleted(self, name: str) -> DeletedRecord:
+        check_name(name)
+        with self._lock:
+            self._purge_due()
+            deleted = self._deleted.get(name.lower())
+            if deleted is None:
+                raise deleted_not_found(name)
+            return deleted
+
+    def list_deleted(self) -> list[DeletedRecord]:
+        with self._lock:
+            self._purge_due()
+            return [self._deleted[k] for k in sorted(self._deleted)]
+
+    def recover(self, name: str) -> SecretRecord:
+        with self._lock:
+            deleted = self.get_deleted(name)
+            del self._deleted[name.lower()]
+            self._secrets[name.lower()] = deleted.record
+            return deleted.record
+
+    def purge(self, name: str) -> None:
+        with self._lock:
+            self.get_deleted(name)
+            del self._deleted[name.lower()]
+
+    # --- for the control API --------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            self._purge_due()
+            return {
+                "secrets": {r.name: len(r.versions) for r in self._secrets.values()},
+                "deleted": sorted(d.record.name for d in self._deleted.values()),
+            }
+
+    def clear(self) -> None:
+        with self._lock:
+            self._secrets.clear()
+            self._deleted.clear()
+            self._creates.clear()

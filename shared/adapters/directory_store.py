@@ -1,0 +1,170 @@
+"""DirectoryStore: the connector's copy of one tenant in Table Storage (users, groups, memberships)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import storage_names as names
+from shared.adapters.table_store import TableStore
+from shared.domain.directory import GroupRecord
+from shared.domain.sync_plan import StoredUser, UserWrite
+
+
+def members_partition(connection_id: str, group_id: str) -> str:
+    return f"{connection_id}_{group_id}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _attribute_columns(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in attributes.items() if value is not None}
+
+
+class DirectoryStore:
+    def __init__(self, tables: TableStore, connection_id: str) -> None:
+        self.tables = tables
+        self.connection_id = connection_id
+        self.writes = 0
+
+    async def load_users(self) -> dict[str, StoredUser]:
+        index: dict[str, StoredUser] = {}
+        async for row in self.tables.query(
+            names.DIRECTORY_USERS,
+            "PartitionKey eq @pk",
+            {"pk": self.connection_id},
+            select=["RowKey", "hash", "status", "in_scope"],
+        ):
+            index[row["RowKey"]] = StoredUser(
+                hash=row.get("hash", ""), status=row.get("status", "active"), in_scope=bool(row.get("in_scope", True))
+            )
+        return index
+
+    async def load_groups(self) -> dict[str, str]:
+        return {
+            row["RowKey"]: row.get("hash", "")
+            async for row in self.tables.query(
+                names.DIRECTORY_GROUPS, "PartitionKey eq @pk", {"pk": self.connection_id}, select=["RowKey", "hash"]
+            )
+        }
+
+    async def write_users(self, writes: Iterable[UserWrite], defaults: dict[str, Any]) -> int:
+        stamp = _now()
+        rows = [
+            {
+                "PartitionKey": self.connection_id,
+                "RowKey": w.record.id,
+                **_attribute_columns(w.record.attributes),
+                "status": w.status,
+                "in_scope": True,
+                "hash": w.record.hash,
+                "removed_reason": "",
+                "defaults_json": json.dumps(defaults, sort_keys=True),
+                "synced_at": stamp,
+            }
+            for w in writes
+        ]
+        count = await self.tables.upsert_many(names.DIRECTORY_USERS, rows, replace=True)
+        self.writes += count
+        return count
+
+    async def mark_users(self, user_ids: Iterable[str], *, status: str | None, in_scope: bool, reason: str) -> int:
+        rows = [
+            {
+                "PartitionKey": self.connection_id,
+                "RowKey": uid,
+                "in_scope": in_scope,
+                "removed_reason": reason,
+                "synced_at": _now(),
+                **({"status": status} if status else {}),
+            }
+            for uid in user_ids
+        ]
+        count = await self.tables.upsert_many(names.DIRECTORY_USERS, rows)  # merge: attributes stay
+        self.writes += count
+        return count
+
+    async def delete_users(self, user_ids: Iterable[str]) -> int:
+        count = await self.tables.delete_many(names.DIRECTORY_USERS, [(self.connection_id, u) for u in user_ids])
+        self.writes += count
+        return count
+
+    async def write_groups(self, records: Iterable[GroupRecord]) -> int:
+        rows = [
+            {
+                "PartitionKey": self.connection_id,
+                "RowKey": r.id,
+                **_attribute_columns(r.attributes),
+                "hash": r.hash,
+                "synced_at": _now(),
+            }
+            for r in records
+        ]
+        count = await self.tables.upsert_many(names.DIRECTORY_GROUPS, rows, replace=True)
+        self.writes += count
+        return count
+
+    async def delete_groups(self, group_ids: Iterable[str]) -> int:
+        ids = list(group_ids)
+        for gid in ids:
+            members = [key async for key in self.member_ids(gid)]
+            await self.remove_links(gid, members)
+        count = await self.tables.delete_many(names.DIRECTORY_GROUPS, [(self.connection_id, g) for g in ids])
+        self.writes += count
+        return count
+
+    async def member_ids(self, group_id: str) -> AsyncIterator[str]:
+        async for row in self.tables.query(
+            names.DIRECTORY_MEMBERS,
+            "PartitionKey eq @pk",
+            {"pk": members_partition(self.connection_id, group_id)},
+            select=["RowKey"],
+        ):
+            yield str(row["RowKey"])
+
+    async def has_members(self, group_id: str) -> bool:
+        async for _ in self.member_ids(group_id):
+            return True
+        return False
+
+    async def existing_links(self, group_id: str, user_ids: set[str]) -> set[str]:
+        """Which of these users are stored members of the group (point reads; used for the few delta changes)."""
+        partition = members_partition(self.connection_id, group_id)
+        found = set()
+        for uid in sorted(user_ids):
+            if await self.tables.get(names.DIRECTORY_MEMBERS, partition, uid) is not None:
+                found.add(uid)
+        return found
+
+    async def add_links(self, group_id: str, user_ids: Iterable[str]) -> int:
+        partition = members_partition(self.connection_id, group_id)
+        rows = [{"PartitionKey": partition, "RowKey": uid, "type": "user"} for uid in user_ids]
+        count = await self.tables.upsert_many(names.DIRECTORY_MEMBERS, rows)
+        self.writes += count
+        return count
+
+    async def remove_links(self, group_id: str, user_ids: Iterable[str]) -> int:
+        partition = members_partition(self.connection_id, group_id)
+        count = await self.tables.delete_many(names.DIRECTORY_MEMBERS, [(partition, uid) for uid in user_ids])
+        self.writes += count
+        return count
+
+    async def links_of_users(self, user_ids: set[str]) -> dict[str, set[str]]:
+        """group id -> which of these users it holds: one scan of this connection's membership partitions."""
+        found: dict[str, set[str]] = {}
+        if not user_ids:
+            return found
+        prefix = f"{self.connection_id}_"
+        async for row in self.tables.query(
+            names.DIRECTORY_MEMBERS,
+            "PartitionKey ge @lo and PartitionKey lt @hi",
+            {"lo": prefix, "hi": f"{self.connection_id}`"},
+            select=["PartitionKey", "RowKey"],
+        ):
+            if row["RowKey"] in user_ids:
+                found.setdefault(str(row["PartitionKey"])[len(prefix) :], set()).add(str(row["RowKey"]))
+        return found

@@ -1,0 +1,83 @@
+"""QueueSender: the one adapter over Storage Queues (async); base64 messages, as the Functions host reads them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.storage.queue import BinaryBase64EncodePolicy
+from azure.storage.queue.aio import QueueServiceClient
+
+from shared.errors import StorageUnavailable
+
+MAX_MESSAGE_BYTES = 48 * 1024  # 64 KiB limit after base64
+
+
+class QueueSender:
+    def __init__(self, service: QueueServiceClient, *, concurrency: int = 16) -> None:
+        self._service = service
+        self._created: set[str] = set()
+        self._limit = asyncio.Semaphore(concurrency)
+        self.sent = 0
+
+    @classmethod
+    def from_connection_string(cls, conn: str, **kwargs: Any) -> QueueSender:
+        return cls(QueueServiceClient.from_connection_string(conn), **kwargs)
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, credential: Any, **kwargs: Any) -> QueueSender:
+        return cls(QueueServiceClient(account_url=endpoint, credential=credential), **kwargs)
+
+    async def close(self) -> None:
+        await self._service.close()
+
+    async def _queue(self, name: str) -> Any:
+        client = self._service.get_queue_client(name, message_encode_policy=BinaryBase64EncodePolicy())
+        if name not in self._created:
+            try:
+                await client.create_queue()
+            except ResourceExistsError:
+                pass
+            except AzureError as exc:
+                raise StorageUnavailable(f"could not create queue {name}: {type(exc).__name__}") from exc
+            self._created.add(name)
+        return client
+
+    async def send(self, queue: str, message: dict[str, Any], *, delay_s: int = 0) -> None:
+        await self.send_many(queue, [message], delay_s=delay_s)
+
+    async def send_many(self, queue: str, messages: Iterable[dict[str, Any]], *, delay_s: int = 0) -> int:
+        client = await self._queue(queue)
+        payloads = [json.dumps(m, separators=(",", ":"), sort_keys=True).encode() for m in messages]
+        for payload in payloads:
+            if len(payload) > MAX_MESSAGE_BYTES:
+                raise ValueError(f"a message for {queue} is {len(payload)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+
+        async def one(payload: bytes) -> None:
+            async with self._limit:
+                try:
+                    await client.send_message(payload, visibility_timeout=delay_s or None)
+                except AzureError as exc:
+                    raise StorageUnavailable(f"could not send to queue {queue}: {type(exc).__name__}") from exc
+
+        await asyncio.gather(*(one(p) for p in payloads))
+        self.sent += len(payloads)
+        return len(payloads)
+
+    async def receive_all(self, queue: str, *, max_messages: int = 10_000) -> list[dict[str, Any]]:
+        """Read and delete messages (tests, the demo and the CLI's change-feed viewer)."""
+        client = self._service.get_queue_client(queue)
+        out: list[dict[str, Any]] = []
+        try:
+            async for message in client.receive_messages(messages_per_page=32, max_messages=max_messages):
+                out.append(json.loads(base64.b64decode(message.content)))
+                await client.delete_message(message)
+        except AzureError as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return out
+            raise StorageUnavailable(f"could not read queue {queue}: {type(exc).__name__}") from exc
+        return out

@@ -1,0 +1,271 @@
+"""SyncState: per-connection cursors, checkpoints, lease, outbox, approval list and run history in Table Storage."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared import storage_names as names
+from shared.adapters.table_store import TableStore, etag_of
+from shared.errors import ConcurrencyConflict, Conflict
+
+CHUNK = 800  # ids per approval row (fits one 64 KiB string property)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value else ""
+
+
+def parse_iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass
+class Cursor:
+    users_delta: str = ""
+    groups_delta: str = ""
+    obtained_at: datetime | None = None  # when the delta links were issued (they expire after 7 days)
+    last_full_at: datetime | None = None
+    scope_group: str = ""  # the sync group the links were made for: a new group means a full sync
+
+
+@dataclass
+class Checkpoint:
+    run_id: str
+    mode: str
+    trigger: str
+    started_at: datetime
+    phase: str = "start"
+    users_next: str = ""
+    groups_next: str = ""
+    new_users_delta: str = ""
+    new_groups_delta: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    graph_requests: int = 0
+    errors: list[str] = field(default_factory=list)
+    invocations: int = 0
+
+
+@dataclass
+class Status:
+    state: str = "idle"  # idle | running | awaiting_approval | failing
+    last_success_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_error: str = ""
+    consecutive_failures: int = 0
+    retry_after: datetime | None = None  # quarantine: no scheduled run before this
+    last_run_id: str = ""
+    pending_removals: int = 0
+
+
+class SyncState:
+    def __init__(self, tables: TableStore, connection_id: str) -> None:
+        self.tables = tables
+        self.cid = connection_id
+
+    # -- cursor ----------------------------------------------------------------------------------
+    async def cursor(self) -> Cursor:
+        row = await self.tables.get(names.SYNC_STATE, self.cid, "cursor")
+        if row is None:
+            return Cursor()
+        return Cursor(
+            row.get("users_delta", ""),
+            row.get("groups_delta", ""),
+            parse_iso(row.get("obtained_at")),
+            parse_iso(row.get("last_full_at")),
+            row.get("scope_group", ""),
+        )
+
+    async def save_cursor(self, cursor: Cursor) -> None:
+        await self.tables.upsert(
+            names.SYNC_STATE,
+            {
+                "PartitionKey": self.cid,
+                "RowKey": "cursor",
+                "users_delta": cursor.users_delta,
+                "groups_delta": cursor.groups_delta,
+                "obtained_at": iso(cursor.obtained_at),
+                "last_full_at": iso(cursor.last_full_at),
+                "scope_group": cursor.scope_group,
+            },
+            replace=True,
+        )
+
+    async def clear_cursor(self) -> None:
+        await self.tables.delete(names.SYNC_STATE, self.cid, "cursor")
+
+    # -- checkpoint --------------------------------------------------------------------------------
+    async def checkpoint(self) -> Checkpoint | None:
+        row = await self.tables.get(names.SYNC_STATE, self.cid, "checkpoint")
+        if row is None:
+            return None
+        data = json.loads(row["data"])
+        data["started_at"] = parse_iso(data["started_at"])
+        return Checkpoint(**data)
+
+    async def save_checkpoint(self, cp: Checkpoint) -> None:
+        data = asdict(cp)
+        data["started_at"] = iso(cp.started_at)
+        await self.tables.upsert(
+            names.SYNC_STATE, {"PartitionKey": self.cid, "RowKey": "checkpoint", "data": json.dumps(data)}, replace=True
+        )
+
+    async def clear_checkpoint(self) -> None:
+        await self.tables.delete(names.SYNC_STATE, self.cid, "checkpoint")
+
+    # -- status ------------------------------------------------------------------------------------
+    async def status(self) -> Status:
+        row = await self.tables.get(names.SYNC_STATE, self.cid, "status")
+        if row is None:
+            return Status()
+        return Status(
+            row.get("state", "idle"),
+            parse_iso(row.get("last_success_at")),
+            parse_iso(row.get("last_run_at")),
+            row.get("last_error", ""),
+            int(row.get("consecutive_failures", 0)),
+            parse_iso(row.get("retry_after")),
+            row.get("last_run_id", ""),
+            int(row.get("pending_removals", 0)),
+        )
+
+    async def save_status(self, status: Status) -> None:
+        await self.tables.upsert(
+            names.SYNC_STATE,
+            {
+                "PartitionKey": self.cid,
+                "RowKey": "status",
+                "state": status.state,
+                "last_success_at": iso(status.last_success_at),
+                "last_run_at": iso(status.last_run_at),
+                "last_error": status.last_error[:2000],
+                "consecutive_failures": status.consecutive_failures,
+                "retry_after": iso(status.retry_after),
+                "last_run_id": status.last_run_id,
+                "pending_removals": status.pending_removals,
+            },
+            replace=True,
+        )
+
+    # -- lease -------------------------------------------------------------------------------------
+    async def acquire_lease(self, owner: str, ttl: timedelta) -> bool:
+        """ETag-guarded: True if this owner now holds the lease (free, expired or already its own)."""
+        now = now_utc()
+        entity = {"PartitionKey": self.cid, "RowKey": "lease", "owner": owner, "expires_at": iso(now + ttl)}
+        row = await self.tables.get(names.SYNC_STATE, self.cid, "lease")
+        try:
+            if row is None:
+                await self.tables.insert(names.SYNC_STATE, entity)
+                return True
+            expires = parse_iso(row.get("expires_at"))
+            if row.get("owner") != owner and expires is not None and expires > now:
+                return False
+            await self.tables.update_if_match(names.SYNC_STATE, entity, etag_of(row) or "*")
+            return True
+        except (Conflict, ConcurrencyConflict):
+            return False
+
+    async def release_lease(self, owner: str) -> None:
+        row = await self.tables.get(names.SYNC_STATE, self.cid, "lease")
+        if row is not None and row.get("owner") == owner:
+            try:
+                await self.tables.delete(names.SYNC_STATE, self.cid, "lease", etag=etag_of(row))
+            except ConcurrencyConflict:
+                return
+
+    # -- outbox (events stored before the writes they describe, sent after) -------------------------
+    async def put_outbox(self, events: list[dict[str, Any]]) -> list[str]:
+        keys = []
+        rows = []
+        for start in range(0, len(events), 100):
+            key = f"outbox-{uuid.uuid4().hex}"
+            keys.append(key)
+            rows.append({"PartitionKey": self.cid, "RowKey": key, "events": json.dumps(events[start : start + 100])})
+        await self.tables.upsert_many(names.SYNC_STATE, rows)
+        return keys
+
+    async def outbox(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        return [
+            (row["RowKey"], json.loads(row["events"]))
+            async for row in self.tables.query(
+                names.SYNC_STATE,
+                "PartitionKey eq @pk and RowKey ge 'outbox-' and RowKey lt 'outbox.'",
+                {"pk": self.cid},
+            )
+        ]
+
+    async def drop_outbox(self, keys: list[str]) -> None:
+        await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])
+
+    # -- approval (removals held back by the deletion threshold) ------------------------------------
+    async def save_approval(self, run_id: str, removals: Sequence[tuple[str, str, str]]) -> None:
+        await self.clear_approval()
+        rows = [
+            {
+                "PartitionKey": self.cid,
+                "RowKey": f"approval-{i:05d}",
+                "run_id": run_id,
+                "items": json.dumps(removals[start : start + CHUNK]),
+            }
+            for i, start in enumerate(range(0, len(removals), CHUNK))
+        ]
+        await self.tables.upsert_many(names.SYNC_STATE, rows)
+
+    async def approval(self) -> tuple[str, list[tuple[str, str, str]]]:
+        run_id = ""
+        items: list[tuple[str, str, str]] = []
+        async for row in self.tables.query(
+            names.SYNC_STATE,
+            "PartitionKey eq @pk and RowKey ge 'approval-' and RowKey lt 'approval.'",
+            {"pk": self.cid},
+        ):
+            run_id = row["run_id"]
+            items += [(str(x[0]), str(x[1]), str(x[2])) for x in json.loads(row["items"])]
+        return run_id, items
+
+    async def clear_approval(self) -> None:
+        keys = [
+            row["RowKey"]
+            async for row in self.tables.query(
+                names.SYNC_STATE,
+                "PartitionKey eq @pk and RowKey ge 'approval-' and RowKey lt 'approval.'",
+                {"pk": self.cid},
+                select=["RowKey"],
+            )
+        ]
+        await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])
+
+    # -- run history --------------------------------------------------------------------------------
+    async def record_run(self, cp: Checkpoint, outcome: str, ended_at: datetime, table_writes: int) -> None:
+        inverted = f"{10**13 - int(cp.started_at.timestamp() * 1000):013d}"
+        await self.tables.upsert(
+            names.SYNC_RUNS,
+            {
+                "PartitionKey": self.cid,
+                "RowKey": f"{inverted}-{cp.run_id}",
+                "run_id": cp.run_id,
+                "trigger": cp.trigger,
+                "mode": cp.mode,
+                "outcome": outcome,
+                "started_at": iso(cp.started_at),
+                "ended_at": iso(ended_at),
+                "counts_json": json.dumps(cp.counts, sort_keys=True),
+                "graph_requests": cp.graph_requests,
+                "table_writes": table_writes,
+                "errors_json": json.dumps(cp.errors[:50]),
+                "invocations": cp.invocations,
+            },
+            replace=True,
+        )

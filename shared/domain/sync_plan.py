@@ -1,0 +1,143 @@
+"""Pure decisions of a directory sync: which rows to write, which users leave scope, whether the threshold stops
+the run. Inputs are literal data; outputs are action lists the service applies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shared.domain.directory import ACTIVE, DISABLED, INACTIVE, GroupRecord, UserRecord, user_status
+
+ActionKind = Literal[
+    "user.created",
+    "user.updated",
+    "user.restored",
+    "user.deactivated",
+    "user.deleted",
+    "user.kept",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "membership.added",
+    "membership.removed",
+]
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    hash: str
+    status: str  # active | disabled | inactive
+    in_scope: bool
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class UserWrite:
+    kind: ActionKind  # user.created | user.updated | user.restored
+    record: UserRecord
+    status: str
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A user leaving scope (or deleted in Entra) and what the removal behaviour makes of it."""
+
+    kind: ActionKind  # user.deactivated | user.deleted | user.kept
+    user_id: str
+    reason: str  # left_scope | deleted
+
+
+@dataclass
+class LinkDelta:
+    """Membership changes gathered during a run: group id -> member ids added / removed."""
+
+    added: dict[str, set[str]] = field(default_factory=dict)
+    removed: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, group_id: str, user_id: str) -> None:
+        self.added.setdefault(group_id, set()).add(user_id)
+        self.removed.get(group_id, set()).discard(user_id)
+
+    def remove(self, group_id: str, user_id: str) -> None:
+        self.removed.setdefault(group_id, set()).add(user_id)
+        self.added.get(group_id, set()).discard(user_id)
+
+    def __bool__(self) -> bool:
+        return any(self.added.values()) or any(self.removed.values())
+
+
+def plan_user_writes(
+    records: Iterable[UserRecord], stored: Mapping[str, StoredUser], scope: set[str] | None
+) -> list[UserWrite]:
+    """Writes for fetched users that are in scope: new, changed, back in scope, or enabled/disabled in Entra.
+    A user whose hash and status are unchanged is not rewritten. `scope` None means everyone is in scope."""
+    writes: list[UserWrite] = []
+    for record in records:
+        if scope is not None and record.id not in scope:
+            continue
+        status = user_status(record)
+        before = stored.get(record.id)
+        if before is None:
+            writes.append(UserWrite("user.created", record, status))
+        elif before.status == INACTIVE or not before.in_scope:
+            writes.append(UserWrite("user.restored", record, status))
+        elif before.hash != record.hash or before.status != status:
+            writes.append(UserWrite("user.updated", record, status))
+    return writes
+
+
+def plan_removals(
+    stored: Mapping[str, StoredUser], scope: set[str], deleted: set[str], behaviour: str
+) -> list[Removal]:
+    """Stored in-scope users no longer in scope. `deleted` holds ids Entra reported deleted (for the reason)."""
+    kind: ActionKind = {"deactivate": "user.deactivated", "delete": "user.deleted"}.get(behaviour, "user.kept")  # type: ignore[assignment]
+    removals = []
+    for user_id, before in stored.items():
+        if user_id in scope or not before.in_scope:
+            continue
+        if kind == "user.deactivated" and before.status == INACTIVE:
+            continue
+        removals.append(Removal(kind, user_id, "deleted" if user_id in deleted else "left_scope"))
+    return sorted(removals, key=lambda r: r.user_id)
+
+
+def threshold_exceeded(removal_count: int, stored_count: int, limit: int, percent: int | None) -> bool:
+    """True when a run would remove more objects than allowed: the absolute limit, or the percentage of what is
+    stored when one is set (whichever is smaller)."""
+    allowed = limit
+    if percent is not None and stored_count > 0:
+        allowed = min(allowed, (stored_count * percent) // 100)
+    return removal_count > allowed
+
+
+def membership_after(before: frozenset[str], user_id: str, links: LinkDelta) -> frozenset[str]:
+    groups = set(before)
+    for group_id, members in links.added.items():
+        if user_id in members:
+            groups.add(group_id)
+    for group_id, members in links.removed.items():
+        if user_id in members:
+            groups.discard(group_id)
+    return frozenset(groups)
+
+
+def plan_group_writes(
+    records: Iterable[GroupRecord], stored: Mapping[str, str]
+) -> list[tuple[ActionKind, GroupRecord]]:
+    """Group rows to write: new groups and groups whose kept attributes changed (stored: id -> hash)."""
+    out: list[tuple[ActionKind, GroupRecord]] = []
+    for record in records:
+        before = stored.get(record.id)
+        if before is None:
+            out.append(("group.created", record))
+        elif before != record.hash:
+            out.append(("group.updated", record))
+    return out
+
+
+def status_counts(stored: Mapping[str, StoredUser]) -> dict[str, int]:
+    counts = {ACTIVE: 0, DISABLED: 0, INACTIVE: 0}
+    for user in stored.values():
+        counts[user.status] = counts.get(user.status, 0) + 1
+    return counts

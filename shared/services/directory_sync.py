@@ -1,0 +1,465 @@
+"""Directory sync for one connection: gather from Graph, plan with pure functions, apply, checkpoint.
+
+Phases: users (full listing or users/delta) -> fill (users newly in scope, fetched by id) -> groups (groups/delta:
+groups and direct memberships of in-scope users) -> removals (threshold) -> commit (delta links, run record).
+Each phase checkpoints, so a run that uses up its time budget continues in the next invocation."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from shared.adapters.directory_store import DirectoryStore
+from shared.adapters.graph import GraphClient
+from shared.adapters.queues import QueueSender
+from shared.adapters.sync_state import Checkpoint, Cursor, SyncState, now_utc
+from shared.adapters.table_store import TableStore
+from shared.domain.connection import Connection
+from shared.domain.directory import USER_TYPE, group_record, removed_reason, user_record
+from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
+from shared.errors import DeltaTokenExpired, ValidationError
+from shared.services import sync_fetch as fetch
+from shared.services.sync_apply import SyncApplier
+
+log = logging.getLogger(__name__)
+
+MODES = ("incremental", "full", "groups")
+DELTA_MAX_AGE = timedelta(days=6)  # Graph delta tokens expire after 7 days; refresh well before
+
+
+@dataclass
+class SyncDeps:
+    graph: GraphClient
+    tables: TableStore
+    queues: QueueSender | None
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    mode: str
+    outcome: str  # succeeded | continued | awaiting_approval | dry_run
+    counts: dict[str, int]
+    graph_requests: int
+    table_writes: int
+    planned: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "counts": self.counts,
+            "graph_requests": self.graph_requests,
+            "table_writes": self.table_writes,
+            "planned": self.planned,
+            "errors": self.errors,
+        }
+
+
+class _Budget:
+    def __init__(self, clock: Callable[[], float], seconds: float) -> None:
+        self.clock = clock
+        self.deadline = clock() + seconds
+
+    def spent(self) -> bool:
+        return self.clock() >= self.deadline
+
+
+class _Run:
+    """State of one invocation of one run."""
+
+    def __init__(
+        self,
+        deps: SyncDeps,
+        connection: Connection,
+        cp: Checkpoint,
+        cursor: Cursor,
+        dry_run: bool,
+        budget: _Budget,
+        approved: bool,
+    ) -> None:
+        self.deps = deps
+        self.connection = connection
+        self.cp = cp
+        self.cursor = cursor
+        self.dry_run = dry_run
+        self.budget = budget
+        self.approved = approved
+        self.state = SyncState(deps.tables, connection.id)
+        self.store = DirectoryStore(deps.tables, connection.id)
+        self.apply = SyncApplier(
+            self.store,
+            self.state,
+            deps.queues,
+            tenant_id=connection.tenant_id,
+            run_id=cp.run_id,
+            dry_run=dry_run,
+            defaults=connection.user_defaults,
+        )
+        self.scope: set[str] = set()
+        self.stored: dict[str, StoredUser] = {}
+        self.stored_groups: dict[str, str] = {}
+        self.written: set[str] = set()
+        self.deleted: set[str] = set()
+        self.stale_groups: list[str] = []
+
+    async def save(self) -> None:
+        if not self.dry_run:
+            self.cp.graph_requests = self.deps.graph.stats.total + self._requests_before
+            for kind, n in self.apply.counts.items():
+                self.cp.counts[kind] = self._counts_before.get(kind, 0) + n
+            await self.state.save_checkpoint(self.cp)
+
+    async def run(self) -> str:
+        self._requests_before = self.cp.graph_requests
+        self._counts_before = dict(self.cp.counts)
+        self.cp.invocations += 1
+        await self.apply.flush_outbox()
+        self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
+        self.stored = await self.store.load_users()
+        self.stored_groups = await self.store.load_groups()
+        phases = {
+            "start": self.users,
+            "users": self.users,
+            "fill": self.fill,
+            "groups": self.groups,
+            "removals": self.removals,
+        }
+        order = ["users", "fill", "groups", "removals"] if self.cp.mode != "groups" else ["groups", "removals"]
+        if self.cp.phase == "start":
+            self.cp.phase = order[0]
+        while self.cp.phase in phases:
+            if self.budget.spent():
+                await self.save()
+                return "continued"
+            outcome = await phases[self.cp.phase]()
+            if outcome != "done":
+                await self.save()
+                return outcome
+            index = order.index(self.cp.phase)
+            self.cp.phase = order[index + 1] if index + 1 < len(order) else "commit"
+            await self.save()
+        return "done"
+
+    # -- users -------------------------------------------------------------------------------------
+    async def users(self) -> str:
+        graph = self.deps.graph
+        if self.cp.mode == "full":
+            if not self.cp.new_users_delta:
+                self.cp.new_users_delta = await fetch.latest_delta_link(graph, "users")
+                await self.save()
+            path, params, headers = fetch.user_listing(self.connection.sync_group_id)
+            url: str | None = self.cp.users_next or path
+            while url:
+                first = url == path
+                data = await graph.get_json(url, params=params if first else None, headers=headers, label="users.list")
+                await self._user_page(data.get("value", []))
+                url = data.get("@odata.nextLink")
+                self.cp.users_next = url or ""
+                if url and self.budget.spent():
+                    return await self._pause()
+            return "done"
+        link = self.cp.users_next or self.cursor.users_delta
+        async for page in fetch.users_delta(graph, link):
+            await self._user_page(page.items)
+            if page.delta_link:
+                self.cp.new_users_delta = page.delta_link
+                self.cp.users_next = ""
+            else:
+                self.cp.users_next = page.next_link or ""
+                if self.budget.spent():
+                    return await self._pause()
+        return "done"
+
+    async def _pause(self) -> str:
+        await self.save()
+        return "continued"
+
+    async def _user_page(self, items: list[dict[str, Any]]) -> None:
+        records = []
+        for item in items:
+            if "id" not in item:
+                self.cp.errors.append("a user without an id was skipped")
+                continue
+            if removed_reason(item):
+                self.deleted.add(str(item["id"]))
+                continue
+            records.append(user_record(item, self.connection.user_defaults))
+        writes = plan_user_writes(records, self.stored, self.scope)
+        await self.apply.users(writes)
+        for w in writes:
+            self.written.add(w.record.id)
+            self.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
+
+    # -- users newly in scope whose objects did not change (delta does not show them) ----------------
+    async def fill(self) -> str:
+        if self.cp.mode == "full":
+            return "done"
+        missing = sorted(
+            uid
+            for uid in self.scope
+            if uid not in self.written
+            and (uid not in self.stored or not self.stored[uid].in_scope or self.stored[uid].status == "inactive")
+        )
+        if not missing:
+            return "done"
+        fetched = await fetch.users_by_id(self.deps.graph, missing)
+        present = [user_record(body, self.connection.user_defaults) for body in fetched.values() if body]
+        await self._write_fetched(present)
+        memberships = await fetch.groups_of_users(self.deps.graph, [r.id for r in present])
+        by_group: dict[str, set[str]] = {}
+        records = {}
+        for uid, groups in memberships.items():
+            for group in groups:
+                by_group.setdefault(str(group["id"]), set()).add(uid)
+                records[str(group["id"])] = group_record(group)
+        await self._ensure_groups([records[g] for g in by_group])
+        for gid, uids in sorted(by_group.items()):
+            new, _ = await self._real_link_changes(gid, uids, set())
+            await self.apply.links(gid, new, ())
+        return "done"
+
+    async def _write_fetched(self, records: list[Any]) -> None:
+        writes = plan_user_writes(records, self.stored, self.scope)
+        await self.apply.users(writes)
+        for w in writes:
+            self.written.add(w.record.id)
+            self.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
+
+    async def _ensure_groups(self, records: list[Any]) -> None:
+        writes = plan_group_writes(records, self.stored_groups)
+        await self.apply.groups(writes)
+        for _, record in writes:
+            self.stored_groups[record.id] = record.hash
+
+    # -- groups ------------------------------------------------------------------------------------
+    async def groups(self) -> str:
+        full = self.cp.mode == "full" or not self.cursor.groups_delta
+        if full:
+            return await self._groups_full()
+        link = self.cp.groups_next or self.cursor.groups_delta
+        async for page in fetch.groups_delta(self.deps.graph, link):
+            await self._groups_incremental_page(page.items)
+            if page.delta_link:
+                self.cp.new_groups_delta = page.delta_link
+                self.cp.groups_next = ""
+            else:
+                self.cp.groups_next = page.next_link or ""
+                if self.budget.spent():
+                    return await self._pause()
+        return "done"
+
+    async def _groups_full(self) -> str:
+        """A whole groups/delta round: complete direct memberships (a big group spans pages), then one diff."""
+        members: dict[str, set[str]] = {}
+        records: dict[str, Any] = {}
+        gone: set[str] = set()
+        async for page in fetch.groups_delta(self.deps.graph, None):
+            for item in page.items:
+                gid = str(item.get("id", ""))
+                if not gid:
+                    continue
+                if removed_reason(item):
+                    gone.add(gid)
+                    continue
+                if "displayName" in item:
+                    records[gid] = group_record(item)
+                for link in item.get("members@delta", []):
+                    uid = str(link.get("id", ""))
+                    if link.get("@odata.type", USER_TYPE) != USER_TYPE or uid not in self.scope:
+                        continue
+                    if "@removed" in link:
+                        members.get(gid, set()).discard(uid)
+                    else:
+                        members.setdefault(gid, set()).add(uid)
+            if page.delta_link:
+                self.cp.new_groups_delta = page.delta_link
+        wanted = {gid for gid, uids in members.items() if uids and gid not in gone and gid in records}
+        await self._ensure_groups([records[g] for g in sorted(wanted)])
+        stored_links = await self.store.links_of_users(set(self.stored) | self.scope)
+        for gid in sorted(wanted | set(stored_links)):
+            want = members.get(gid, set()) if gid in wanted else set()
+            have = stored_links.get(gid, set())
+            if want != have:
+                await self.apply.links(gid, want - have, have - want)
+        self.stale_groups = sorted(set(self.stored_groups) - wanted)
+        return "done"
+
+    async def _groups_incremental_page(self, items: list[dict[str, Any]]) -> None:
+        emptied: set[str] = set()
+        new_records = []
+        for item in items:
+            gid = str(item.get("id", ""))
+            if not gid:
+                continue
+            if removed_reason(item):
+                if gid in self.stored_groups:
+                    await self.apply.delete_groups([gid])
+                    self.stored_groups.pop(gid, None)
+                continue
+            added, removed = set(), set()
+            for link in item.get("members@delta", []):
+                uid = str(link.get("id", ""))
+                if link.get("@odata.type", USER_TYPE) != USER_TYPE:
+                    continue
+                if "@removed" in link:
+                    removed.add(uid)
+                elif uid in self.scope:
+                    added.add(uid)
+            if "displayName" in item and (gid in self.stored_groups or added):
+                new_records.append(group_record(item))
+            elif added and gid not in self.stored_groups:
+                body = await self.deps.graph.get_json(
+                    f"groups/{gid}",
+                    params={"$select": "id,displayName,description,mail,mailEnabled,securityEnabled"},
+                    label="groups.get",
+                )
+                new_records.append(group_record(body))
+            if new_records:
+                await self._ensure_groups(new_records)
+                new_records = []
+            added, removed = await self._real_link_changes(gid, added, removed)
+            if added or removed:
+                await self.apply.links(gid, added, removed)
+                if removed:
+                    emptied.add(gid)
+        for gid in sorted(emptied):
+            if gid in self.stored_groups and not self.dry_run and not await self.store.has_members(gid):
+                await self.apply.delete_groups([gid])
+                self.stored_groups.pop(gid, None)
+
+    async def _real_link_changes(self, gid: str, added: set[str], removed: set[str]) -> tuple[set[str], set[str]]:
+        """Only links that really change: a replayed or duplicated delta entry must not write or emit again."""
+        if not added and not removed:
+            return added, removed
+        exists = await self.store.existing_links(gid, added | removed)
+        return added - exists, removed & exists
+
+    # -- removals ----------------------------------------------------------------------------------
+    async def removals(self) -> str:
+        behaviour = self.connection.removal_behaviour
+        removals = [] if self.cp.mode == "groups" else plan_removals(self.stored, self.scope, self.deleted, behaviour)
+        leaving = {r.user_id for r in removals}
+        stale_groups = list(self.stale_groups)
+        counted = len([r for r in removals if r.kind != "user.kept"]) + len(stale_groups)
+        limit_hit = threshold_exceeded(
+            counted,
+            len(self.stored) + len(self.stored_groups),
+            self.connection.deletion_threshold,
+            self.connection.deletion_threshold_percent,
+        )
+        if limit_hit and not self.approved:
+            self.cp.counts["removals.pending"] = counted
+            if not self.dry_run:
+                items = [(r.kind, r.user_id, r.reason) for r in removals] + [
+                    ("group.deleted", g, "") for g in stale_groups
+                ]
+                await self.state.save_approval(self.cp.run_id, items)
+            else:
+                self.apply.planned += [{"type": r.kind, "object_id": r.user_id, "held": True} for r in removals[:100]]
+            self.cp.phase = "commit"
+            return "awaiting_approval"
+        await self.apply_removals(removals, stale_groups, leaving)
+        return "done"
+
+    async def apply_removals(self, removals: list[Any], stale_groups: list[str], leaving: set[str]) -> None:
+        if behaviour_removes_links(self.connection.removal_behaviour) and leaving:
+            links = await self.store.links_of_users(leaving)
+            for gid, uids in sorted(links.items()):
+                await self.apply.links(gid, (), uids)
+                if not self.dry_run and gid in self.stored_groups and not await self.store.has_members(gid):
+                    stale_groups.append(gid)
+        await self.apply.removals(removals)
+        if stale_groups:
+            await self.apply.delete_groups(sorted(set(stale_groups)))
+
+
+def behaviour_removes_links(behaviour: str) -> bool:
+    return behaviour in ("deactivate", "delete")
+
+
+async def run_sync(
+    deps: SyncDeps,
+    connection: Connection,
+    *,
+    mode: str = "incremental",
+    dry_run: bool = False,
+    trigger: str = "manual",
+    budget_s: float = 480.0,
+    approved: bool = False,
+) -> RunResult:
+    """Run (or continue) a sync for one connection within a time budget. The caller holds the lease."""
+    if mode not in MODES:
+        raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
+    state = SyncState(deps.tables, connection.id)
+    cursor = await state.cursor()
+    cp = None if dry_run else await state.checkpoint()
+    if cp is None:
+        cp = Checkpoint(
+            run_id=uuid.uuid4().hex,
+            mode=_effective_mode(mode, cursor, connection),
+            trigger=trigger,
+            started_at=now_utc(),
+        )
+    budget = _Budget(deps.clock, budget_s)
+    run = _Run(deps, connection, cp, cursor, dry_run, budget, approved)
+    try:
+        outcome = await run.run()
+    except DeltaTokenExpired:
+        log.warning("connection %s: delta token expired; starting a full sync", connection.id)
+        if not dry_run:
+            await state.clear_cursor()
+            await state.clear_checkpoint()
+        return await run_sync(
+            deps, connection, mode="full", dry_run=dry_run, trigger=trigger, budget_s=budget_s, approved=approved
+        )
+    table_writes = run.store.writes
+    if outcome in ("done", "awaiting_approval") and not dry_run:
+        await _commit(state, run, cursor)
+        await state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", now_utc(), table_writes)
+    result_outcome = {"done": "succeeded"}.get(outcome, outcome)
+    if dry_run:
+        result_outcome = "dry_run"
+    counts = dict(run.apply.counts) if dry_run else dict(cp.counts)
+    return RunResult(
+        cp.run_id,
+        cp.mode,
+        result_outcome,
+        counts,
+        cp.graph_requests or deps.graph.stats.total,
+        table_writes,
+        run.apply.planned,
+        list(cp.errors),
+    )
+
+
+async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
+    cp = run.cp
+    new = Cursor(
+        users_delta=cp.new_users_delta or cursor.users_delta,
+        groups_delta=cp.new_groups_delta or cursor.groups_delta,
+        obtained_at=now_utc() if cp.new_users_delta else cursor.obtained_at,
+        last_full_at=now_utc() if cp.mode == "full" else cursor.last_full_at,
+        scope_group=run.connection.sync_group_id or "",
+    )
+    await state.save_cursor(new)
+    await state.clear_checkpoint()
+
+
+def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:
+    """Full the first time, when the sync group changed, or when the delta links are close to expiry."""
+    if mode == "full":
+        return "full"
+    if not cursor.users_delta or cursor.scope_group != (connection.sync_group_id or ""):
+        return "full"
+    if cursor.obtained_at is None or now_utc() - cursor.obtained_at > DELTA_MAX_AGE:
+        return "full"
+    return mode

@@ -1,0 +1,158 @@
+"""SyncApplier: the one place a sync writes. Dry runs are enforced here (planned changes recorded, nothing written),
+and every write goes through the outbox: events stored, rows written, events sent, outbox cleared."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import storage_names as names
+from shared.adapters.directory_store import DirectoryStore
+from shared.adapters.queues import QueueSender
+from shared.adapters.sync_state import SyncState
+from shared.domain.directory import INACTIVE, GroupRecord
+from shared.domain.sync_plan import ActionKind, Removal, UserWrite
+
+PLANNED_LIMIT = 5000  # a dry run lists at most this many planned changes (counts stay exact)
+
+
+def event(
+    kind: str,
+    connection_id: str,
+    tenant_id: str,
+    run_id: str,
+    object_id: str,
+    *,
+    group_id: str | None = None,
+    version: str = "",
+) -> dict[str, Any]:
+    """A small change-feed event. The idempotency key is the same for the same change replayed."""
+    basis = f"{connection_id}|{kind}|{group_id or ''}|{object_id}|{version or run_id}"
+    out: dict[str, Any] = {
+        "id": hashlib.sha256(basis.encode()).hexdigest()[:32],
+        "type": kind,
+        "connection_id": connection_id,
+        "tenant_id": tenant_id,
+        "object_id": object_id,
+        "run_id": run_id,
+        "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if group_id:
+        out["group_id"] = group_id
+    return out
+
+
+class SyncApplier:
+    def __init__(
+        self,
+        store: DirectoryStore,
+        state: SyncState,
+        queues: QueueSender | None,
+        *,
+        tenant_id: str,
+        run_id: str,
+        dry_run: bool,
+        defaults: dict[str, Any],
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.queues = queues
+        self.tenant_id = tenant_id
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.defaults = defaults
+        self.counts: Counter[str] = Counter()
+        self.planned: list[dict[str, Any]] = []
+
+    def _event(self, kind: str, object_id: str, *, group_id: str | None = None, version: str = "") -> dict[str, Any]:
+        return event(
+            kind, self.store.connection_id, self.tenant_id, self.run_id, object_id, group_id=group_id, version=version
+        )
+
+    async def _apply(self, events: list[dict[str, Any]], write: Any) -> None:
+        """Outbox first, then the write, then the events; a crash between steps replays the events (same ids)."""
+        for e in events:
+            self.counts[e["type"]] += 1
+        if not events:
+            return
+        if self.dry_run:
+            room = PLANNED_LIMIT - len(self.planned)
+            self.planned += [{k: e[k] for k in ("type", "object_id", "group_id") if k in e} for e in events[:room]]
+            return
+        keys = await self.state.put_outbox(events) if self.queues else []
+        await write()
+        if self.queues:
+            await self.queues.send_many(names.DIRECTORY_CHANGES, events)
+            await self.state.drop_outbox(keys)
+
+    async def flush_outbox(self) -> int:
+        """Send events a crashed invocation stored but may not have sent (consumers dedupe by id)."""
+        if self.dry_run or not self.queues:
+            return 0
+        sent = 0
+        for key, events in await self.state.outbox():
+            await self.queues.send_many(names.DIRECTORY_CHANGES, events)
+            await self.state.drop_outbox([key])
+            sent += len(events)
+        return sent
+
+    async def users(self, writes: list[UserWrite]) -> None:
+        events = [self._event(w.kind, w.record.id, version=w.record.hash + w.status) for w in writes]
+
+        async def write() -> None:
+            await self.store.write_users(writes, self.defaults)
+
+        await self._apply(events, write)
+
+    async def removals(self, removals: list[Removal]) -> None:
+        deactivate = [r.user_id for r in removals if r.kind == "user.deactivated"]
+        delete = [r.user_id for r in removals if r.kind == "user.deleted"]
+        keep = [r for r in removals if r.kind == "user.kept"]
+        events = [self._event(r.kind, r.user_id) for r in removals if r.kind != "user.kept"]
+
+        async def write() -> None:
+            if deactivate:
+                await self.store.mark_users(deactivate, status=INACTIVE, in_scope=False, reason="left_scope")
+            if delete:
+                await self.store.delete_users(delete)
+
+        await self._apply(events, write)
+        if keep:
+            self.counts["user.kept"] += len(keep)
+            if not self.dry_run:
+                await self.store.mark_users(
+                    [r.user_id for r in keep], status=None, in_scope=False, reason=keep[0].reason
+                )
+
+    async def groups(self, writes: list[tuple[ActionKind, GroupRecord]]) -> None:
+        events = [self._event(kind, record.id, version=record.hash) for kind, record in writes]
+
+        async def write() -> None:
+            await self.store.write_groups(record for _, record in writes)
+
+        await self._apply(events, write)
+
+    async def delete_groups(self, group_ids: Iterable[str]) -> None:
+        ids = list(group_ids)
+        events = [self._event("group.deleted", gid) for gid in ids]
+
+        async def write() -> None:
+            await self.store.delete_groups(ids)
+
+        await self._apply(events, write)
+
+    async def links(self, group_id: str, added: Iterable[str], removed: Iterable[str]) -> None:
+        add, rem = sorted(added), sorted(removed)
+        events = [self._event("membership.added", uid, group_id=group_id) for uid in add]
+        events += [self._event("membership.removed", uid, group_id=group_id) for uid in rem]
+
+        async def write() -> None:
+            if add:
+                await self.store.add_links(group_id, add)
+            if rem:
+                await self.store.remove_links(group_id, rem)
+
+        await self._apply(events, write)
