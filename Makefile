@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
+include infra/checks.mk
+
 .PHONY: setup test demo bench lint typecheck unit clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
@@ -25,7 +27,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+test: setup lint typecheck $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest
 
 unit: setup

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
@@ -43,7 +43,32 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("AzureWebJobsStorage__queueServiceUri", "Queue endpoint (change feed, sync jobs).", "azure"),
     SettingSpec("AzureWebJobsStorage__tableServiceUri", "Table endpoint (connections, directory copy, runs).", "azure"),
-    SettingSpec("AZURE_CLIENT_ID", "Client id of the app's user-assigned managed identity.", "azure"),
+    SettingSpec("AZURE_CLIENT_ID", "The app's own identity: the managed identity (Azure) or a local app.", "both"),
+    SettingSpec(
+        "AZURE_TENANT_ID", "Local only: tenant of the local identity standing in for the managed one.", "local"
+    ),
+    SettingSpec("AZURE_CLIENT_SECRET", "Local only: secret of that local identity (never set in Azure).", "local"),
+    SettingSpec("KEY_VAULT_URL", "Key Vault holding every secret (credentials, signing key, passwords)."),
+    SettingSpec("OPERATOR_CLIENT_ID", "Client id of the operator's multi-tenant app (admin-consent onboarding)."),
+    SettingSpec(
+        "OPERATOR_CREDENTIAL_SECRET_NAME",
+        "Key Vault secret with the operator app's client secret or certificate PEM.",
+        default="operator-app-credential",
+    ),
+    SettingSpec(
+        "PUBLIC_BASE_URL",
+        "Public https base URL of this app; the consent callback is {PUBLIC_BASE_URL}/api/consent/callback.",
+    ),
+    SettingSpec(
+        "ENTRA_LOGIN_URL_OVERRIDE", "Local only: login host to use instead of the cloud's (the emulator).", "local"
+    ),
+    SettingSpec("GRAPH_URL_OVERRIDE", "Local only: Graph host to use instead of the cloud's (the emulator).", "local"),
+    SettingSpec("TLS_CA_BUNDLE", "Local only: CA bundle for the emulators' HTTPS.", "local"),
+    SettingSpec(
+        "SYNC_TIME_BUDGET_SECONDS",
+        "Seconds one sync invocation may run before it checkpoints and continues in a new one.",
+        default="480",
+    ),
     SettingSpec("APPLICATIONINSIGHTS_CONNECTION_STRING", "Where the host sends telemetry.", "azure", "host"),
     SettingSpec(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Entra auth for telemetry (local auth is off).", "azure", "host"
@@ -64,8 +89,30 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class IdentitySettings:
+    """The app's own identity (for Key Vault and storage): managed identity in Azure, an app secret locally."""
+
+    client_id: str | None
+    tenant_id: str | None
+    client_secret: str | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings
+    identity: IdentitySettings
+    key_vault_url: str
+    operator_client_id: str | None
+    operator_credential_secret_name: str
+    public_base_url: str
+    login_url_override: str | None
+    graph_url_override: str | None
+    ca_bundle: str | None
+    sync_time_budget_s: float
+
+    @property
+    def consent_redirect_uri(self) -> str:
+        return f"{self.public_base_url}/api/consent/callback"
 
 
 class _Reader:
@@ -122,10 +169,47 @@ def _storage(reader: _Reader) -> StorageSettings:
     return StorageSettings(connection_string=conn, table_uri=table_uri, queue_uri=queue_uri, client_id=client_id)
 
 
+def _positive(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _base_url(raw: str) -> str:
+    parts = urlparse(raw)
+    local = parts.hostname in ("localhost", "127.0.0.1")
+    if parts.scheme not in ("https", "http") or not parts.netloc or (parts.scheme == "http" and not local):
+        raise ValueError(f"must be an https:// URL (http only for localhost), got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _required(reader: _Reader, name: str, value: str | None) -> str:
+    if value is None and name not in reader.problems:
+        reader.problem(name, "missing")
+    return value or ""
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting now (never at import time); raise ConfigurationError listing all problems."""
     reader = _Reader(os.environ if environ is None else environ)
-    settings = Settings(storage=_storage(reader))
+    settings = Settings(
+        storage=_storage(reader),
+        identity=IdentitySettings(
+            reader.get("AZURE_CLIENT_ID"), reader.get("AZURE_TENANT_ID"), reader.get("AZURE_CLIENT_SECRET")
+        ),
+        key_vault_url=_required(reader, "KEY_VAULT_URL", reader.parsed("KEY_VAULT_URL", https_url)),
+        operator_client_id=reader.get("OPERATOR_CLIENT_ID"),
+        operator_credential_secret_name=reader.get("OPERATOR_CREDENTIAL_SECRET_NAME") or "operator-app-credential",
+        public_base_url=_required(reader, "PUBLIC_BASE_URL", reader.parsed("PUBLIC_BASE_URL", _base_url)),
+        login_url_override=reader.parsed("ENTRA_LOGIN_URL_OVERRIDE", https_url),
+        graph_url_override=reader.parsed("GRAPH_URL_OVERRIDE", https_url),
+        ca_bundle=reader.get("TLS_CA_BUNDLE"),
+        sync_time_budget_s=reader.parsed("SYNC_TIME_BUDGET_SECONDS", _positive) or 480.0,
+    )
     if reader.problems:
         raise ConfigurationError(reader.problems)
     return settings

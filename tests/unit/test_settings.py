@@ -89,8 +89,19 @@ def test_identity_based_storage_needs_no_connection_string() -> None:
             "AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net",
             "AzureWebJobsStorage__queueServiceUri": "https://acct.queue.core.windows.net/",
             "AZURE_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+            "KEY_VAULT_URL": "https://kv-example.vault.azure.net/",
+            "PUBLIC_BASE_URL": "https://func-example.azurewebsites.net",
         }
     )
     assert settings.storage.connection_string is None
     assert settings.storage.queue_uri == "https://acct.queue.core.windows.net"
     assert settings.storage.client_id == "11111111-1111-1111-1111-111111111111"
+    assert settings.consent_redirect_uri == "https://func-example.azurewebsites.net/api/consent/callback"
+    assert settings.sync_time_budget_s == 480.0
+
+
+def test_public_base_url_must_be_https_unless_local() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "KEY_VAULT_URL": "https://kv.example",
+                       "PUBLIC_BASE_URL": "http://example.com", "SYNC_TIME_BUDGET_SECONDS": "-1"})
+    assert set(caught.value.problems) == {"PUBLIC_BASE_URL", "SYNC_TIME_BUDGET_SECONDS"}

@@ -1,0 +1,1 @@
+"""checkov policies for infra/ (loaded by checkov --external-checks-dir, never by the app)."""
