@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from emulators.azurite import Azurite, start_azurite
+from emulators.stack import LocalStack, start_local_stack
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,19 @@ def azurite() -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def storage_connection_string(azurite: Azurite) -> str:
     return azurite.connection_string
+
+
+@pytest.fixture(scope="session")
+def stack(azurite: Azurite) -> Iterator[LocalStack]:
+    """Azurite + Entra/Graph emulator (2 tenants, demo seed) + Key Vault trusting it, for the whole session."""
+    with start_local_stack(seed="stack", size=60, tenants=2, azurite=azurite) as local:
+        yield local
+
+
+@pytest.fixture
+def stack_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The process environment a function invocation sees, pointing at the local stack."""
+    env = stack.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

@@ -63,7 +63,9 @@ def groups_delta(graph: GraphClient, link: str | None) -> AsyncIterator[DeltaPag
     return graph.delta_pages("groups/delta", params={"$select": ",".join(GROUP_DELTA_SELECT)}, label="groups.delta")
 
 
-async def batch_get(graph: GraphClient, urls: list[str], *, label: str) -> dict[str, dict[str, Any] | None]:
+async def batch_get(
+    graph: GraphClient, urls: list[str], *, label: str, headers: dict[str, str] | None = None
+) -> dict[str, dict[str, Any] | None]:
     """GET many relative URLs through $batch (20 a request). Inner 429/503s are retried; 404 gives None."""
     results: dict[str, dict[str, Any] | None] = {}
     pending = list(dict.fromkeys(urls))
@@ -76,7 +78,13 @@ async def batch_get(graph: GraphClient, urls: list[str], *, label: str) -> dict[
             chunk = pending[start : start + BATCH_LIMIT]
             body = {
                 "requests": [
-                    {"id": str(i), "method": "GET", "url": "/" + url.lstrip("/")} for i, url in enumerate(chunk)
+                    {
+                        "id": str(i),
+                        "method": "GET",
+                        "url": "/" + url.lstrip("/"),
+                        **({"headers": headers} if headers else {}),
+                    }
+                    for i, url in enumerate(chunk)
                 ]
             }
             response = await graph.request("POST", "$batch", body=body, label=label)
@@ -116,14 +124,16 @@ async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[
     """Direct group memberships of each user (memberOf cast to groups), for users newly in scope."""
     out: dict[str, list[dict[str, Any]]] = {}
     select = ",".join(g for g in GROUP_DELTA_SELECT if g != "members")
-    urls = {uid: f"users/{uid}/memberOf/microsoft.graph.group?$select={select}&$top={MAX_TOP}" for uid in ids}
-    fetched = await batch_get(graph, list(urls.values()), label="users.memberOf")
+    urls = {
+        uid: f"users/{uid}/memberOf/microsoft.graph.group?$select={select}&$top={MAX_TOP}&$count=true" for uid in ids
+    }
+    fetched = await batch_get(graph, list(urls.values()), label="users.memberOf", headers=EVENTUAL)
     for uid, url in urls.items():
         body = fetched.get(url)
         groups = list((body or {}).get("value", []))
         next_link = (body or {}).get("@odata.nextLink")
         while next_link:
-            data = await graph.get_json(next_link, label="users.memberOf")
+            data = await graph.get_json(next_link, headers=EVENTUAL, label="users.memberOf")
             groups += data.get("value", [])
             next_link = data.get("@odata.nextLink")
         out[uid] = groups

@@ -15,6 +15,27 @@ REPO = Path(__file__).resolve().parents[2]
 # name -> (trigger type, auth level for HTTP triggers or the schedule/queue for the others)
 EXPECTED = {
     "health": ("httpTrigger", "ANONYMOUS"),
+    "connections_create": ("httpTrigger", "FUNCTION"),
+    "connections_list": ("httpTrigger", "FUNCTION"),
+    "connections_get": ("httpTrigger", "FUNCTION"),
+    "connections_update": ("httpTrigger", "FUNCTION"),
+    "connections_delete": ("httpTrigger", "FUNCTION"),
+    "connections_verify": ("httpTrigger", "FUNCTION"),
+    "consent_start": ("httpTrigger", "FUNCTION"),
+    "consent_callback": ("httpTrigger", "ANONYMOUS"),
+    "rotate_connection": ("httpTrigger", "FUNCTION"),
+    "rotate_user": ("httpTrigger", "FUNCTION"),
+    "rotation_timer": ("timerTrigger", "0 17 * * * *"),
+    "rotation_worker": ("queueTrigger", "rotation-jobs"),
+    "sync_start": ("httpTrigger", "FUNCTION"),
+    "sync_approve": ("httpTrigger", "FUNCTION"),
+    "sync_status": ("httpTrigger", "FUNCTION"),
+    "sync_runs": ("httpTrigger", "FUNCTION"),
+    "directory_users": ("httpTrigger", "FUNCTION"),
+    "directory_groups": ("httpTrigger", "FUNCTION"),
+    "group_members": ("httpTrigger", "FUNCTION"),
+    "sync_scheduler": ("timerTrigger", "0 */5 * * * *"),
+    "sync_worker": ("queueTrigger", "sync-jobs"),
 }
 
 

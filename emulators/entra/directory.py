@@ -1,0 +1,262 @@
+"""One tenant's directory: users, groups and links, each stamped with the change sequence delta queries read."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import Any
+
+from emulators.entra.model import Group, Link, MemberKind, User
+
+
+class DirectoryError(Exception):
+    """A control operation that the directory refuses (unknown object, duplicate link, cycle...)."""
+
+
+class Directory:
+    """Objects by id plus id-ordered lists (for paging) and per-kind change logs (for delta)."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.users: dict[str, User] = {}
+        self.groups: dict[str, Group] = {}
+        self.user_ids: list[str] = []  # sorted; every user ever seen, tombstones included
+        self.group_ids: list[str] = []
+        self.user_log: list[tuple[int, str]] = []  # (seq, id) of each change after the seed
+        self.group_log: list[tuple[int, str]] = []
+        self.upn_index: dict[str, str] = {}  # lower-case UPN -> id (active users)
+        self.member_of: dict[str, set[str]] = {}  # member id -> ids of groups it is a direct member of
+        self.links_version = 0
+        self._transitive: dict[str, tuple[int, list[str], list[str], list[str]]] = {}
+
+    # -- bulk load (seed) -------------------------------------------------------------------------
+    def load(self, users: Iterable[User], groups: Iterable[Group]) -> None:
+        """Install seeded objects at sequence 1 (their links must already be set on the groups)."""
+        self.seq = max(self.seq, 1)
+        for user in users:
+            user.seq = 1
+            self.users[user.id] = user
+            self.upn_index[user.props["userPrincipalName"].lower()] = user.id
+        for group in groups:
+            group.seq = group.props_seq = 1
+            self.groups[group.id] = group
+            for mid, link in group.links.items():
+                link.seq = 1
+                self.member_of.setdefault(mid, set()).add(group.id)
+        self.user_ids = sorted(self.users)
+        self.group_ids = sorted(self.groups)
+        self.links_version += 1
+
+    # -- lookups ----------------------------------------------------------------------------------
+    def find_user(self, key: str) -> User | None:
+        """An active user by object id or UPN (what /users/{id | userPrincipalName} accepts)."""
+        user = self.users.get(key)
+        if user is None:
+            uid = self.upn_index.get(key.lower())
+            user = self.users.get(uid) if uid else None
+        return user if user is not None and user.state == "active" else None
+
+    def find_group(self, gid: str) -> Group | None:
+        group = self.groups.get(gid)
+        return group if group is not None and group.state == "active" else None
+
+    def kind_of(self, object_id: str) -> MemberKind:
+        if object_id in self.users:
+            return "user"
+        if object_id in self.groups:
+            return "group"
+        raise DirectoryError(f"no object with id {object_id}")
+
+    # -- change stamping --------------------------------------------------------------------------
+    def _bump(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _touch_user(self, user: User) -> None:
+        user.seq = self._bump()
+        user.json_cache.clear()
+        self.user_log.append((user.seq, user.id))
+
+    def _touch_group(self, group: Group, props: bool) -> None:
+        group.seq = self._bump()
+        if props:
+            group.props_seq = group.seq
+            group.json_cache.clear()
+        self.group_log.append((group.seq, group.id))
+
+    # -- users ------------------------------------------------------------------------------------
+    def add_user(self, user: User) -> User:
+        upn = user.props["userPrincipalName"].lower()
+        if user.id in self.users or upn in self.upn_index:
+            raise DirectoryError(f"a user with id {user.id} or UPN {upn} already exists")
+        self.users[user.id] = user
+        self.upn_index[upn] = user.id
+        bisect.insort(self.user_ids, user.id)
+        self._touch_user(user)
+        return user
+
+    def update_user(self, user: User, changes: dict[str, Any]) -> None:
+        old_upn = user.props["userPrincipalName"].lower()
+        user.props.update({k: v for k, v in changes.items() if k != "id"})
+        new_upn = user.props["userPrincipalName"].lower()
+        if new_upn != old_upn:
+            self.upn_index.pop(old_upn, None)
+            self.upn_index[new_upn] = user.id
+        self._touch_user(user)
+
+    def set_password(self, user: User, password: str) -> None:
+        user.previous_password, user.password = user.password, password
+        self._touch_user(user)  # Entra records lastPasswordChangeDateTime: the user changes
+
+    def soft_delete_user(self, user: User) -> None:
+        """Move to deleted items (restorable): memberships go away without group delta reporting it."""
+        if user.state != "active":
+            raise DirectoryError(f"user {user.id} is not active")
+        user.parked_groups = sorted(self.member_of.get(user.id, ()))
+        for gid in user.parked_groups:
+            self._drop_link_silently(self.groups[gid], user.id)
+        user.state = "soft_deleted"
+        self.upn_index.pop(user.props["userPrincipalName"].lower(), None)
+        self._touch_user(user)
+
+    def restore_user(self, user: User) -> None:
+        if user.state != "soft_deleted":
+            raise DirectoryError(f"user {user.id} is not in deleted items")
+        user.state = "active"
+        self.upn_index[user.props["userPrincipalName"].lower()] = user.id
+        self._touch_user(user)
+        for gid in user.parked_groups:
+            group = self.groups.get(gid)
+            if group is not None and group.state == "active":
+                self.add_member(group, user.id)
+        user.parked_groups = []
+
+    def hard_delete_user(self, user: User) -> None:
+        if user.state == "active":
+            self.soft_delete_user(user)
+        user.state = "hard_deleted"
+        user.parked_groups = []
+        user.password = user.previous_password = None
+        self._touch_user(user)
+
+    # -- groups -----------------------------------------------------------------------------------
+    def add_group(self, group: Group) -> Group:
+        if group.id in self.groups:
+            raise DirectoryError(f"a group with id {group.id} already exists")
+        self.groups[group.id] = group
+        bisect.insort(self.group_ids, group.id)
+        self._touch_group(group, props=True)
+        return group
+
+    def update_group(self, group: Group, changes: dict[str, Any]) -> None:
+        group.props.update({k: v for k, v in changes.items() if k != "id"})
+        self._touch_group(group, props=True)
+
+    def delete_group(self, group: Group) -> None:
+        """Security groups are deleted for good: delta reports them as removed with reason 'deleted'."""
+        for mid in group.member_ids():
+            self._drop_link_silently(group, mid)
+        for parent_id in sorted(self.member_of.get(group.id, ())):
+            self._drop_link_silently(self.groups[parent_id], group.id)
+        group.state = "hard_deleted"
+        self._touch_group(group, props=True)
+
+    # -- membership -------------------------------------------------------------------------------
+    def add_member(self, group: Group, member_id: str) -> bool:
+        """Add a direct member; False when it already is one. Refuses links that would make a cycle."""
+        kind = self.kind_of(member_id)
+        link = group.links.get(member_id)
+        if link is not None and link.alive:
+            return False
+        if kind == "group" and (member_id == group.id or group.id in self.transitive(member_id)[1]):
+            raise DirectoryError(f"adding group {member_id} to {group.id} would create a cycle")
+        self._touch_group(group, props=False)
+        group.links.pop(member_id, None)
+        group.links[member_id] = Link(kind, group.seq)
+        self.member_of.setdefault(member_id, set()).add(group.id)
+        self._links_changed(group)
+        return True
+
+    def remove_member(self, group: Group, member_id: str) -> bool:
+        link = group.links.get(member_id)
+        if link is None or not link.alive:
+            return False
+        self._touch_group(group, props=False)
+        group.links.pop(member_id)
+        group.links[member_id] = Link(link.kind, group.seq, alive=False)
+        self.member_of.get(member_id, set()).discard(group.id)
+        self._links_changed(group)
+        return True
+
+    def _drop_link_silently(self, group: Group, member_id: str) -> None:
+        """The member object went away: the link disappears without a change group delta would report."""
+        group.links.pop(member_id, None)
+        self.member_of.get(member_id, set()).discard(group.id)
+        self._links_changed(group)
+
+    def _links_changed(self, group: Group) -> None:
+        group.sorted_links = None
+        group.sorted_members = None
+        self.links_version += 1
+
+    # -- derived views ----------------------------------------------------------------------------
+    def links_by_seq(self, group: Group) -> list[tuple[int, str, MemberKind, bool]]:
+        """Every link (alive and removed) ordered by (seq, member id): delta pages resume by bisecting."""
+        cached = group.sorted_links
+        if cached is None or cached[0] != group.seq:
+            entries = sorted((link.seq, mid, link.kind, link.alive) for mid, link in group.links.items())
+            cached = group.sorted_links = (group.seq, entries)
+        return cached[1]
+
+    def members_by_id(self, group: Group) -> list[str]:
+        cached = group.sorted_members
+        if cached is None or cached[0] != group.seq:
+            cached = group.sorted_members = (group.seq, sorted(group.member_ids()))
+        return cached[1]
+
+    def transitive(self, gid: str) -> tuple[list[str], list[str]]:
+        """(user ids, group ids) reachable below a group through alive links, each sorted by id."""
+        cached = self._transitive_entry(gid)
+        return cached[1], cached[2]
+
+    def transitive_all(self, gid: str) -> list[str]:
+        """Users and groups below a group, one list sorted by id (what /transitiveMembers pages through)."""
+        return self._transitive_entry(gid)[3]
+
+    def _transitive_entry(self, gid: str) -> tuple[int, list[str], list[str], list[str]]:
+        cached = self._transitive.get(gid)
+        if cached is not None and cached[0] == self.links_version:
+            return cached
+        users: set[str] = set()
+        groups: set[str] = set()
+        stack = [gid]
+        while stack:
+            group = self.groups.get(stack.pop())
+            if group is None:
+                continue
+            for mid, link in group.links.items():
+                if not link.alive:
+                    continue
+                if link.kind == "user":
+                    users.add(mid)
+                elif mid not in groups:
+                    groups.add(mid)
+                    stack.append(mid)
+        entry = (self.links_version, sorted(users), sorted(groups), sorted(users | groups))
+        self._transitive[gid] = entry
+        return entry
+
+    def ground_truth(self, scope_group_id: str) -> dict[str, Any]:
+        """What a correct sync of the scope holds: users in scope (transitively), their groups and memberships."""
+        if scope_group_id not in self.groups:
+            raise DirectoryError(f"no group with id {scope_group_id}")
+        user_ids, _ = self.transitive(scope_group_id)
+        users = {uid: dict(self.users[uid].props) for uid in user_ids}
+        memberships = sorted((gid, uid) for uid in user_ids for gid in self.member_of.get(uid, ()))
+        group_ids = sorted({gid for gid, _ in memberships})
+        return {
+            "scope_group_id": scope_group_id,
+            "users": users,
+            "groups": {gid: self.groups[gid].props["displayName"] for gid in group_ids},
+            "memberships": [list(pair) for pair in memberships],
+        }

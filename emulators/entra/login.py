@@ -1,0 +1,236 @@
+"""Login endpoints: tenant discovery, signing keys, the client-credentials token endpoint and admin consent."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from emulators.common.tokens import TokenSigner
+from emulators.entra.errors import EntraError
+from emulators.entra.faults import Faults
+from emulators.entra.issuance import issue_client_credentials_token, tenant_or_error
+from emulators.entra.model import ServicePrincipal
+from emulators.entra.seed import guid_from
+from emulators.entra.state import Tenant, World
+
+DECISIONS = ("accept", "decline", "cancel", "consent_required")
+NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+
+
+class LoginService:
+    def __init__(self, world: World, signer: TokenSigner, faults: Faults) -> None:
+        self.world = world
+        self.signer = signer
+        self.faults = faults
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/{tenant}/v2.0/.well-known/openid-configuration", self.openid_configuration),
+            web.get("/{tenant}/.well-known/openid-configuration", self.openid_configuration),
+            web.get("/{tenant}/discovery/v2.0/keys", self.keys),
+            web.get("/{tenant}/discovery/keys", self.keys),
+            web.post("/{tenant}/oauth2/v2.0/token", self.token),
+            web.get("/{tenant}/v2.0/adminconsent", self.admin_consent),
+            web.get("/{tenant}/adminconsent", self.admin_consent),
+        ]
+
+    def _error(self, exc: EntraError) -> web.Response:
+        return web.json_response(exc.body(self.world.clock.now()), status=exc.status, headers=NO_STORE)
+
+    def _fault(self, request: web.Request, endpoint: str) -> web.Response | None:
+        self.faults.count(endpoint)
+        decision = self.faults.decide(request.path, endpoint, request.match_info.get("tenant"))
+        if decision is None or decision.kind == "latency":
+            return None
+        if decision.kind == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)  # never written: the transport is gone
+        status = int(decision.kind)
+        headers = dict(NO_STORE)
+        if status == 429 and decision.retry_after is not None:
+            headers["Retry-After"] = str(decision.retry_after)
+        exc = EntraError(
+            status,
+            "temporarily_unavailable",
+            50196 if status == 429 else 90033,
+            "The server is temporarily unavailable. Retry the request.",
+        )
+        return web.json_response(exc.body(self.world.clock.now()), status=status, headers=headers)
+
+    async def openid_configuration(self, request: web.Request) -> web.Response:
+        faulted = self._fault(request, "openid")
+        if faulted is not None:
+            return faulted
+        key = request.match_info["tenant"]
+        base = f"https://{request.host}"
+        if key.lower() in ("common", "organizations", "consumers"):
+            segment, issuer_tenant = key, "{tenantid}"  # multi-tenant authorities: the issuer is a template
+        else:
+            with self.world.lock:
+                try:
+                    segment = issuer_tenant = tenant_or_error(self.world, key).id  # a domain resolves to the GUID
+                except EntraError as exc:
+                    exc.error = "invalid_tenant"
+                    return self._error(exc)
+        return web.json_response(
+            {
+                "token_endpoint": f"{base}/{segment}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "jwks_uri": f"{base}/{segment}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": f"{base}/{issuer_tenant}/v2.0",
+                "request_uri_parameter_supported": False,
+                "userinfo_endpoint": f"{base}/oidc/userinfo",
+                "authorization_endpoint": f"{base}/{segment}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/{segment}/oauth2/v2.0/devicecode",
+                "http_logout_supported": True,
+                "frontchannel_logout_supported": True,
+                "end_session_endpoint": f"{base}/{segment}/oauth2/v2.0/logout",
+                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "roles", "appid", "azp", "oid"],
+                "kerberos_endpoint": f"{base}/{segment}/kerberos",
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_graph_host_name": "graph.windows.net",
+                "msgraph_host": f"{request.host}",  # Graph lives on this host under /v1.0
+                "rbac_url": "https://pas.windows.net",
+            }
+        )
+
+    async def keys(self, request: web.Request) -> web.Response:
+        faulted = self._fault(request, "keys")
+        if faulted is not None:
+            return faulted
+        key = request.match_info["tenant"]
+        if key.lower() not in ("common", "organizations"):
+            with self.world.lock:
+                try:
+                    tenant_or_error(self.world, key)
+                except EntraError as exc:
+                    return self._error(exc)
+        return web.json_response(self.signer.jwks())
+
+    async def token(self, request: web.Request) -> web.Response:
+        faulted = self._fault(request, "token")
+        if faulted is not None:
+            return faulted
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        key = request.match_info["tenant"]
+        base = f"https://{request.host}"
+        with self.world.lock:
+            tenant = self.world.find_tenant(key)
+            names = {key, *(tenant.domains if tenant else ()), *([tenant.id] if tenant else [])}
+            audiences = {f"{base}/{name}/oauth2/v2.0/token" for name in names}
+            audiences |= {f"{base}/{name}/v2.0" for name in names}
+            try:
+                body = issue_client_credentials_token(self.world, self.signer, key, form, audiences, base)
+            except EntraError as exc:
+                return self._error(exc)
+        return web.json_response(body, headers=NO_STORE)
+
+    async def admin_consent(self, request: web.Request) -> web.Response:
+        faulted = self._fault(request, "adminconsent")
+        if faulted is not None:
+            return faulted
+        q = request.query
+        key = request.match_info["tenant"]
+        with self.world.lock:
+            try:
+                return self._consent(key, q.get("client_id", ""), q.get("redirect_uri", ""), dict(q))
+            except EntraError as exc:
+                return _error_page(exc)
+
+    def _consent(self, key: str, client_id: str, redirect_uri: str, q: dict[str, str]) -> web.Response:
+        if key.lower() == "organizations":
+            wanted = q.get("emulator_tenant") or next(iter(self.world.tenants), "")
+            key = wanted
+        if key.lower() == "common":
+            raise EntraError(
+                400,
+                "invalid_request",
+                90130,
+                "Admin consent needs a tenant: use a tenant id, a verified domain or 'organizations'.",
+            )
+        tenant = tenant_or_error(self.world, key)
+        app = self.world.apps.get(client_id)
+        if app is None or not (app.multi_tenant or app.home_tenant == tenant.id):
+            raise EntraError(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant.display_name}'.",
+            )
+        if redirect_uri not in app.redirect_uris:
+            raise EntraError(
+                400,
+                "invalid_request",
+                50011,
+                f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect "
+                f"URIs configured for the application '{client_id}'. Make sure the redirect URI sent in "
+                "the request matches one added to your application in the Azure portal.",
+            )
+        decision = q.get("emulator_decision") or tenant.consent_decision or "accept"
+        tenant.consent_decision = None
+        state = q.get("state")
+        params: dict[str, str] = {}
+        if decision == "accept":
+            grant_consent(self.world, tenant, client_id)
+            params = {"admin_consent": "True", "tenant": tenant.id, "scope": q.get("scope", "")}
+        elif decision == "cancel":
+            params = {
+                "error": "access_denied",
+                "error_subcode": "cancel",
+                "error_description": "AADSTS65004: User declined to consent to access the app.",
+            }
+        elif decision == "decline":
+            params = {
+                "admin_consent": "True",
+                "error": "access_denied",
+                "error_description": "AADSTS65004: The resource owner or authorization server denied the request.",
+            }
+        else:
+            params = {
+                "error": "consent_required",
+                "error_description": "AADSTS90094: The grant requires admin permission.",
+            }
+        if state is not None:
+            params["state"] = state
+        separator = "&" if "?" in redirect_uri else "?"
+        return web.Response(status=302, headers={"Location": f"{redirect_uri}{separator}{urlencode(params)}"})
+
+
+def grant_consent(
+    world: World, tenant: Tenant, client_id: str, permissions: list[str] | None = None
+) -> ServicePrincipal:
+    """Admin consent: the app gets a service principal in the tenant holding its requested permissions."""
+    app = world.apps[client_id]
+    sp = tenant.service_principals.get(client_id)
+    if sp is None:
+        sp = ServicePrincipal(id=guid_from(f"{tenant.id}|{client_id}"), client_id=client_id)
+        tenant.service_principals[client_id] = sp
+    sp.consented = True
+    sp.permissions = set(permissions if permissions is not None else app.required_permissions)
+    sp.consented_at = world.clock.now()
+    return sp
+
+
+def _error_page(exc: EntraError) -> web.Response:
+    text = html.escape(f"AADSTS{exc.code}: {exc.description}")
+    body = (
+        "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>"
+        f'<h1>Sorry, but we\'re having trouble signing you in.</h1><p id="error">{text}</p>'
+        f"<p>Error code: AADSTS{exc.code}</p></body></html>"
+    )
+    return web.Response(
+        status=exc.status, text=body, content_type="text/html", headers={"x-ms-ests-error": f"AADSTS{exc.code}"}
+    )

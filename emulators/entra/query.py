@@ -1,0 +1,167 @@
+"""OData query options as Graph reads them: $top, $select, a small $filter subset, advanced-query rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from emulators.entra.errors import GraphError, bad_request, unsupported
+
+Predicate = Callable[[dict[str, Any]], bool]
+MAX_TOP = 999
+_TOKEN = re.compile(
+    r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<comma>,)|(?P<str>'(?:[^']|'')*')|(?P<word>[A-Za-z_][\w.]*)|(?P<num>-?\d+))"
+)
+
+
+def top_of(params: Mapping[str, str], default: int = 100) -> int:
+    raw = params.get("$top")
+    if raw is None:
+        return default
+    try:
+        top = int(raw)
+    except ValueError:
+        top = -1
+    if not 1 <= top <= MAX_TOP:
+        raise unsupported(f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive.")
+    return top
+
+
+def select_of(params: Mapping[str, str], known: set[str], type_name: str) -> tuple[str, ...] | None:
+    raw = params.get("$select")
+    if not raw:
+        return None
+    fields = tuple(dict.fromkeys(f.strip() for f in raw.split(",") if f.strip()))
+    for name in fields:
+        if name not in known:
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.", "BadRequest"
+            )
+    if "id" not in fields:
+        fields = (*fields, "id")  # Graph always returns the id
+    return fields
+
+
+def is_advanced(headers: Mapping[str, str], params: Mapping[str, str]) -> bool:
+    """An advanced query: `ConsistencyLevel: eventual` header plus `$count=true`."""
+    eventual = headers.get("ConsistencyLevel", headers.get("consistencylevel", "")).lower() == "eventual"
+    return eventual and params.get("$count", "").lower() == "true"
+
+
+def _tokens(expr: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        match = _TOKEN.match(expr, pos)
+        if match is None or match.end() == pos:
+            raise unsupported(f"Invalid filter clause: syntax error at position {pos} in '{expr}'.")
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+def _literal(kind: str, text: str) -> Any:
+    if kind == "str":
+        return text[1:-1].replace("''", "'")
+    if kind == "num":
+        return int(text)
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    raise unsupported(f"Invalid filter clause: '{text}' is not a literal.")
+
+
+def parse_filter(expr: str, known: set[str]) -> Predicate:
+    """`a eq 'x'`, `a ne 'x'`, `startswith(a,'x')`, `a in ('x','y')`, joined by and/or (and binds tighter)."""
+    tokens = _tokens(expr)
+    pos = 0
+
+    def take(kind: str | None = None, word: str | None = None) -> str:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise unsupported(f"Invalid filter clause: unexpected end of '{expr}'.")
+        got_kind, text = tokens[pos]
+        if (kind and got_kind != kind) or (word and text.lower() != word):
+            raise unsupported(f"Invalid filter clause: unexpected '{text}' in '{expr}'.")
+        pos += 1
+        return text
+
+    def prop() -> str:
+        name = take("word")
+        if name not in known:
+            raise unsupported(f"Unsupported or invalid query filter clause specified for property '{name}'.")
+        return name
+
+    def clause() -> Predicate:
+        kind, text = tokens[pos]
+        if kind == "word" and text.lower() == "startswith":
+            take()
+            take("open")
+            name = prop()
+            take("comma")
+            prefix = str(_literal("str", take("str"))).lower()
+            take("close")
+            return lambda p: str(p.get(name) or "").lower().startswith(prefix)
+        name = prop()
+        op = take("word").lower()
+        if op == "in":
+            take("open")
+            values = set()
+            while True:
+                kind, text = tokens[pos]
+                take()
+                values.add(_literal(kind, text))
+                if tokens[pos][0] == "close":
+                    take()
+                    break
+                take("comma")
+            return lambda p: p.get(name) in values
+        kind, text = tokens[pos]
+        take()
+        value = _literal(kind, text)
+        if op == "eq":
+            if isinstance(value, str):
+                return lambda p: isinstance(p.get(name), str) and p[name].lower() == value.lower()
+            return lambda p: p.get(name) == value
+        if op == "ne":
+            return lambda p: p.get(name) != value
+        raise unsupported(f"Unsupported operator '{op}' in filter clause.")
+
+    def conjunction() -> Predicate:
+        parts = [clause()]
+        while pos < len(tokens) and tokens[pos][1].lower() == "and":
+            take()
+            parts.append(clause())
+        return parts[0] if len(parts) == 1 else lambda p: all(f(p) for f in parts)
+
+    alternatives = [conjunction()]
+    while pos < len(tokens) and tokens[pos][1].lower() == "or":
+        take()
+        alternatives.append(conjunction())
+    if pos != len(tokens):
+        raise unsupported(f"Invalid filter clause: unexpected '{tokens[pos][1]}' in '{expr}'.")
+    return alternatives[0] if len(alternatives) == 1 else lambda p: any(f(p) for f in alternatives)
+
+
+def delta_filter_ids(expr: str, limit: int = 50) -> list[str]:
+    """Delta accepts only `id eq '...'` clauses joined by `or`, at most `limit` of them."""
+    ids: list[str] = []
+    for part in re.split(r"\s+or\s+", expr.strip(), flags=re.IGNORECASE):
+        match = re.fullmatch(r"\s*id\s+eq\s+'([^']+)'\s*", part)
+        if match is None:
+            raise unsupported("Delta query supports only $filter=id eq '{id}' clauses joined by 'or'.")
+        ids.append(match.group(1))
+    if len(ids) > limit:
+        raise unsupported(f"The $filter of a delta query can list at most {limit} ids; it lists {len(ids)}.")
+    return ids
+
+
+def reject_delta_options(params: Mapping[str, str]) -> None:
+    for option in ("$top", "$orderby", "$expand", "$search"):
+        if option in params:
+            raise GraphError(400, "Request_UnsupportedQuery", f"Query option '{option}' is not supported with delta.")

@@ -1,0 +1,318 @@
+"""Graph v1.0 reads and writes on directory objects: organization, domains, users, groups and their members."""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from emulators.entra import permissions as perm
+from emulators.entra.calls import GraphCall, GraphResult, decode_token, encode_token, ok, page
+from emulators.entra.errors import GraphError, bad_request, denied, not_found, unsupported
+from emulators.entra.model import (
+    GROUP_DEFAULT_SELECT,
+    PASSWORD_RESET_ROLES,
+    PRIVILEGED_AUTH_ADMIN,
+    USER_DEFAULT_SELECT,
+    Group,
+    User,
+)
+from emulators.entra.passwords import password_problem
+from emulators.entra.query import is_advanced, parse_filter, select_of, top_of
+
+USER_PROPS = set(USER_DEFAULT_SELECT) | {
+    "accountEnabled",
+    "onPremisesSyncEnabled",
+    "department",
+    "userType",
+    "mailNickname",
+    "createdDateTime",
+}
+GROUP_PROPS = set(GROUP_DEFAULT_SELECT)
+USER_TYPE = '{"@odata.type":"#microsoft.graph.user",'
+GROUP_TYPE = '{"@odata.type":"#microsoft.graph.group",'
+EDITABLE_USER_PROPS = {"displayName", "jobTitle", "department", "accountEnabled", "officeLocation", "mobilePhone"}
+
+
+def object_json(obj: User | Group, select: tuple[str, ...] | None) -> str:
+    """An object's JSON for a projection, cached on the object until it changes."""
+    key = select or ()
+    cached = obj.json_cache.get(key)
+    if cached is None:
+        fields = select or (USER_DEFAULT_SELECT if isinstance(obj, User) else GROUP_DEFAULT_SELECT)
+        props = obj.props
+        cached = json.dumps({f: props.get(f) for f in fields if f != "members"}, ensure_ascii=False)
+        obj.json_cache[key] = cached
+    return cached
+
+
+def typed_json(obj: User | Group, select: tuple[str, ...] | None) -> str:
+    body = object_json(obj, select)
+    return (USER_TYPE if isinstance(obj, User) else GROUP_TYPE) + body[1:]
+
+
+def _context(call: GraphCall, entity: str, select: tuple[str, ...] | None) -> str:
+    fields = f"({','.join(select)})" if select else ""
+    return f"{call.base}/$metadata#{entity}{fields}"
+
+
+def _paged(
+    call: GraphCall,
+    path: str,
+    ids: list[str],
+    lookup: Callable[[str], str | None],
+    entity: str,
+    select: tuple[str, ...] | None,
+    count: Callable[[], int] | None = None,
+) -> GraphResult:
+    """Page through id-sorted `ids`; `lookup` gives an item's JSON or None to skip it."""
+    top = top_of(call.params)
+    token = call.params.get("$skiptoken")
+    start = bisect.bisect_right(ids, decode_token(token)) if token else 0
+    items: list[str] = []
+    last = ""
+    more = False
+    for index in range(start, len(ids)):
+        item = lookup(ids[index])
+        if item is None:
+            continue
+        if len(items) == top:
+            more = True
+            break
+        items.append(item)
+        last = ids[index]
+    extra: dict[str, Any] = {}
+    if count is not None:
+        extra["@odata.count"] = count()
+    if more:
+        extra["@odata.nextLink"] = call.link(path, {"$skiptoken": encode_token(last)})
+    return page(_context(call, entity, select), items, extra)
+
+
+# -- organization and domains ----------------------------------------------------------------------
+def organization(call: GraphCall) -> GraphResult:
+    call.require(perm.READ_ORGANIZATION)
+    tenant = call.tenant
+    domains = [
+        {
+            "capabilities": "Email, OfficeCommunicationsOnlineBeta",
+            "isDefault": i == 1,
+            "isInitial": i == 0,
+            "name": name,
+            "type": "Managed",
+        }
+        for i, name in enumerate(tenant.domains)
+    ]
+    org = {
+        "id": tenant.id,
+        "displayName": tenant.display_name,
+        "tenantType": "AAD",
+        "countryLetterCode": "US",
+        "createdDateTime": "2023-01-01T00:00:00Z",
+        "verifiedDomains": domains,
+        "onPremisesSyncEnabled": True,
+    }
+    return ok({"@odata.context": f"{call.base}/$metadata#organization", "value": [org]})
+
+
+def domains(call: GraphCall) -> GraphResult:
+    call.require(perm.READ_DOMAINS)
+    rows = [
+        {
+            "id": name,
+            "authenticationType": "Managed",
+            "isDefault": i == 1,
+            "isInitial": i == 0,
+            "isRoot": True,
+            "isVerified": True,
+            "supportedServices": ["Email"] if i else [],
+        }
+        for i, name in enumerate(call.tenant.domains)
+    ]
+    return ok({"@odata.context": f"{call.base}/$metadata#domains", "value": rows})
+
+
+# -- users -------------------------------------------------------------------------------------------
+def _filtered(call: GraphCall, known: set[str]) -> Callable[[dict[str, Any]], bool] | None:
+    expr = call.params.get("$filter")
+    return parse_filter(expr, known) if expr else None
+
+
+def list_users(call: GraphCall) -> GraphResult:
+    call.require(perm.READ_USERS)
+    directory = call.tenant.directory
+    select = select_of(call.params, USER_PROPS, "user")
+    match = _filtered(call, USER_PROPS)
+    users = directory.users
+
+    def lookup(uid: str) -> str | None:
+        user = users[uid]
+        if user.state != "active" or (match is not None and not match(user.props)):
+            return None
+        return object_json(user, select)
+
+    count = None
+    if is_advanced(call.headers, call.params):
+
+        def count() -> int:
+            return sum(1 for u in users.values() if u.state == "active" and (match is None or match(u.props)))
+
+    return _paged(call, "users", directory.user_ids, lookup, "users", select, count)
+
+
+def get_user(call: GraphCall, key: str) -> GraphResult:
+    call.require(perm.READ_USERS)
+    user = call.tenant.directory.find_user(key)
+    if user is None:
+        raise not_found(key)
+    select = select_of(call.params, USER_PROPS, "user")
+    context = _context(call, "users", select) + "/$entity"
+    return ok('{"@odata.context":' + json.dumps(context) + "," + object_json(user, select)[1:])
+
+
+def update_user(call: GraphCall, key: str) -> GraphResult:
+    directory = call.tenant.directory
+    user = directory.find_user(key)
+    body = {k: v for k, v in call.json_body().items() if not k.startswith("@")}  # the SDK sends @odata.type
+    profile = body.pop("passwordProfile", None)
+    unknown = set(body) - EDITABLE_USER_PROPS
+    if unknown:
+        raise bad_request(f"Property '{sorted(unknown)[0]}' cannot be updated by the emulator.", "BadRequest")
+    if profile is not None:
+        _check_password_rights(call)
+    if body:
+        call.require(perm.WRITE_USERS)
+    if user is None:
+        raise not_found(key)
+    if user.props.get("onPremisesSyncEnabled"):
+        raise bad_request(
+            "Unable to update the specified properties for on-premises mastered Directory Sync objects or "
+            "objects currently undergoing migration."
+        )
+    if profile is not None:
+        sp_roles = call.sp.directory_roles if call.sp else set()
+        if user.privileged and PRIVILEGED_AUTH_ADMIN not in sp_roles and "Global Administrator" not in sp_roles:
+            raise denied()
+        password = profile.get("password") if isinstance(profile, dict) else None
+        if not isinstance(password, str):
+            raise bad_request("Invalid value specified for property 'passwordProfile' of resource 'User'.")
+        problem = password_problem(password, user.previous_password, user.password)
+        if problem is not None:
+            raise bad_request(problem)
+        directory.set_password(user, password)
+    if body:
+        directory.update_user(user, body)
+    return GraphResult(204)
+
+
+def _check_password_rights(call: GraphCall) -> None:
+    sp_roles = call.sp.directory_roles if call.sp else set()
+    has_role = bool(sp_roles & (PASSWORD_RESET_ROLES | {"Global Administrator"}))
+    dedicated = bool(call.roles & perm.WRITE_PASSWORD)
+    broad = bool(call.roles & perm.WRITE_USERS)
+    if dedicated and (has_role or not call.tenant.password_reset_requires_role):
+        return
+    if broad and has_role:
+        return
+    raise denied()
+
+
+# -- groups ------------------------------------------------------------------------------------------
+def list_groups(call: GraphCall) -> GraphResult:
+    call.require(perm.READ_GROUPS)
+    directory = call.tenant.directory
+    select = select_of(call.params, GROUP_PROPS, "group")
+    match = _filtered(call, GROUP_PROPS)
+    groups = directory.groups
+
+    def lookup(gid: str) -> str | None:
+        group = groups[gid]
+        if group.state != "active" or (match is not None and not match(group.props)):
+            return None
+        return object_json(group, select)
+
+    count = None
+    if is_advanced(call.headers, call.params):
+
+        def count() -> int:
+            return sum(1 for g in groups.values() if g.state == "active" and (match is None or match(g.props)))
+
+    return _paged(call, "groups", directory.group_ids, lookup, "groups", select, count)
+
+
+def get_group(call: GraphCall, gid: str) -> GraphResult:
+    call.require(perm.READ_GROUPS)
+    group = call.tenant.directory.find_group(gid)
+    if group is None:
+        raise not_found(gid)
+    select = select_of(call.params, GROUP_PROPS, "group")
+    context = _context(call, "groups", select) + "/$entity"
+    return ok('{"@odata.context":' + json.dumps(context) + "," + object_json(group, select)[1:])
+
+
+def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) -> GraphResult:
+    call.require(perm.READ_GROUPS)
+    directory = call.tenant.directory
+    group = directory.find_group(gid)
+    if group is None:
+        raise not_found(gid)
+    advanced = is_advanced(call.headers, call.params)
+    if cast is not None and cast not in ("microsoft.graph.user", "microsoft.graph.group"):
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{cast}'.")
+    if (cast or "$filter" in call.params) and not advanced:
+        raise unsupported(
+            "The OData cast and $filter on (transitive) members are advanced queries: send the "
+            "'ConsistencyLevel: eventual' header and $count=true."
+        )
+    select = select_of(call.params, USER_PROPS | GROUP_PROPS, "directoryObject")
+    ids = directory.transitive_all(gid) if transitive else directory.members_by_id(group)
+    match = _filtered(call, USER_PROPS | GROUP_PROPS)
+    want_users = cast != "microsoft.graph.group"
+    want_groups = cast != "microsoft.graph.user"
+
+    def lookup(mid: str) -> str | None:
+        obj: User | Group | None = directory.users.get(mid) if want_users else None
+        if obj is None and want_groups:
+            obj = directory.groups.get(mid)
+        if obj is None or obj.state != "active" or (match is not None and not match(obj.props)):
+            return None
+        return typed_json(obj, select)
+
+    count = None
+    if advanced:
+
+        def count() -> int:
+            return sum(1 for mid in ids if lookup(mid) is not None)
+
+    segment = "transitiveMembers" if transitive else "members"
+    path = f"groups/{gid}/{segment}" + (f"/{cast}" if cast else "")
+    entity = "users" if cast == "microsoft.graph.user" else "directoryObjects"
+    return _paged(call, path, ids, lookup, entity, select, count)
+
+
+def list_member_of(call: GraphCall, uid: str, cast: str | None) -> GraphResult:
+    """GET /users/{id}/memberOf[/microsoft.graph.group]: the groups the user is a direct member of."""
+    call.require(perm.READ_GROUPS)
+    directory = call.tenant.directory
+    user = directory.find_user(uid)
+    if user is None:
+        raise not_found(uid)
+    if cast is not None and cast != "microsoft.graph.group":
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{cast}'.")
+    if (cast or "$filter" in call.params) and not is_advanced(call.headers, call.params):
+        raise unsupported(
+            "The OData cast and $filter on memberOf are advanced queries: send the "
+            "'ConsistencyLevel: eventual' header and $count=true."
+        )
+    select = select_of(call.params, GROUP_PROPS, "directoryObject")
+    ids = sorted(directory.member_of.get(user.id, set()))
+
+    def lookup(gid: str) -> str | None:
+        group = directory.groups.get(gid)
+        if group is None or group.state != "active":
+            return None
+        return typed_json(group, select)
+
+    path = f"users/{uid}/memberOf" + (f"/{cast}" if cast else "")
+    return _paged(call, path, ids, lookup, "directoryObjects", select, None)

@@ -1,0 +1,267 @@
+"""Deterministic synthetic tenants from (seed, size): users, nested groups, sync and rotation scopes, apps."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import string
+import uuid
+from pathlib import Path
+from typing import Any
+
+from emulators.entra import names
+from emulators.entra.certs import make_certificate
+from emulators.entra.model import App, Certificate, Group, Link, Secret, ServicePrincipal, User
+from emulators.entra.state import Tenant, World
+
+DEFAULT_REDIRECT_URI = "http://localhost:7071/api/consent/callback"
+CUSTOMER_PERMISSIONS = ("User.Read.All", "GroupMember.Read.All", "User-PasswordProfile.ReadWrite.All")
+OPERATOR_PERMISSIONS = CUSTOMER_PERMISSIONS
+TWO_YEARS = 2 * 365 * 24 * 3600.0
+BIG_GROUP_THRESHOLD = 50_000
+
+
+def guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def guid_from(text: str) -> str:
+    """A stable GUID derived from a string (service principal ids created at consent time)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, text))
+
+
+def secret_value(rng: random.Random) -> str:
+    """Looks like an Entra client secret value: 3 characters, '8Q~', then 34 more."""
+    alphabet = string.ascii_letters + string.digits + "~_.-"
+    return "".join(rng.choices(alphabet, k=3)) + "8Q~" + "".join(rng.choices(alphabet, k=34))
+
+
+def _user(rng: random.Random, index: int, domain: str) -> User:
+    given, given_ascii = names.GIVEN_NAMES[rng.randrange(len(names.GIVEN_NAMES))]
+    surname, surname_ascii = names.SURNAMES[rng.randrange(len(names.SURNAMES))]
+    upn = f"{given_ascii}.{surname_ascii}{index}@{domain}"
+    uid = guid(rng)
+    roll = rng.random()
+    props: dict[str, Any] = {
+        "id": uid,
+        "businessPhones": [],
+        "displayName": f"{given} {surname}",
+        "givenName": given,
+        "surname": surname,
+        "jobTitle": names.JOB_TITLES[rng.randrange(len(names.JOB_TITLES))],
+        "mail": upn,
+        "mobilePhone": None,
+        "officeLocation": names.OFFICES[rng.randrange(len(names.OFFICES))],
+        "preferredLanguage": "en-US",
+        "userPrincipalName": upn,
+        "department": names.DEPARTMENTS[rng.randrange(len(names.DEPARTMENTS))],
+        "accountEnabled": roll >= 0.06,
+        "onPremisesSyncEnabled": True if 0.06 <= roll < 0.18 else None,
+        "userType": "Member",
+        "mailNickname": upn.split("@", 1)[0],
+        "createdDateTime": "2023-03-01T08:00:00Z",
+    }
+    roles = (names.ADMIN_ROLES[rng.randrange(len(names.ADMIN_ROLES))],) if rng.random() < 0.02 else ()
+    return User(id=uid, props=props, roles=roles)
+
+
+def _group(rng: random.Random, name: str, description: str = "") -> Group:
+    nickname = "".join(ch for ch in name.lower() if ch.isalnum())[:40] or "group"
+    props: dict[str, Any] = {
+        "id": guid(rng),
+        "createdDateTime": "2023-02-01T08:00:00Z",
+        "description": description or name,
+        "displayName": name,
+        "groupTypes": [],
+        "mail": None,
+        "mailEnabled": False,
+        "mailNickname": nickname,
+        "securityEnabled": True,
+        "visibility": None,
+    }
+    return Group(id=props["id"], props=props)
+
+
+def _link(parent: Group, member_id: str, kind: str) -> None:
+    parent.links[member_id] = Link("user" if kind == "user" else "group", 1)
+
+
+def _build_groups(rng: random.Random, users: list[User]) -> tuple[list[Group], Group, Group]:
+    """Sync chain (6 levels), rotation pair, department and project groups as a DAG; returns (all, sync, rotation)."""
+    chain = [_group(rng, "Connector Sync Scope", "Users the connector synchronises")]
+    chain += [_group(rng, f"Sync Tier {level}") for level in range(1, 6)]
+    for parent, child in itertools.pairwise(chain):
+        _link(parent, child.id, "group")
+    rotation = _group(rng, "Password Rotation", "Accounts whose passwords the connector rotates")
+    pilot = _group(rng, "Rotation Pilot")
+    _link(rotation, pilot.id, "group")
+    small = len(users) <= 200
+    dept_names = names.DEPARTMENTS[:4] if small else names.DEPARTMENTS
+    depts = {name: _group(rng, f"Dept {name}") for name in dept_names}
+    dept_list = list(depts.values())
+    _link(dept_list[0], dept_list[-1].id, "group")  # a department nested in another (DAG edge)
+    projects = [_group(rng, f"Project {i:04d}") for i in range(0 if small else len(users) // 100)]
+    for j in range(1, len(projects)):  # parent index < child index: cycle free
+        if rng.random() < 0.3:
+            _link(projects[rng.randrange(j)], projects[j].id, "group")
+    in_scope: list[User] = []
+    out_scope: list[User] = []
+    for user in users:
+        if rng.random() < 0.85:
+            level = 0 if rng.random() < 0.3 else 1 + rng.randrange(5)
+            _link(chain[level], user.id, "user")
+            in_scope.append(user)
+        else:
+            out_scope.append(user)
+        dept = depts.get(user.props["department"])
+        if dept is not None:
+            _link(dept, user.id, "user")
+        if projects and rng.random() < 0.7:
+            _link(projects[rng.randrange(len(projects))], user.id, "user")
+    # Rotation: mostly in scope, a few outside; make sure on-prem, disabled and privileged users are among them.
+    count = max(6, len(users) // 10)
+    members = rng.sample(in_scope, min(count, len(in_scope))) + out_scope[:2]
+    if members:
+        specials = members[: min(3, len(in_scope))] or members[:3]  # the sample comes first: in scope
+        specials[0].props["onPremisesSyncEnabled"] = True
+        if len(specials) > 1:
+            specials[1].props["accountEnabled"] = False
+        if len(specials) > 2 and not specials[2].roles:
+            specials[2].roles = ("Global Administrator",)
+    for index, user in enumerate(members):
+        _link(rotation if index % 2 == 0 else pilot, user.id, "user")
+    groups = [*chain, rotation, pilot, *dept_list, *projects]
+    if len(users) >= BIG_GROUP_THRESHOLD:
+        everyone = _group(rng, "All Staff")
+        for user in users:
+            _link(everyone, user.id, "user")
+        groups.append(everyone)
+    return groups, chain[0], rotation
+
+
+def _app_with_credentials(
+    rng: random.Random,
+    name: str,
+    kind: str,
+    cert: Certificate,
+    home: str | None,
+    now: float,
+    permissions: tuple[str, ...],
+    redirect_uris: list[str],
+) -> App:
+    app = App(
+        client_id=guid(rng),
+        name=name,
+        multi_tenant=home is None,
+        home_tenant=home,
+        required_permissions=permissions,
+        redirect_uris=list(redirect_uris),
+        kind=kind,
+    )
+    app.secrets.append(Secret(key_id=guid(rng), value=secret_value(rng), end=now + TWO_YEARS))
+    app.certificates.append(cert)
+    return app
+
+
+def seed_world(
+    world: World,
+    seed: str,
+    size: int,
+    tenant_count: int,
+    cert_dir: Path,
+    redirect_uris: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Fill `world` with tenants and apps; return the description tests and the demo read."""
+    now = world.clock.now()
+    uris = redirect_uris or [DEFAULT_REDIRECT_URI]
+    top = random.Random(f"{seed}|operator")
+    operator = _app_with_credentials(
+        top,
+        "Entra Connector (multi-tenant)",
+        "multi_tenant",
+        make_certificate("entra-connector-operator", cert_dir / "operator-app.pem"),
+        None,
+        now,
+        OPERATOR_PERMISSIONS,
+        uris,
+    )
+    world.apps[operator.client_id] = operator
+    described: list[dict[str, Any]] = []
+    for k in range(tenant_count):
+        rng = random.Random(f"{seed}|{size}|tenant{k}")
+        tid = guid(rng)
+        word = names.TENANT_WORDS[k % len(names.TENANT_WORDS)]
+        suffix = f"{rng.getrandbits(24):06x}"
+        tenant = Tenant(
+            id=tid,
+            display_name=f"{word.capitalize()} {suffix}",
+            domains=[f"{word}-{suffix}.onmicrosoft.com", f"{word}-{suffix}.example.com"],
+        )
+        users = [_user(rng, i, tenant.domains[1]) for i in range(size)]
+        groups, sync, rotation = _build_groups(rng, users)
+        tenant.directory.load(users, groups)
+        tenant.sync_group_id, tenant.rotation_group_id = sync.id, rotation.id
+        customer = _app_with_credentials(
+            rng,
+            f"{tenant.display_name} directory reader",
+            "customer",
+            make_certificate(f"customer-{k}", cert_dir / f"tenant{k}-customer-app.pem"),
+            tid,
+            now,
+            CUSTOMER_PERMISSIONS,
+            uris,
+        )
+        expired = Secret(key_id=guid(rng), value=secret_value(rng), end=now - 86400.0, hint="expired")
+        customer.secrets.append(expired)
+        identity = _app_with_credentials(
+            rng,
+            "Connector identity (managed identity stand-in)",
+            "connector_identity",
+            make_certificate(f"identity-{k}", cert_dir / f"tenant{k}-identity-app.pem"),
+            tid,
+            now,
+            (),
+            [],
+        )
+        for app in (customer, identity):
+            world.apps[app.client_id] = app
+            tenant.service_principals[app.client_id] = ServicePrincipal(
+                id=guid(rng),
+                client_id=app.client_id,
+                permissions=set(app.required_permissions),
+                consented_at=now - 86400.0,
+            )
+        world.tenants[tid] = tenant
+        described.append(describe_tenant(world, tenant, [operator, customer, identity], expired.value))
+    return described
+
+
+def describe_tenant(world: World, tenant: Tenant, apps: list[App], expired_secret: str) -> dict[str, Any]:
+    sync = tenant.directory.groups[tenant.sync_group_id]
+    rotation = tenant.directory.groups[tenant.rotation_group_id]
+    app_rows = []
+    for app in apps:
+        sp = tenant.service_principals.get(app.client_id)
+        app_rows.append(
+            {
+                "kind": app.kind,
+                "name": app.name,
+                "client_id": app.client_id,
+                "client_secret": app.secrets[0].value,
+                **({"expired_client_secret": expired_secret} if app.kind == "customer" else {}),
+                "certificate_path": app.certificates[0].path,
+                "consented_permissions": sorted(sp.permissions) if sp else [],
+                "requested_permissions": list(app.required_permissions),
+                "redirect_uris": list(app.redirect_uris),
+            }
+        )
+    return {
+        "id": tenant.id,
+        "display_name": tenant.display_name,
+        "domains": list(tenant.domains),
+        "user_count": len(tenant.directory.users),
+        "group_count": len(tenant.directory.groups),
+        "sync_group": {"id": sync.id, "name": sync.props["displayName"]},
+        "rotation_group": {"id": rotation.id, "name": rotation.props["displayName"]},
+        "apps": app_rows,
+    }

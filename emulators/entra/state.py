@@ -1,0 +1,66 @@
+"""Everything the emulator knows: tenants (directory, service principals, switches), app registrations, clock."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from emulators.entra.clock import Clock
+from emulators.entra.directory import Directory
+from emulators.entra.model import App, ServicePrincipal
+
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+VAULT_RESOURCE = "https://vault.azure.net"
+KNOWN_RESOURCES = {
+    GRAPH_RESOURCE: GRAPH_RESOURCE,
+    "00000003-0000-0000-c000-000000000000": GRAPH_RESOURCE,
+    VAULT_RESOURCE: VAULT_RESOURCE,
+    "https://vault.azure.net/": VAULT_RESOURCE,
+    "cfa8b339-82a2-471a-a3c9-0fc0be7a4093": VAULT_RESOURCE,
+}
+
+
+@dataclass
+class Tenant:
+    id: str
+    display_name: str
+    domains: list[str]  # verified domains; [0] the initial *.onmicrosoft.com one, [1] the default custom one
+    directory: Directory = field(default_factory=Directory)
+    service_principals: dict[str, ServicePrincipal] = field(default_factory=dict)  # by client id
+    sync_group_id: str = ""
+    rotation_group_id: str = ""
+    consent_decision: str | None = None  # the next admin-consent decision (used once)
+    delta_reset_pending: bool = False  # the next delta call answers 410 Gone
+    delta_duplicates: bool = False  # delta pages repeat entries (clients must be idempotent)
+    password_reset_requires_role: bool = False  # app-only resets also need a directory role on the SP
+
+
+@dataclass
+class Settings:
+    """Service-wide knobs the control API can turn."""
+
+    delta_page_objects: int = 200
+    delta_page_links: int = 500
+    delta_max_age_s: float = 7 * 24 * 3600
+    consent_propagation_s: float = 0.0
+    token_lifetime_s: int = 3599
+
+
+@dataclass
+class World:
+    tenants: dict[str, Tenant] = field(default_factory=dict)  # by tenant id (GUID)
+    apps: dict[str, App] = field(default_factory=dict)  # by client id
+    clock: Clock = field(default_factory=Clock)
+    settings: Settings = field(default_factory=Settings)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def find_tenant(self, key: str) -> Tenant | None:
+        """A tenant by GUID or by one of its verified domains (case-insensitive)."""
+        tenant = self.tenants.get(key.lower())
+        if tenant is not None:
+            return tenant
+        lowered = key.lower()
+        for candidate in self.tenants.values():
+            if lowered in (d.lower() for d in candidate.domains):
+                return candidate
+        return None

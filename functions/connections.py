@@ -1,0 +1,95 @@
+"""HTTP API for connections: create, list, show, update, delete and verify (function key required)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http_util import error_response, json_body, respond
+from shared.errors import ConnectorError
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.function_name("connections_create")
+@bp.route(route="connections", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def create(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.connections import create_connection
+
+    try:
+        body = json_body(req)
+        async with Container.from_env() as container:
+            return respond(await create_connection(container, body), 201)
+    except ConnectorError as exc:
+        return error_response(exc)
+
+
+@bp.function_name("connections_list")
+@bp.route(route="connections", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def list_all(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.connections import list_connections
+
+    try:
+        async with Container.from_env() as container:
+            return respond({"value": await list_connections(container)})
+    except ConnectorError as exc:
+        return error_response(exc)
+
+
+@bp.function_name("connections_get")
+@bp.route(route="connections/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def show(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.connections import get_connection
+
+    try:
+        async with Container.from_env() as container:
+            return respond(await get_connection(container, req.route_params.get("id", "")))
+    except ConnectorError as exc:
+        return error_response(exc)
+
+
+@bp.function_name("connections_update")
+@bp.route(route="connections/{id}", methods=["PATCH"], auth_level=func.AuthLevel.FUNCTION)
+async def update(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.connections import update_connection
+
+    try:
+        body = json_body(req)
+        async with Container.from_env() as container:
+            return respond(await update_connection(container, req.route_params.get("id", ""), body))
+    except ConnectorError as exc:
+        return error_response(exc)
+
+
+@bp.function_name("connections_delete")
+@bp.route(route="connections/{id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+async def delete(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.errors import ValidationError
+    from shared.services.connections import delete_connection
+
+    try:
+        purge_raw = (req.params.get("purge") or "false").lower()
+        if purge_raw not in ("true", "false"):
+            raise ValidationError({"purge": "must be true or false"})
+        async with Container.from_env() as container:
+            return respond(await delete_connection(container, req.route_params.get("id", ""), purge_raw == "true"))
+    except ConnectorError as exc:
+        return error_response(exc)
+
+
+@bp.function_name("connections_verify")
+@bp.route(route="connections/{id}/verify", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def verify(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.verification import verify_connection
+
+    try:
+        async with Container.from_env() as container:
+            report = await verify_connection(container, req.route_params.get("id", ""))
+            return respond(report.to_dict())
+    except ConnectorError as exc:
+        return error_response(exc)

@@ -1,0 +1,126 @@
+"""Directory sync triggers: on-demand sync and approval, status and run history, directory listings, the
+scheduler timer and the queue worker. Each parses input and calls one function of shared.services.sync_api."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from functions.http import flag, respond
+from shared import storage_names as names
+from shared.composition import Container
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+log = logging.getLogger(__name__)
+
+
+def _top(req: func.HttpRequest) -> int:
+    raw = req.params.get("top", "100")
+    return int(raw) if raw.isdigit() else -1
+
+
+@bp.function_name("sync_start")
+@bp.route(route="connections/{id}/sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def sync_start(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import sync_api
+
+    async def work() -> tuple[int, object]:
+        async with Container.from_env() as c:
+            return await sync_api.start_sync(
+                c, req.route_params["id"], req.params.get("mode", "incremental"), flag(req, "dry_run")
+            )
+
+    return await respond(work)
+
+
+@bp.function_name("sync_approve")
+@bp.route(route="connections/{id}/sync/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def sync_approve(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import sync_api
+
+    async def work() -> tuple[int, object]:
+        async with Container.from_env() as c:
+            return await sync_api.approve(c, req.route_params["id"])
+
+    return await respond(work)
+
+
+@bp.function_name("sync_status")
+@bp.route(route="connections/{id}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def sync_status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import sync_api
+
+    async def work() -> tuple[int, object]:
+        async with Container.from_env() as c:
+            return await sync_api.status(c, req.route_params["id"])
+
+    return await respond(work)
+
+
+@bp.function_name("sync_runs")
+@bp.route(route="connections/{id}/runs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def sync_runs(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import sync_api
+
+    async def work() -> tuple[int, object]:
+        async with Container.from_env() as c:
+            return await sync_api.runs(c, req.route_params["id"], max(_top(req), 1))
+
+    return await respond(work)
+
+
+async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
+    from shared.services import sync_api
+
+    async def work() -> tuple[int, object]:
+        async with Container.from_env() as c:
+            return await sync_api.listing(
+                c,
+                req.route_params["id"],
+                what,
+                req.params.get("continuation"),
+                _top(req),
+                req.route_params.get("groupId"),
+            )
+
+    return await respond(work)
+
+
+@bp.function_name("directory_users")
+@bp.route(route="connections/{id}/users", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def directory_users(req: func.HttpRequest) -> func.HttpResponse:
+    return await _listing(req, "users")
+
+
+@bp.function_name("directory_groups")
+@bp.route(route="connections/{id}/groups", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def directory_groups(req: func.HttpRequest) -> func.HttpResponse:
+    return await _listing(req, "groups")
+
+
+@bp.function_name("group_members")
+@bp.route(route="connections/{id}/groups/{groupId}/members", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def group_members(req: func.HttpRequest) -> func.HttpResponse:
+    return await _listing(req, "members")
+
+
+@bp.function_name("sync_scheduler")
+@bp.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+async def sync_scheduler(timer: func.TimerRequest) -> None:
+    from shared.services import sync_api
+
+    async with Container.from_env() as c:
+        count = await sync_api.scheduler_tick(c)
+    log.info("sync scheduler enqueued %d job(s)", count)
+
+
+@bp.function_name("sync_worker")
+@bp.queue_trigger(arg_name="msg", queue_name=names.SYNC_JOBS, connection="AzureWebJobsStorage")
+async def sync_worker(msg: func.QueueMessage) -> None:
+    from shared.services import sync_api
+
+    async with Container.from_env() as c:
+        result = await sync_api.worker(c, json.loads(msg.get_body()))
+    log.info("sync job %s: %s", msg.id, result.outcome if result else "skipped")

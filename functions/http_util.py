@@ -1,0 +1,41 @@
+"""Shared HTTP plumbing for the triggers: JSON bodies in (bounded, strict), JSON or typed errors out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import azure.functions as func
+
+from shared.errors import ConnectorError, ValidationError
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+
+
+def json_body(req: func.HttpRequest) -> Any:
+    """The parsed JSON body; ValidationError for empty, oversized, non-UTF-8 or malformed bodies."""
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError({"body": f"must be at most {MAX_BODY_BYTES} bytes"})
+    if not raw.strip():
+        raise ValidationError({"body": "a JSON object is required"})
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValidationError({"body": "must be valid UTF-8 JSON"}) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def respond(data: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(data), status_code=status, mimetype="application/json")
+
+
+def error_response(exc: ConnectorError) -> func.HttpResponse:
+    status = exc.http_status if exc.http_status < 500 or exc.http_status in (502, 503) else 500
+    log.warning("request failed: %s %s", exc.code, exc.message)
+    return respond(exc.to_dict(), status)

@@ -1,0 +1,68 @@
+"""Password rotation triggers: rotate a connection or one user on demand, the hourly enqueue, the queue worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from shared import storage_names as names
+from shared.composition import Container
+from shared.errors import ConnectorError
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+log = logging.getLogger(__name__)
+
+
+def _json(body: object, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+async def _rotate(connection_id: str, *, all: bool = False, user_id: str | None = None) -> func.HttpResponse:
+    from shared.services import password_rotation as rotation  # lazy: SDKs load per invocation, not at indexing
+
+    try:
+        async with Container.from_env() as container:
+            report = await rotation.run_rotation(container, connection_id, all=all, user_id=user_id)
+    except ConnectorError as exc:
+        return _json(exc.to_dict(), exc.http_status)
+    return _json(report.to_dict())
+
+
+@bp.function_name("rotate_connection")
+@bp.route(route="connections/{id}/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def rotate_connection(req: func.HttpRequest) -> func.HttpResponse:
+    everyone = req.params.get("all", "").lower() in ("1", "true", "yes")
+    return await _rotate(req.route_params["id"], all=everyone)
+
+
+@bp.function_name("rotate_user")
+@bp.route(route="connections/{id}/users/{userId}/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def rotate_user(req: func.HttpRequest) -> func.HttpResponse:
+    return await _rotate(req.route_params["id"], user_id=req.route_params["userId"])
+
+
+@bp.function_name("rotation_timer")
+@bp.timer_trigger(schedule="0 17 * * * *", arg_name="timer", run_on_startup=False)
+async def rotation_timer(timer: func.TimerRequest) -> None:
+    from shared.services import password_rotation as rotation
+
+    async with Container.from_env() as container:
+        count = await rotation.enqueue_rotation_jobs(container)
+    log.info("rotation timer enqueued %d connection(s)", count)
+
+
+@bp.function_name("rotation_worker")
+@bp.queue_trigger(arg_name="msg", queue_name=names.ROTATION_JOBS, connection="AzureWebJobsStorage")
+async def rotation_worker(msg: func.QueueMessage) -> None:
+    from shared.services import password_rotation as rotation
+
+    connection_id = str(json.loads(msg.get_body())["connection_id"])
+    async with Container.from_env() as container:
+        connection = await rotation.load_connection(container.tables(), connection_id)
+        if not connection.rotation_enabled:
+            log.info("rotation job for connection %s ignored: rotation is off", connection_id)
+            return
+        report = await rotation.run_rotation(container, connection_id)
+    log.info("rotation job for connection %s done: %s", connection_id, json.dumps(report.to_dict()))

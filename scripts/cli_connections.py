@@ -1,0 +1,125 @@
+"""CLI commands for connections: create, list, show, update, delete, verify, consent-url (the API's services)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(args.json) if args.json else {}
+    for name in (
+        "tenant",
+        "display_name",
+        "credential_mode",
+        "client_id",
+        "cloud",
+        "sync_group_id",
+        "rotation_group_id",
+        "removal_behaviour",
+        "credential_expires_on",
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            body[name] = value
+    for name in ("rotation_interval_days", "deletion_threshold"):
+        if getattr(args, name, None) is not None:
+            body[name] = getattr(args, name)
+    features = {k: getattr(args, k) for k in ("sync", "rotation") if getattr(args, k, None) is not None}
+    if features:
+        body["features"] = features
+    if getattr(args, "certificate_file", None):
+        body["certificate"] = Path(args.certificate_file).read_text(encoding="utf-8")
+    if getattr(args, "prompt_secret", False):
+        body["client_secret"] = getpass.getpass("Client secret (Value): ")
+    return body
+
+
+async def _create(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.connections import create_connection
+
+    return await create_connection(container, _body(args))
+
+
+async def _list(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.connections import list_connections
+
+    return await list_connections(container)
+
+
+async def _show(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.connections import get_connection
+
+    return await get_connection(container, args.id)
+
+
+async def _update(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.connections import update_connection
+
+    return await update_connection(container, args.id, _body(args))
+
+
+async def _delete(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.connections import delete_connection
+
+    return await delete_connection(container, args.id, purge=args.purge)
+
+
+async def _verify(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.verification import verify_connection
+
+    return (await verify_connection(container, args.id)).to_dict()
+
+
+async def _consent_url(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.consent import consent_url
+
+    return {"url": await consent_url(container, args.id), "expires_in_minutes": 10}
+
+
+def _fields(parser: argparse.ArgumentParser, creating: bool) -> None:
+    parser.add_argument("--json", help="the request body as JSON (flags below override its fields)")
+    if creating:
+        parser.add_argument("--tenant", help="tenant id (GUID) or verified domain")
+        parser.add_argument("--credential-mode", dest="credential_mode", choices=("admin_consent", "customer_app"))
+        parser.add_argument("--client-id", dest="client_id")
+        parser.add_argument("--cloud", choices=("global", "usgov", "usgov-dod", "china"))
+    parser.add_argument("--display-name", dest="display_name")
+    parser.add_argument("--prompt-secret", action="store_true", help="ask for the client secret (never an argument)")
+    parser.add_argument("--certificate-file", dest="certificate_file", help="PEM with certificate and private key")
+    parser.add_argument("--credential-expires-on", dest="credential_expires_on")
+    parser.add_argument("--sync", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--rotation", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--sync-group-id", dest="sync_group_id")
+    parser.add_argument("--rotation-group-id", dest="rotation_group_id")
+    parser.add_argument("--rotation-interval-days", dest="rotation_interval_days", type=int)
+    parser.add_argument("--removal-behaviour", dest="removal_behaviour", choices=("keep", "deactivate", "delete"))
+    parser.add_argument("--deletion-threshold", dest="deletion_threshold", type=int)
+
+
+def register(features: Any) -> None:
+    parser = features.add_parser("connections", help="connect, inspect, verify and remove customer tenants")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a connection")
+    _fields(create, creating=True)
+    create.set_defaults(run=_create)
+    commands.add_parser("list", help="list connections").set_defaults(run=_list)
+    for name, run, text in (
+        ("show", _show, "show one connection"),
+        ("verify", _verify, "run the verification"),
+        ("consent-url", _consent_url, "print the admin-consent URL (valid 10 minutes, once)"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("id")
+        sub.set_defaults(run=run)
+    update = commands.add_parser("update", help="change a connection's settings or credential")
+    update.add_argument("id")
+    _fields(update, creating=False)
+    update.set_defaults(run=_update)
+    delete = commands.add_parser("delete", help="remove a connection and its credentials")
+    delete.add_argument("id")
+    delete.add_argument("--purge", action="store_true", help="also remove its synced data and stored passwords")
+    delete.set_defaults(run=_delete)

@@ -1,0 +1,166 @@
+"""Connections service: create, read, update and remove customer tenant connections (credentials in Key Vault only)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
+from shared.domain.connection_input import CredentialInput, guid, parse_create, parse_update
+from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
+from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.services import audit
+from shared.storage_names import (
+    CONNECTIONS,
+    CONSENT_STATES,
+    DIRECTORY_GROUPS,
+    DIRECTORY_MEMBERS,
+    DIRECTORY_USERS,
+    ROTATION_STATE,
+    SYNC_RUNS,
+    SYNC_STATE,
+)
+
+log = logging.getLogger(__name__)
+PARTITION = "connection"
+
+
+def connection_id_of(raw: Any) -> str:
+    try:
+        return guid(raw)
+    except Exception:  # noqa: BLE001 (_Bad: the id in the URL is not a GUID)
+        raise ValidationError({"id": "must be a connection id (GUID)"}) from None
+
+
+async def load(container: Any, connection_id: str) -> tuple[Connection, str]:
+    """The connection and its ETag; NotFound when absent."""
+    row = await container.tables().get(CONNECTIONS, PARTITION, connection_id_of(connection_id))
+    if row is None:
+        raise NotFound(f"No connection {connection_id}")
+    return from_entity(row), str(row.metadata.get("etag", ""))
+
+
+async def _store_credential(container: Any, connection_id: str, credential: CredentialInput) -> CredentialInfo:
+    """Put the credential into Key Vault; return what may be shown about it."""
+    expires_on: datetime | None
+    if credential.kind == "certificate":
+        from shared.adapters.certificates import certificate_facts
+
+        facts = certificate_facts(credential.material)
+        ref = client_cert_ref(connection_id)
+        hint, expires_on, content_type = facts.thumbprint[-3:], credential.expires_on or facts.expires_on, "pem"
+    else:
+        ref = client_secret_ref(connection_id)
+        hint, expires_on, content_type = credential.material.reveal()[-3:], credential.expires_on, "text/plain"
+    await container.secrets().set(
+        ref.name, credential.material, tags=ref.with_tags(), content_type=content_type, expires_on=None
+    )
+    return CredentialInfo(kind=credential.kind, hint=hint, expires_on=expires_on, secret_name=ref.name)  # type: ignore[arg-type]
+
+
+async def create_connection(container: Any, body: Any) -> dict[str, Any]:
+    request = parse_create(body)
+    from shared.adapters.tenant_discovery import resolve_tenant
+
+    cloud = container.cloud(request.fields["cloud"])
+    tenant_id = await resolve_tenant(container.http(), cloud.login_url, request.tenant)
+    connection_id = str(uuid.uuid4())
+    credential_info = None
+    if request.credential is not None:
+        credential_info = await _store_credential(container, connection_id, request.credential)
+    state: ConnectionState = (
+        "pending_consent" if request.fields["credential_mode"] == "admin_consent" else "pending_verification"
+    )
+    connection = Connection(
+        id=connection_id,
+        tenant_id=tenant_id,
+        tenant_domain=None if request.tenant == tenant_id else request.tenant,
+        credential=credential_info,
+        state=state,
+        **request.fields,
+    )
+    try:
+        await container.tables().insert(CONNECTIONS, to_entity(connection))
+    except ConnectorError:
+        if credential_info is not None:
+            await container.secrets().delete(credential_info.secret_name)
+        raise
+    await audit.record(container.tables(), "connection.create", connection_id, "ok", f"tenant {tenant_id}")
+    return connection.public_view()
+
+
+async def list_connections(container: Any) -> list[dict[str, Any]]:
+    rows = container.tables().query(CONNECTIONS, "PartitionKey eq @pk", {"pk": PARTITION})
+    connections = [from_entity(row) async for row in rows]
+    return [c.public_view() for c in sorted(connections, key=lambda c: c.created_at)]
+
+
+async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:
+    connection, _ = await load(container, connection_id)
+    return connection.public_view()
+
+
+async def update_connection(container: Any, connection_id: str, body: Any) -> dict[str, Any]:
+    current, etag = await load(container, connection_id)
+    changes, credential = parse_update(body, current)
+    if credential is not None:
+        old = current.credential
+        changes["credential"] = await _store_credential(container, current.id, credential)
+        if old and old.secret_name != changes["credential"].secret_name:
+            await container.secrets().delete(old.secret_name)  # switched between secret and certificate
+    updated = current.with_changes(**changes)
+    await container.tables().update_if_match(CONNECTIONS, to_entity(updated), etag)
+    fields = ", ".join(sorted(k for k in body if k not in ("client_secret", "certificate")))
+    await audit.record(container.tables(), "connection.update", current.id, "ok", f"changed: {fields}")
+    return updated.public_view()
+
+
+async def _delete_partition(tables: Any, table: str, partition: str) -> int:
+    keys = [
+        (r["PartitionKey"], r["RowKey"])
+        async for r in tables.query(table, "PartitionKey eq @pk", {"pk": partition}, select=["PartitionKey", "RowKey"])
+    ]
+    return int(await tables.delete_many(table, keys)) if keys else 0
+
+
+async def _purge_data(container: Any, connection_id: str) -> dict[str, int]:
+    tables, secrets = container.tables(), container.secrets()
+    removed: dict[str, int] = {}
+    rotated = [r["RowKey"] async for r in tables.query(ROTATION_STATE, "PartitionKey eq @pk", {"pk": connection_id})]
+    for user_id in rotated:
+        await secrets.delete(password_ref(connection_id, str(user_id)).name)
+    removed["passwords"] = len(rotated)
+    for table in (DIRECTORY_USERS, DIRECTORY_GROUPS, SYNC_STATE, SYNC_RUNS, ROTATION_STATE):
+        removed[table] = await _delete_partition(tables, table, connection_id)
+    prefix = f"{connection_id}_"
+    member_keys = [
+        (r["PartitionKey"], r["RowKey"])
+        async for r in tables.query(
+            DIRECTORY_MEMBERS,
+            "PartitionKey ge @lo and PartitionKey lt @hi",
+            {"lo": prefix, "hi": f"{connection_id}`"},  # '`' sorts right after '_'
+            select=["PartitionKey", "RowKey"],
+        )
+    ]
+    removed[DIRECTORY_MEMBERS] = int(await tables.delete_many(DIRECTORY_MEMBERS, member_keys)) if member_keys else 0
+    return removed
+
+
+async def delete_connection(container: Any, connection_id: str, purge: bool = False) -> dict[str, Any]:
+    """Remove credentials, grant records (pending consent states) and the connection row; with purge its data."""
+    connection, etag = await load(container, connection_id)
+    tables = container.tables()
+    for ref in (client_secret_ref(connection.id), client_cert_ref(connection.id)):
+        await container.secrets().delete(ref.name)
+    grants = [
+        (r["PartitionKey"], r["RowKey"])
+        async for r in tables.query(CONSENT_STATES, "connection_id eq @id", {"id": connection.id})
+    ]
+    if grants:
+        await tables.delete_many(CONSENT_STATES, grants)
+    removed = await _purge_data(container, connection.id) if purge else {}
+    await tables.delete(CONNECTIONS, PARTITION, connection.id, etag=etag)
+    await audit.record(tables, "connection.delete", connection.id, "ok", f"purge={purge} removed={removed}")
+    return {"id": connection.id, "deleted": True, "purged": purge, "removed": removed}

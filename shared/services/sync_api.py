@@ -1,0 +1,141 @@
+"""What the sync triggers call: start, approve, status, run history, directory listings, scheduler tick, worker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared import storage_names as names
+from shared.adapters.directory_store import members_partition
+from shared.adapters.sync_state import SyncState, iso, now_utc
+from shared.composition import Container
+from shared.domain.schedule import next_slot
+from shared.errors import ValidationError
+from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
+from shared.services.sync_jobs import JobMessage, enqueue_due, load_connection, run_job
+
+DRY_RUN_BUDGET_S = 200.0  # an HTTP response must come within 230 s
+MAX_PAGE = 1000
+
+
+async def _deps(container: Container, connection: Any) -> SyncDeps:
+    return SyncDeps(graph=await container.graph_for(connection), tables=container.tables(), queues=container.queues())
+
+
+async def start_sync(container: Container, connection_id: str, mode: str, dry_run: bool) -> tuple[int, Any]:
+    if mode not in MODES:
+        raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
+    connection = await load_connection(container.tables(), connection_id)
+    if dry_run:
+        result: RunResult = await run_sync(
+            await _deps(container, connection),
+            connection,
+            mode=mode,
+            dry_run=True,
+            trigger="dry_run",
+            budget_s=DRY_RUN_BUDGET_S,
+        )
+        return 200, result.to_dict()
+    job = JobMessage(connection.id, mode, "manual")
+    await container.queues().send(names.SYNC_JOBS, job.to_dict())
+    return 202, {"queued": True, **job.to_dict()}
+
+
+async def approve(container: Container, connection_id: str) -> tuple[int, Any]:
+    connection = await load_connection(container.tables(), connection_id)
+    state = SyncState(container.tables(), connection.id)
+    run_id, items = await state.approval()
+    if not items:
+        raise ValidationError({"approval": "no removals are waiting for approval on this connection"})
+    job = JobMessage(connection.id, "incremental", "approval", approved=True)
+    await container.queues().send(names.SYNC_JOBS, job.to_dict())
+    return 202, {"queued": True, "approved_run_id": run_id, "removals": len(items)}
+
+
+async def status(container: Container, connection_id: str) -> tuple[int, Any]:
+    connection = await load_connection(container.tables(), connection_id)
+    state = SyncState(container.tables(), connection.id)
+    current, cursor = await state.status(), await state.cursor()
+    return 200, {
+        "connection_id": connection.id,
+        "state": current.state,
+        "last_success_at": iso(current.last_success_at),
+        "last_run_at": iso(current.last_run_at),
+        "last_error": current.last_error or None,
+        "consecutive_failures": current.consecutive_failures,
+        "quarantined_until": iso(current.retry_after) or None,
+        "pending_removals": current.pending_removals,
+        "next_due": iso(next_slot(connection.schedule, now_utc())),
+        "delta_links_obtained_at": iso(cursor.obtained_at) or None,
+        "last_full_sync_at": iso(cursor.last_full_at) or None,
+    }
+
+
+async def runs(container: Container, connection_id: str, top: int = 20) -> tuple[int, Any]:
+    connection = await load_connection(container.tables(), connection_id)
+    page = await container.tables().query_page(
+        names.SYNC_RUNS, "PartitionKey eq @pk", {"pk": connection.id}, page_size=min(max(top, 1), 100)
+    )
+    out = []
+    for row in page.items:
+        out.append(
+            {
+                k: row.get(k)
+                for k in (
+                    "run_id",
+                    "trigger",
+                    "mode",
+                    "outcome",
+                    "started_at",
+                    "ended_at",
+                    "graph_requests",
+                    "table_writes",
+                    "invocations",
+                )
+            }
+            | {
+                "counts": json.loads(row.get("counts_json") or "{}"),
+                "errors": json.loads(row.get("errors_json") or "[]"),
+            }
+        )
+    return 200, {"runs": out}
+
+
+async def listing(
+    container: Container, connection_id: str, what: str, continuation: str | None, top: int, group_id: str | None = None
+) -> tuple[int, Any]:
+    """Paged users / groups / members of a group, with an opaque continuation token."""
+    if not 1 <= top <= MAX_PAGE:
+        raise ValidationError({"top": f"must be between 1 and {MAX_PAGE}"})
+    connection = await load_connection(container.tables(), connection_id)
+    table, partition = {
+        "users": (names.DIRECTORY_USERS, connection.id),
+        "groups": (names.DIRECTORY_GROUPS, connection.id),
+        "members": (names.DIRECTORY_MEMBERS, members_partition(connection.id, group_id or "")),
+    }[what]
+    page = await container.tables().query_page(
+        table, "PartitionKey eq @pk", {"pk": partition}, continuation=continuation, page_size=top
+    )
+    items = [
+        {("id" if k == "RowKey" else k): v for k, v in row.items() if k not in ("PartitionKey", "hash")}
+        for row in page.items
+    ]
+    return 200, {"value": items, "continuation": page.continuation}
+
+
+async def scheduler_tick(container: Container) -> int:
+    return len(await enqueue_due(container.tables(), container.queues()))
+
+
+async def worker(container: Container, body: Any) -> RunResult | None:
+    job = JobMessage.parse(body)
+    connection = await load_connection(container.tables(), job.connection_id)
+    if not connection.sync_enabled:
+        return None
+    return await run_job(
+        await _deps(container, connection),
+        container.queues(),
+        connection,
+        job,
+        budget_s=container.settings.sync_time_budget_s,
+    )

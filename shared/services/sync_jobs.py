@@ -1,0 +1,143 @@
+"""Sync jobs: the scheduler enqueues due connections, the worker runs one under a lease, continues a run that
+used up its time budget, records failures and quarantines a connection that keeps failing."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared import storage_names as names
+from shared.adapters.sync_state import SyncState, now_utc, parse_iso
+from shared.adapters.table_store import TableStore
+from shared.domain.connection import Connection, from_entity
+from shared.domain.schedule import due_reason, latest_slot, quarantine_until
+from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
+
+log = logging.getLogger(__name__)
+LEASE_MARGIN = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    connection_id: str
+    mode: str = "incremental"
+    trigger: str = "manual"
+    approved: bool = False
+    attempt: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "connection_id": self.connection_id,
+            "mode": self.mode,
+            "trigger": self.trigger,
+            "approved": self.approved,
+            "attempt": self.attempt,
+        }
+
+    @classmethod
+    def parse(cls, body: Any) -> JobMessage:
+        if not isinstance(body, dict) or not isinstance(body.get("connection_id"), str):
+            raise ValidationError({"connection_id": "a sync job message needs a connection_id"})
+        mode = body.get("mode", "incremental")
+        if mode not in MODES:
+            raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
+        return cls(
+            body["connection_id"],
+            mode,
+            str(body.get("trigger", "manual")),
+            bool(body.get("approved", False)),
+            int(body.get("attempt", 0)),
+        )
+
+
+async def load_connection(tables: TableStore, connection_id: str) -> Connection:
+    row = await tables.get(names.CONNECTIONS, "connection", connection_id)
+    if row is None:
+        raise NotFound(f"no connection with id {connection_id}")
+    return from_entity(row)
+
+
+async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:
+    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued."""
+    moment = now or now_utc()
+    sent: list[JobMessage] = []
+    async for row in tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'"):
+        connection = from_entity(row)
+        if not connection.sync_enabled or connection.state != "active":
+            continue
+        state = SyncState(tables, connection.id)
+        status, cursor = await state.status(), await state.cursor()
+        marker = await tables.get(names.SYNC_STATE, connection.id, "schedule")
+        last_slot = parse_iso(marker.get("last_slot")) if marker else None
+        try:
+            reason = due_reason(connection.schedule, moment, last_slot, cursor.obtained_at, status.retry_after)
+        except ValueError as exc:
+            log.warning("connection %s has a bad schedule: %s", connection.id, exc)
+            continue
+        if reason is None:
+            continue
+        job = JobMessage(connection.id, "incremental", reason)
+        await queues.send(names.SYNC_JOBS, job.to_dict())
+        slot = latest_slot(connection.schedule, moment)
+        await tables.upsert(
+            names.SYNC_STATE,
+            {"PartitionKey": connection.id, "RowKey": "schedule", "last_slot": (slot or moment).isoformat()},
+        )
+        sent.append(job)
+    return sent
+
+
+async def run_job(
+    deps: SyncDeps, queues: Any, connection: Connection, job: JobMessage, *, budget_s: float, owner: str | None = None
+) -> RunResult | None:
+    """Run one job under the connection's lease. None when another worker holds the lease (this one skips; a
+    delayed check is queued in case that worker died)."""
+    state = SyncState(deps.tables, connection.id)
+    me = owner or uuid.uuid4().hex
+    ttl = timedelta(seconds=budget_s) + LEASE_MARGIN
+    if not await state.acquire_lease(me, ttl):
+        log.info("connection %s: another worker holds the sync lease; skipping", connection.id)
+        if queues is not None and job.attempt < 3:
+            later = JobMessage(job.connection_id, job.mode, job.trigger, job.approved, job.attempt + 1)
+            await queues.send(names.SYNC_JOBS, later.to_dict(), delay_s=int(ttl.total_seconds()))
+        return None
+    status = await state.status()
+    status.state, status.last_run_at = "running", now_utc()
+    await state.save_status(status)
+    try:
+        result = await run_sync(
+            deps, connection, mode=job.mode, trigger=job.trigger, budget_s=budget_s, approved=job.approved
+        )
+    except ConnectorError as exc:
+        await _failed(state, exc)
+        raise
+    finally:
+        await state.release_lease(me)
+    status = await state.status()
+    status.last_run_id = result.run_id
+    if result.outcome == "continued" and queues is not None:
+        await queues.send(names.SYNC_JOBS, JobMessage(connection.id, result.mode, job.trigger, job.approved).to_dict())
+        status.state = "running"
+    elif result.outcome == "awaiting_approval":
+        status.state, status.pending_removals = "awaiting_approval", result.counts.get("removals.pending", 0)
+        status.last_success_at, status.consecutive_failures, status.retry_after = now_utc(), 0, None
+    else:
+        status.state, status.pending_removals, status.last_error = "idle", 0, ""
+        status.last_success_at, status.consecutive_failures, status.retry_after = now_utc(), 0, None
+        if job.approved:
+            await state.clear_approval()
+    await state.save_status(status)
+    return result
+
+
+async def _failed(state: SyncState, exc: ConnectorError) -> None:
+    status = await state.status()
+    status.consecutive_failures += 1
+    status.state = "failing"
+    status.last_error = f"{exc.code}: {exc.message}"
+    status.retry_after = quarantine_until(status.consecutive_failures, now_utc())
+    await state.save_status(status)

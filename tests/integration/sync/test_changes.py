@@ -1,0 +1,84 @@
+"""After a batch of changes an incremental sync equals ground truth again and rewrites only what changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.directory import GROUP_TYPE
+from tests.integration.sync.conftest import SyncWorld
+
+
+async def _nested_groups(world: SyncWorld, group_id: str) -> list[str]:
+    data = await world.graph.get_json(f"groups/{group_id}/members", params={"$select": "id", "$top": "999"})
+    return [m["id"] for m in data["value"] if m.get("@odata.type") == GROUP_TYPE]
+
+
+async def _direct_users(world: SyncWorld, group_id: str) -> list[str]:
+    data = await world.graph.get_json(f"groups/{group_id}/members", params={"$select": "id", "$top": "999"})
+    return sorted(m["id"] for m in data["value"] if m.get("@odata.type") != GROUP_TYPE)
+
+
+async def _out_of_scope_user(world: SyncWorld, truth: dict[str, Any]) -> str:
+    data = await world.graph.get_json("users", params={"$select": "id,accountEnabled", "$top": "999"})
+    return next(
+        u["id"] for u in data["value"] if u["id"] not in truth["users"] and u.get("accountEnabled") is not False
+    )
+
+
+async def test_incremental_after_a_batch_of_changes_equals_ground_truth(world: SyncWorld) -> None:
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    assert sync_group
+    await world.sync()
+    before = await world.stored_users()
+    await world.events()
+    truth = control.ground_truth(tid)
+    nested = await _nested_groups(world, sync_group)
+    assert nested, "the seed should nest groups inside the sync group"
+    deeper = await _nested_groups(world, nested[0])
+    assert deeper, "the seed should nest groups at least two levels deep"
+    direct = await _direct_users(world, sync_group)
+    assert len(direct) >= 3
+
+    created = control.create_user(tid, "Zoë", "Ångström", groups=[nested[0]])  # in scope through nesting
+    renamed_group = truth["memberships"][0][0]
+    control.rename_group(tid, renamed_group, "Renamed Team ✓")
+    control.remove_member(tid, nested[0], deeper[0])  # a nested group leaves scope: its users may leave too
+    deleted, disabled, restored = direct[0], direct[1], direct[2]
+    control.delete_user(tid, deleted)
+    control.delete_user(tid, restored)
+    control.restore_user(tid, restored)
+    control.update_user(tid, disabled, accountEnabled=False)
+    newcomer = await _out_of_scope_user(world, truth)
+    control.add_member(tid, sync_group, newcomer)  # newly in scope; its own object did not change
+
+    result = await world.sync()
+    assert result.mode == "incremental"
+    await world.assert_matches_ground_truth()
+    after = await world.stored_users()
+    assert created["id"] in after and newcomer in after
+    assert after[deleted]["status"] == "inactive"  # default removal behaviour: deactivate
+    assert after[disabled]["status"] == "disabled"
+
+    new_truth = control.ground_truth(tid)
+    left = set(truth["users"]) - set(new_truth["users"])
+    changed = {created["id"], newcomer, disabled, restored} | left
+    untouched = [uid for uid in before if uid not in changed]
+    assert untouched, "some users must be untouched for this test to mean anything"
+    assert [uid for uid in untouched if after[uid]["synced_at"] != before[uid]["synced_at"]] == []
+
+    types = [e["type"] for e in await world.events()]
+    assert "user.created" in types and "group.updated" in types and "user.deactivated" in types
+    assert "membership.added" in types and "membership.removed" in types
+
+
+async def test_replayed_delta_entries_change_nothing(world: SyncWorld) -> None:
+    control, tid = world.entra.control, world.tid
+    await world.sync()
+    control.create_user(tid, "Ana", "Replay", groups=[world.connection.sync_group_id])
+    control.set_delta_duplicates(tid, True)
+    await world.sync()
+    await world.assert_matches_ground_truth()
+    await world.events()
+    again = await world.sync()
+    assert again.table_writes == 0
+    assert await world.events() == []

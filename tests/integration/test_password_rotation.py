@@ -1,0 +1,148 @@
+"""Password rotation against the emulators: Entra ends equal to Key Vault's current version after a run and after
+a crash at any step; unrotatable users are skipped with their reason; no password leaks anywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from emulators.stack import LocalStack
+from shared import storage_names as names
+from shared.composition import Container
+from shared.domain import rotation as rules
+from shared.services.password_rotation import STEPS, run_rotation
+from shared.services.rotation_state import RotationState
+from tests.support.rotation import RotationWorld, make_world, remove_world, texts_of
+
+
+class Crash(Exception):
+    """Stands for the process dying right after a step."""
+
+
+@pytest.fixture
+async def container(stack_env: dict[str, str]) -> AsyncIterator[Container]:
+    async with Container.from_env() as c:
+        yield c
+
+
+@pytest.fixture
+async def world(stack: LocalStack, container: Container) -> AsyncIterator[RotationWorld]:
+    made = await make_world(stack, container)
+    yield made
+    remove_world(made)
+
+
+async def _assert_vault_equals_entra(world: RotationWorld, container: Container, user_id: str) -> str:
+    value, tags = await world.vault_current(container, user_id)
+    assert tags["status"] == rules.CURRENT
+    assert world.entra_password(user_id) == value
+    return value
+
+
+async def test_a_run_rotates_the_due_users_and_skips_the_rest_with_reasons(
+    world: RotationWorld, container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("azure", "httpx", "httpcore", "shared"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    report = await run_rotation(container, world.connection.id)
+    u = world.users
+    assert set(report.rotated) == {u["ok1"], u["ok2"]}
+    assert report.skipped == {
+        u["onprem"]: rules.Skip.ON_PREMISES,
+        u["disabled"]: rules.Skip.DISABLED,
+        u["privileged"]: rules.Skip.PRIVILEGED,
+    }
+    assert u["outside"] not in report.to_dict()["rotated"] and report.considered == 5
+    passwords = []
+    for kind in ("ok1", "ok2"):
+        value = await _assert_vault_equals_entra(world, container, u[kind])
+        assert value != world.initial[u[kind]]
+        passwords.append(value)
+    for kind in ("onprem", "disabled", "privileged", "outside"):
+        assert world.entra_password(u[kind]) == world.initial[u[kind]]  # untouched
+
+    # a second run finds nobody due; ?all=true rotates again
+    again = await run_rotation(container, world.connection.id)
+    assert again.rotated == {} and again.not_due == 5  # skipped users are looked at again tomorrow
+    forced = await run_rotation(container, world.connection.id, all=True)
+    assert set(forced.rotated) == {u["ok1"], u["ok2"]}
+    for kind in ("ok1", "ok2"):
+        passwords.append(await _assert_vault_equals_entra(world, container, u[kind]))
+
+    # history, state, events and logs never carry a password
+    state = RotationState(container.tables(), world.connection.id)
+    history = await state.history(u["ok1"])
+    assert [h["result"] for h in history] == ["rotated", "rotated"]
+    assert all(h["version"] for h in history)
+    states = list((await state.all()).values())
+    events = [e for e in await container.queues().receive_all(names.DIRECTORY_CHANGES)
+              if e.get("connection_id") == world.connection.id]
+    assert sorted(e["object_id"] for e in events if e["type"] == "password.rotated") == sorted([u["ok1"], u["ok2"]] * 2)
+    everything = " ".join([
+        texts_of(history), texts_of(states), json.dumps(events), json.dumps(report.to_dict()),
+        json.dumps(forced.to_dict()), caplog.text,
+    ])
+    for secret in passwords + list(world.initial.values()):
+        assert secret not in everything
+
+
+async def test_privileged_refusal_leaves_vault_and_entra_equal(world: RotationWorld, container: Container) -> None:
+    uid = world.users["privileged"]
+    first = await run_rotation(container, world.connection.id, user_id=world.users["ok1"])
+    assert first.rotated and first.skipped == {}
+    # give the privileged user a known current version, then let Graph refuse the next change
+    control = world.stack.entra.control
+    control.update_user(world.tid, uid, roles=[])
+    assert await run_rotation(container, world.connection.id, user_id=uid)
+    known = await _assert_vault_equals_entra(world, container, uid)
+    control.update_user(world.tid, uid, roles=["User Administrator"])
+    report = await run_rotation(container, world.connection.id, user_id=uid)
+    assert report.skipped == {uid: rules.Skip.PRIVILEGED}
+    assert await _assert_vault_equals_entra(world, container, uid) == known
+
+
+async def test_a_user_outside_the_rotation_scope_is_not_touched(world: RotationWorld, container: Container) -> None:
+    uid = world.users["outside"]
+    report = await run_rotation(container, world.connection.id, user_id=uid)
+    assert report.skipped == {uid: rules.Skip.NOT_IN_SCOPE}
+    assert world.entra_password(uid) == world.initial[uid]
+
+
+async def test_a_held_lock_makes_the_user_busy(world: RotationWorld, container: Container) -> None:
+    uid = world.users["ok1"]
+    state = RotationState(container.tables(), world.connection.id)
+    assert await state.lock(uid, "someone-else", datetime.now(UTC))
+    report = await run_rotation(container, world.connection.id, user_id=uid)
+    assert report.skipped == {uid: rules.Skip.BUSY}
+    assert world.entra_password(uid) == world.initial[uid]
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_a_crash_after_any_step_is_finished_by_the_next_run(
+    step: str, world: RotationWorld, container: Container
+) -> None:
+    uid = world.users["ok1"]
+    await run_rotation(container, world.connection.id, user_id=uid)  # a known current version first
+    before = await _assert_vault_equals_entra(world, container, uid)
+
+    async def crash(done: str, user_id: str) -> None:
+        if done == step:
+            raise Crash(step)
+
+    with pytest.raises(Crash):
+        await run_rotation(container, world.connection.id, user_id=uid, after_step=crash)
+    # the crashed run's lock is still held: a restart before it expires leaves the user alone
+    busy = await run_rotation(container, world.connection.id)
+    assert busy.skipped.get(uid) == rules.Skip.BUSY
+    later = datetime.now(UTC) + rules.LOCK_TTL
+    report = await run_rotation(container, world.connection.id, now=lambda: later)
+    assert uid in report.resolved or uid in report.rotated
+    after = await _assert_vault_equals_entra(world, container, uid)
+    assert after != before
+    if step != "marked_current":
+        assert uid in report.resolved

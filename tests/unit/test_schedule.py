@@ -1,0 +1,56 @@
+"""Schedule decisions with literal times: daily/weekly slots in the admin's zone, token refresh, quarantine."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.domain.connection import Schedule
+from shared.domain.schedule import due_reason, latest_slot, next_slot, quarantine_until
+
+NOW = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)  # a Wednesday
+
+
+def test_daily_slot_is_today_after_the_time_and_yesterday_before() -> None:
+    schedule = Schedule(time_of_day="02:00", timezone="UTC")
+    assert latest_slot(schedule, NOW) == datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
+    assert latest_slot(schedule, datetime(2026, 11, 18, 1, 0, tzinfo=UTC)) == datetime(2026, 11, 17, 2, 0, tzinfo=UTC)
+
+
+def test_time_zone_is_honoured() -> None:
+    schedule = Schedule(time_of_day="09:00", timezone="America/New_York")  # 14:00 UTC in November
+    assert latest_slot(schedule, NOW) == datetime(2026, 11, 17, 14, 0, tzinfo=UTC)
+    assert next_slot(schedule, NOW) == datetime(2026, 11, 18, 14, 0, tzinfo=UTC)
+
+
+def test_weekly_runs_only_on_chosen_days() -> None:
+    schedule = Schedule(frequency="weekly", weekdays=("mon",), time_of_day="03:00", timezone="Europe/Berlin")
+    assert latest_slot(schedule, NOW) == datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+    assert next_slot(schedule, NOW) == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+def test_due_once_per_slot() -> None:
+    schedule = Schedule(time_of_day="02:00")
+    assert due_reason(schedule, NOW, None, None, None) == "schedule"
+    done = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
+    assert due_reason(schedule, NOW, done, NOW - timedelta(hours=7), None) is None
+
+
+def test_weekly_schedule_refreshes_delta_links_before_they_expire() -> None:
+    schedule = Schedule(frequency="weekly", weekdays=("mon",))
+    slot = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+    assert due_reason(schedule, NOW, slot, NOW - timedelta(days=2), None) is None
+    assert due_reason(schedule, NOW, slot, NOW - timedelta(days=5, hours=1), None) == "token_refresh"
+
+
+def test_quarantine_holds_back_then_backs_off_hourly_then_daily() -> None:
+    assert quarantine_until(2, NOW) is None
+    assert quarantine_until(3, NOW) == NOW + timedelta(hours=1)
+    assert quarantine_until(6, NOW) == NOW + timedelta(days=1)
+    assert due_reason(Schedule(), NOW, None, None, NOW + timedelta(minutes=5)) is None
+
+
+def test_bad_zone_and_time_are_named() -> None:
+    with pytest.raises(ValueError, match="IANA"):
+        latest_slot(Schedule(timezone="Mars/Olympus"), NOW)
+    with pytest.raises(ValueError, match="time of day"):
+        latest_slot(Schedule(time_of_day="25:00"), NOW)
