@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from functions.http import flag, respond
+from functions.http_util import answer, flag
 from shared import storage_names as names
 from shared.composition import Container
 
@@ -32,7 +32,7 @@ async def sync_start(req: func.HttpRequest) -> func.HttpResponse:
                 c, req.route_params["id"], req.params.get("mode", "incremental"), flag(req, "dry_run")
             )
 
-    return await respond(work)
+    return await answer(work)
 
 
 @bp.function_name("sync_approve")
@@ -44,7 +44,7 @@ async def sync_approve(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.approve(c, req.route_params["id"])
 
-    return await respond(work)
+    return await answer(work)
 
 
 @bp.function_name("sync_status")
@@ -56,7 +56,7 @@ async def sync_status(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.status(c, req.route_params["id"])
 
-    return await respond(work)
+    return await answer(work)
 
 
 @bp.function_name("sync_runs")
@@ -68,7 +68,7 @@ async def sync_runs(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.runs(c, req.route_params["id"], max(_top(req), 1))
 
-    return await respond(work)
+    return await answer(work)
 
 
 async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
@@ -85,7 +85,7 @@ async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
                 req.route_params.get("groupId"),
             )
 
-    return await respond(work)
+    return await answer(work)
 
 
 @bp.function_name("directory_users")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import azure.functions as func
@@ -32,7 +33,20 @@ def _no_constant(name: str) -> Any:
 
 
 def respond(data: Any, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(data), status_code=status, mimetype="application/json")
+    return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
+
+
+def flag(req: func.HttpRequest, name: str) -> bool:
+    return req.params.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+async def answer(work: Callable[[], Awaitable[tuple[int, Any]]]) -> func.HttpResponse:
+    """Run a service call returning (status, body); a ConnectorError becomes its typed error response."""
+    try:
+        status, body = await work()
+    except ConnectorError as exc:
+        return error_response(exc)
+    return respond(body, status)
 
 
 def error_response(exc: ConnectorError) -> func.HttpResponse:

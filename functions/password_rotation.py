@@ -7,16 +7,13 @@ import logging
 
 import azure.functions as func
 
+from functions.http_util import error_response, flag, respond
 from shared import storage_names as names
 from shared.composition import Container
 from shared.errors import ConnectorError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
-
-
-def _json(body: object, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
 async def _rotate(connection_id: str, *, all: bool = False, user_id: str | None = None) -> func.HttpResponse:
@@ -26,14 +23,14 @@ async def _rotate(connection_id: str, *, all: bool = False, user_id: str | None 
         async with Container.from_env() as container:
             report = await rotation.run_rotation(container, connection_id, all=all, user_id=user_id)
     except ConnectorError as exc:
-        return _json(exc.to_dict(), exc.http_status)
-    return _json(report.to_dict())
+        return error_response(exc)
+    return respond(report.to_dict())
 
 
 @bp.function_name("rotate_connection")
 @bp.route(route="connections/{id}/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def rotate_connection(req: func.HttpRequest) -> func.HttpResponse:
-    everyone = req.params.get("all", "").lower() in ("1", "true", "yes")
+    everyone = flag(req, "all")
     return await _rotate(req.route_params["id"], all=everyone)
 
 
@@ -60,9 +57,6 @@ async def rotation_worker(msg: func.QueueMessage) -> None:
 
     connection_id = str(json.loads(msg.get_body())["connection_id"])
     async with Container.from_env() as container:
-        connection = await rotation.load_connection(container.tables(), connection_id)
-        if not connection.rotation_enabled:
-            log.info("rotation job for connection %s ignored: rotation is off", connection_id)
-            return
-        report = await rotation.run_rotation(container, connection_id)
-    log.info("rotation job for connection %s done: %s", connection_id, json.dumps(report.to_dict()))
+        report = await rotation.run_rotation_job(container, connection_id)
+    outcome = json.dumps(report.to_dict()) if report else "ignored: rotation is off"
+    log.info("rotation job for connection %s: %s", connection_id, outcome)

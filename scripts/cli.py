@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Feature modules: each has register(subparsers) adding its commands; a command sets `run(container, args)`.
-FEATURES: tuple[str, ...] = ("scripts.cli_connections",)
+FEATURES: tuple[str, ...] = ("scripts.cli_connections", "scripts.cli_sync")
 
 Runner = Callable[[Any, argparse.Namespace], Coroutine[Any, Any, Any]]
 

@@ -7,10 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.connection_store import get_connection as read_connection
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import CredentialInput, guid, parse_create, parse_update
 from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
-from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.errors import ConnectorError, ValidationError
 from shared.services import audit
 from shared.storage_names import (
     CONNECTIONS,
@@ -36,10 +37,7 @@ def connection_id_of(raw: Any) -> str:
 
 async def load(container: Any, connection_id: str) -> tuple[Connection, str]:
     """The connection and its ETag; NotFound when absent."""
-    row = await container.tables().get(CONNECTIONS, PARTITION, connection_id_of(connection_id))
-    if row is None:
-        raise NotFound(f"No connection {connection_id}")
-    return from_entity(row), str(row.metadata.get("etag", ""))
+    return await read_connection(container.tables(), connection_id_of(connection_id))
 
 
 async def _store_credential(container: Any, connection_id: str, credential: CredentialInput) -> CredentialInfo:

@@ -20,7 +20,7 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Cursor, SyncState, now_utc
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection
-from shared.domain.directory import USER_TYPE, group_record, removed_reason, user_record
+from shared.domain.directory import USER_TYPE, UserRecord, group_record, removed_reason, user_record
 from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
 from shared.errors import DeltaTokenExpired, ValidationError
 from shared.services import sync_fetch as fetch
@@ -38,6 +38,7 @@ class SyncDeps:
     tables: TableStore
     queues: QueueSender | None
     clock: Callable[[], float] = time.monotonic
+    progress: Callable[[str, dict[str, int]], None] | None = None  # (phase, counts so far) at each checkpoint
 
 
 @dataclass
@@ -111,7 +112,18 @@ class _Run:
         self.deleted: set[str] = set()
         self.stale_groups: list[str] = []
 
+    def tick(self) -> None:
+        """Tell the caller (CLI progress display) where the run is; cheap, called once a page."""
+        if self.deps.progress is not None:
+            counts = {
+                **self.apply.counts,
+                "graph_requests": self.deps.graph.stats.total,
+                "table_writes": self.store.writes,
+            }
+            self.deps.progress(self.cp.phase, counts)
+
     async def save(self) -> None:
+        self.tick()
         if not self.dry_run:
             self.cp.graph_requests = self.deps.graph.stats.total + self._requests_before
             for kind, n in self.apply.counts.items():
@@ -193,11 +205,8 @@ class _Run:
                 self.deleted.add(str(item["id"]))
                 continue
             records.append(user_record(item, self.connection.user_defaults))
-        writes = plan_user_writes(records, self.stored, self.scope)
-        await self.apply.users(writes)
-        for w in writes:
-            self.written.add(w.record.id)
-            self.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
+        await self._write_fetched(records)
+        self.tick()
 
     # -- users newly in scope whose objects did not change (delta does not show them) ----------------
     async def fill(self) -> str:
@@ -227,7 +236,7 @@ class _Run:
             await self.apply.links(gid, new, ())
         return "done"
 
-    async def _write_fetched(self, records: list[Any]) -> None:
+    async def _write_fetched(self, records: list[UserRecord]) -> None:
         writes = plan_user_writes(records, self.stored, self.scope)
         await self.apply.users(writes)
         for w in writes:
@@ -282,6 +291,7 @@ class _Run:
                         members.setdefault(gid, set()).add(uid)
             if page.delta_link:
                 self.cp.new_groups_delta = page.delta_link
+            self.tick()
         wanted = {gid for gid, uids in members.items() if uids and gid not in gone and gid in records}
         await self._ensure_groups([records[g] for g in sorted(wanted)])
         stored_links = await self.store.links_of_users(set(self.stored) | self.scope)
@@ -335,6 +345,7 @@ class _Run:
             if gid in self.stored_groups and not self.dry_run and not await self.store.has_members(gid):
                 await self.apply.delete_groups([gid])
                 self.stored_groups.pop(gid, None)
+        self.tick()
 
     async def _real_link_changes(self, gid: str, added: set[str], removed: set[str]) -> tuple[set[str], set[str]]:
         """Only links that really change: a replayed or duplicated delta entry must not write or emit again."""

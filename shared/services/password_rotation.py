@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import storage_names as names
+from shared.adapters.connection_store import load_connection
 from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
 from shared.adapters.secret_store import SecretStore
 from shared.adapters.table_store import TableStore
 from shared.domain import rotation as rules
-from shared.domain.connection import Connection, from_entity
+from shared.domain.connection import Connection
 from shared.domain.passwords import generate_password
 from shared.domain.rate_limit import TokenBucket, bucket_for
 from shared.domain.secret_names import SecretRef, password_ref
@@ -28,7 +29,6 @@ from shared.errors import (
     GraphError,
     GraphNotFound,
     GraphPermissionDenied,
-    NotFound,
     SecretNotFound,
     TransientError,
 )
@@ -69,13 +69,6 @@ class Outcome:
     version: str = ""
 
 
-async def load_connection(tables: TableStore, connection_id: str) -> Connection:
-    row = await tables.get(names.CONNECTIONS, "connection", connection_id)
-    if row is None:
-        raise NotFound(f"no connection {connection_id}")
-    return from_entity(row)
-
-
 async def deps_for(container: Any, connection: Connection, **options: Any) -> RotationDeps:
     """Real adapters from the composition root, with the process-wide limiters for the tenant and the vault."""
     return RotationDeps(
@@ -96,6 +89,14 @@ async def run_rotation(
     connection = await load_connection(container.tables(), connection_id)
     deps = await deps_for(container, connection, **options)
     return await rotate_connection(deps, connection, all=all, user_ids=[user_id] if user_id else None)
+
+
+async def run_rotation_job(container: Any, connection_id: str) -> rules.RotationReport | None:
+    """The queue worker's job: rotate the connection's due users; None when rotation was switched off meanwhile."""
+    connection = await load_connection(container.tables(), connection_id)
+    if not connection.rotation_enabled:
+        return None
+    return await run_rotation(container, connection_id)
 
 
 async def enqueue_rotation_jobs(container: Any) -> int:

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from shared import storage_names as names
+from shared.adapters.connection_store import load_connection
 from shared.adapters.directory_store import members_partition
 from shared.adapters.sync_state import SyncState, iso, now_utc
 from shared.composition import Container
 from shared.domain.schedule import next_slot
 from shared.errors import ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
-from shared.services.sync_jobs import JobMessage, enqueue_due, load_connection, run_job
+from shared.services.sync_jobs import JobMessage, enqueue_due, run_job
 
 DRY_RUN_BUDGET_S = 200.0  # an HTTP response must come within 230 s
 MAX_PAGE = 1000

@@ -14,7 +14,7 @@ from shared.adapters.sync_state import SyncState, now_utc, parse_iso
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection, from_entity
 from shared.domain.schedule import due_reason, latest_slot, quarantine_until
-from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.errors import ConnectorError, ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,6 @@ class JobMessage:
             bool(body.get("approved", False)),
             int(body.get("attempt", 0)),
         )
-
-
-async def load_connection(tables: TableStore, connection_id: str) -> Connection:
-    row = await tables.get(names.CONNECTIONS, "connection", connection_id)
-    if row is None:
-        raise NotFound(f"no connection with id {connection_id}")
-    return from_entity(row)
 
 
 async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:

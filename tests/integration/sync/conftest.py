@@ -81,7 +81,9 @@ class SyncWorld:
         }
 
     async def events(self) -> list[dict[str, Any]]:
-        return await self.queues.receive_all(names.DIRECTORY_CHANGES)
+        """This connection's change-feed events (the queue is shared by the whole test session)."""
+        events = await self.queues.receive_all(names.DIRECTORY_CHANGES)
+        return [e for e in events if e["connection_id"] == self.connection.id]
 
     async def assert_matches_ground_truth(self) -> None:
         truth = self.entra.control.ground_truth(self.tid, self.connection.sync_group_id)

@@ -1,0 +1,20 @@
+"""Reading a stored connection: the one lookup every feature uses (NotFound when absent)."""
+
+from __future__ import annotations
+
+from shared import storage_names as names
+from shared.adapters.table_store import TableStore, etag_of
+from shared.domain.connection import PARTITION, Connection, from_entity
+from shared.errors import NotFound
+
+
+async def get_connection(tables: TableStore, connection_id: str) -> tuple[Connection, str]:
+    """The connection and its ETag (for conditional updates)."""
+    row = await tables.get(names.CONNECTIONS, PARTITION, connection_id)
+    if row is None:
+        raise NotFound(f"No connection {connection_id}")
+    return from_entity(row), etag_of(row) or ""
+
+
+async def load_connection(tables: TableStore, connection_id: str) -> Connection:
+    return (await get_connection(tables, connection_id))[0]
