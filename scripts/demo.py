@@ -82,14 +82,14 @@ async def sync(container: Container, connection_id: str, title: str) -> Counter[
     status, body, _ = await host.http("sync_start", "POST", f"/api/connections/{connection_id}/sync",
                                       route={"id": connection_id})
     assert status == 202, body
-    await container.queues().receive_all(names.DIRECTORY_CHANGES)  # only show this run's changes
+    await container.queues().receive_events(names.DIRECTORY_CHANGES)  # only show this run's changes
     await drain_sync_jobs(container)
     _, runs, _ = await host.http("sync_runs", "GET", f"/api/connections/{connection_id}/runs?top=1",
                                  route={"id": connection_id})
     run = runs["runs"][0]
     say(f"run {run['run_id'][:8]}: mode {run['mode']}, {run['outcome']}, {run['graph_requests']} Graph requests, "
         f"{run['table_writes']} table writes")
-    events = Counter(e["type"] for e in await container.queues().receive_all(names.DIRECTORY_CHANGES))
+    events = Counter(e["type"] for e in await container.queues().receive_events(names.DIRECTORY_CHANGES))
     say("change feed: " + (", ".join(f"{n} {kind}" for kind, n in sorted(events.items())) or "nothing changed"))
     return events
 

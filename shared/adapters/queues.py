@@ -15,6 +15,7 @@ from azure.storage.queue.aio import QueueServiceClient
 from shared.errors import StorageUnavailable
 
 MAX_MESSAGE_BYTES = 48 * 1024  # 64 KiB limit after base64
+EVENTS_PER_MESSAGE = 100
 
 
 class QueueSender:
@@ -67,6 +68,32 @@ class QueueSender:
         await asyncio.gather(*(one(p) for p in payloads))
         self.sent += len(payloads)
         return len(payloads)
+
+    async def publish_events(self, queue: str, events: list[dict[str, Any]]) -> int:
+        """The change feed: events go out in envelopes {"events": [...]} of up to EVENTS_PER_MESSAGE (a queue
+        request per event would cost more than the sync's table writes); each event keeps its own id."""
+        envelopes: list[dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for event in events:
+            length = len(json.dumps(event, separators=(",", ":")))
+            if batch and (len(batch) >= EVENTS_PER_MESSAGE or size + length > MAX_MESSAGE_BYTES - 1024):
+                envelopes.append({"events": batch})
+                batch, size = [], 0
+            batch.append(event)
+            size += length + 1
+        if batch:
+            envelopes.append({"events": batch})
+        await self.send_many(queue, envelopes)
+        return len(envelopes)
+
+    async def receive_events(self, queue: str, *, max_messages: int = 10_000) -> list[dict[str, Any]]:
+        """Read and delete change-feed messages, flattened to their events (tests, the demo, the CLI)."""
+        return [
+            event
+            for envelope in await self.receive_all(queue, max_messages=max_messages)
+            for event in envelope.get("events", [])
+        ]
 
     async def receive_all(self, queue: str, *, max_messages: int = 10_000) -> list[dict[str, Any]]:
         """Read and delete messages (tests, the demo and the CLI's change-feed viewer)."""

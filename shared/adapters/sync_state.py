@@ -13,7 +13,9 @@ from shared import storage_names as names
 from shared.adapters.table_store import TableStore, etag_of
 from shared.errors import ConcurrencyConflict, Conflict
 
-CHUNK = 800  # ids per approval row (fits one 64 KiB string property)
+CHUNK = 800  # ids per approval row (fits one 32K-character string property)
+OUTBOX_PER_ROW = 50
+SHARED_EVENT_FIELDS = ("connection_id", "tenant_id", "run_id", "occurred_at")
 
 
 def now_utc() -> datetime:
@@ -187,24 +189,36 @@ class SyncState:
 
     # -- outbox (events stored before the writes they describe, sent after) -------------------------
     async def put_outbox(self, events: list[dict[str, Any]]) -> list[str]:
+        """Store events compactly: fields every event of a run shares once per row, the rest as short lists
+        (a row's string property holds at most 32K characters)."""
         keys = []
         rows = []
-        for start in range(0, len(events), 100):
+        for start in range(0, len(events), OUTBOX_PER_ROW):
+            chunk = events[start : start + OUTBOX_PER_ROW]
             key = f"outbox-{uuid.uuid4().hex}"
             keys.append(key)
-            rows.append({"PartitionKey": self.cid, "RowKey": key, "events": json.dumps(events[start : start + 100])})
+            shared = {k: chunk[0][k] for k in SHARED_EVENT_FIELDS}
+            items = [[e["id"], e["type"], e["object_id"], e.get("group_id", "")] for e in chunk]
+            rows.append(
+                {"PartitionKey": self.cid, "RowKey": key, "shared": json.dumps(shared), "events": json.dumps(items)}
+            )
         await self.tables.upsert_many(names.SYNC_STATE, rows)
         return keys
 
     async def outbox(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        return [
-            (row["RowKey"], json.loads(row["events"]))
-            async for row in self.tables.query(
-                names.SYNC_STATE,
-                "PartitionKey eq @pk and RowKey ge 'outbox-' and RowKey lt 'outbox.'",
-                {"pk": self.cid},
-            )
-        ]
+        found = []
+        async for row in self.tables.query(
+            names.SYNC_STATE, "PartitionKey eq @pk and RowKey ge 'outbox-' and RowKey lt 'outbox.'", {"pk": self.cid}
+        ):
+            shared = json.loads(row["shared"])
+            events = []
+            for event_id, kind, object_id, group_id in json.loads(row["events"]):
+                event = {**shared, "id": event_id, "type": kind, "object_id": object_id}
+                if group_id:
+                    event["group_id"] = group_id
+                events.append(event)
+            found.append((row["RowKey"], events))
+        return found
 
     async def drop_outbox(self, keys: list[str]) -> None:
         await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])

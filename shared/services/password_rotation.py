@@ -285,7 +285,9 @@ class _Run:
         message = event(
             "password.rotated", self.connection.id, self.connection.tenant_id, self.deps.run_id, uid, version=version
         )
-        await self.deps.queues.send(names.DIRECTORY_CHANGES, {**message, "secret_name": ref.name, "version": version})
+        await self.deps.queues.publish_events(
+            names.DIRECTORY_CHANGES, [{**message, "secret_name": ref.name, "version": version}]
+        )
 
     async def _finish(self, uid: str, etag: str, outcome: Outcome, started: datetime) -> None:
         now = self.deps.now()

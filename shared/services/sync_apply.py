@@ -28,6 +28,7 @@ def event(
     *,
     group_id: str | None = None,
     version: str = "",
+    occurred_at: str | None = None,
 ) -> dict[str, Any]:
     """A small change-feed event. The idempotency key is the same for the same change replayed."""
     basis = f"{connection_id}|{kind}|{group_id or ''}|{object_id}|{version or run_id}"
@@ -38,7 +39,7 @@ def event(
         "tenant_id": tenant_id,
         "object_id": object_id,
         "run_id": run_id,
-        "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "occurred_at": occurred_at or datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
     if group_id:
         out["group_id"] = group_id
@@ -74,10 +75,12 @@ class SyncApplier:
 
     async def _apply(self, events: list[dict[str, Any]], write: Any) -> None:
         """Outbox first, then the write, then the events; a crash between steps replays the events (same ids)."""
-        for e in events:
-            self.counts[e["type"]] += 1
         if not events:
             return
+        stamp = events[0]["occurred_at"]  # one write, one moment
+        for e in events:
+            e["occurred_at"] = stamp
+            self.counts[e["type"]] += 1
         if self.dry_run:
             room = PLANNED_LIMIT - len(self.planned)
             self.planned += [{k: e[k] for k in ("type", "object_id", "group_id") if k in e} for e in events[:room]]
@@ -85,7 +88,7 @@ class SyncApplier:
         keys = await self.state.put_outbox(events) if self.queues else []
         await write()
         if self.queues:
-            await self.queues.send_many(names.DIRECTORY_CHANGES, events)
+            await self.queues.publish_events(names.DIRECTORY_CHANGES, events)
             await self.state.drop_outbox(keys)
 
     async def flush_outbox(self) -> int:
@@ -94,7 +97,7 @@ class SyncApplier:
             return 0
         sent = 0
         for key, events in await self.state.outbox():
-            await self.queues.send_many(names.DIRECTORY_CHANGES, events)
+            await self.queues.publish_events(names.DIRECTORY_CHANGES, events)
             await self.state.drop_outbox([key])
             sent += len(events)
         return sent

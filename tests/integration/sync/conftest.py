@@ -82,7 +82,7 @@ class SyncWorld:
 
     async def events(self) -> list[dict[str, Any]]:
         """This connection's change-feed events (the queue is shared by the whole test session)."""
-        events = await self.queues.receive_all(names.DIRECTORY_CHANGES)
+        events = await self.queues.receive_events(names.DIRECTORY_CHANGES)
         return [e for e in events if e["connection_id"] == self.connection.id]
 
     async def assert_matches_ground_truth(self) -> None:
@@ -129,7 +129,7 @@ async def world(tenant_emulator: EntraEmulator, azurite: Azurite) -> AsyncIterat
         yield SyncWorld(tenant_emulator, tenant, tables, queues, graph, connection)
     finally:
         tenant_emulator.control.reset_behaviour()
-        await queues.receive_all(names.DIRECTORY_CHANGES)
+        await queues.receive_events(names.DIRECTORY_CHANGES)
         await tables.close()
         await queues.close()
         await http.aclose()
