@@ -18,8 +18,12 @@ async def test_container_reaches_every_service(stack: LocalStack, stack_env: dic
     async with Container.from_env() as container:
         await container.secrets().set(ref.name, app["client_secret"], tags=ref.tags)
         connection = Connection(
-            id=connection_id, tenant_id=stack.tenant["id"], display_name="t", credential_mode="customer_app",
-            client_id=app["client_id"], credential=CredentialInfo(kind="secret", hint="abc", secret_name=ref.name),
+            id=connection_id,
+            tenant_id=stack.tenant["id"],
+            display_name="t",
+            credential_mode="customer_app",
+            client_id=app["client_id"],
+            credential=CredentialInfo(kind="secret", hint="abc", secret_name=ref.name),
         )
         graph = await container.graph_for(connection)
         org = await graph.get_json("users", params={"$top": "5", "$select": "id"})

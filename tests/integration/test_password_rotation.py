@@ -80,13 +80,22 @@ async def test_a_run_rotates_the_due_users_and_skips_the_rest_with_reasons(
     assert [h["result"] for h in history] == ["rotated", "rotated"]
     assert all(h["version"] for h in history)
     states = list((await state.all()).values())
-    events = [e for e in await container.queues().receive_events(names.DIRECTORY_CHANGES)
-              if e.get("connection_id") == world.connection.id]
+    events = [
+        e
+        for e in await container.queues().receive_events(names.DIRECTORY_CHANGES)
+        if e.get("connection_id") == world.connection.id
+    ]
     assert sorted(e["object_id"] for e in events if e["type"] == "password.rotated") == sorted([u["ok1"], u["ok2"]] * 2)
-    everything = " ".join([
-        texts_of(history), texts_of(states), json.dumps(events), json.dumps(report.to_dict()),
-        json.dumps(forced.to_dict()), caplog.text,
-    ])
+    everything = " ".join(
+        [
+            texts_of(history),
+            texts_of(states),
+            json.dumps(events),
+            json.dumps(report.to_dict()),
+            json.dumps(forced.to_dict()),
+            caplog.text,
+        ]
+    )
     for secret in passwords + list(world.initial.values()):
         assert secret not in everything
 

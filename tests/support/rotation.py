@@ -46,8 +46,12 @@ async def make_world(stack: LocalStack, container: Container, *, kinds: tuple[st
     for kind in kinds:
         start = f"Start-{uuid.uuid4().hex[:12]}-Aa1!"
         user = control.create_user(
-            tid, "Rot", f"{kind}{tag}", password=start,
-            account_enabled=kind != "disabled", on_premises_sync=kind == "onprem",
+            tid,
+            "Rot",
+            f"{kind}{tag}",
+            password=start,
+            account_enabled=kind != "disabled",
+            on_premises_sync=kind == "onprem",
             roles=["User Administrator"] if kind == "privileged" else None,
             groups=[rotation_group] if kind == "outside" else [rotation_group, sync_group],
         )
@@ -58,9 +62,16 @@ async def make_world(stack: LocalStack, container: Container, *, kinds: tuple[st
     ref = client_secret_ref(connection_id)
     await container.secrets().set(ref.name, app["client_secret"], tags=ref.tags)
     connection = Connection(
-        id=connection_id, tenant_id=tid, display_name="rotation test", credential_mode="customer_app",
-        client_id=app["client_id"], credential=CredentialInfo(kind="secret", hint="abc", secret_name=ref.name),
-        rotation_enabled=True, rotation_group_id=rotation_group, sync_group_id=sync_group, state="active",
+        id=connection_id,
+        tenant_id=tid,
+        display_name="rotation test",
+        credential_mode="customer_app",
+        client_id=app["client_id"],
+        credential=CredentialInfo(kind="secret", hint="abc", secret_name=ref.name),
+        rotation_enabled=True,
+        rotation_group_id=rotation_group,
+        sync_group_id=sync_group,
+        state="active",
     )
     await container.tables().upsert(names.CONNECTIONS, to_entity(connection), replace=True)
     return RotationWorld(stack, connection, users, initial)

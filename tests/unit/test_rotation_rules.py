@@ -47,7 +47,9 @@ def test_newest_with_status_and_tags() -> None:
     assert rules.newest_with(versions, rules.CURRENT) == versions[1]
     assert rules.newest_with(versions, rules.PENDING) is None
     assert rules.with_status({"kind": "password", "status": "pending"}, "current", rotated_at="t") == {
-        "kind": "password", "status": "current", "rotated-at": "t",
+        "kind": "password",
+        "status": "current",
+        "rotated-at": "t",
     }
 
 

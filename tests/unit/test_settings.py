@@ -102,6 +102,12 @@ def test_identity_based_storage_needs_no_connection_string() -> None:
 
 def test_public_base_url_must_be_https_unless_local() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "KEY_VAULT_URL": "https://kv.example",
-                       "PUBLIC_BASE_URL": "http://example.com", "SYNC_TIME_BUDGET_SECONDS": "-1"})
+        load_settings(
+            {
+                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                "KEY_VAULT_URL": "https://kv.example",
+                "PUBLIC_BASE_URL": "http://example.com",
+                "SYNC_TIME_BUDGET_SECONDS": "-1",
+            }
+        )
     assert set(caught.value.problems) == {"PUBLIC_BASE_URL", "SYNC_TIME_BUDGET_SECONDS"}

@@ -45,6 +45,7 @@ class SyncWorld:
     queues: QueueSender
     graph: GraphClient
     connection: Connection
+    http: httpx.AsyncClient
 
     @property
     def tid(self) -> str:
@@ -126,7 +127,7 @@ async def world(tenant_emulator: EntraEmulator, azurite: Azurite) -> AsyncIterat
     tables = TableStore.from_connection_string(azurite.connection_string)
     queues = QueueSender.from_connection_string(azurite.connection_string)
     try:
-        yield SyncWorld(tenant_emulator, tenant, tables, queues, graph, connection)
+        yield SyncWorld(tenant_emulator, tenant, tables, queues, graph, connection, http)
     finally:
         tenant_emulator.control.reset_behaviour()
         await queues.receive_events(names.DIRECTORY_CHANGES)

@@ -20,9 +20,22 @@ def run(capsys: pytest.CaptureFixture[str], env: dict[str, str], *argv: str) -> 
 def test_sync_from_the_cli(stack: LocalStack, stack_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     tenant, app = stack.tenant, stack.app("customer")
     body = {"client_secret": app["client_secret"], "sync_group_id": tenant["sync_group"]["id"]}
-    code, created, _ = run(capsys, stack_env, "connections", "create", "--tenant", tenant["id"], "--display-name",
-                           "CLI sync", "--credential-mode", "customer_app", "--client-id", app["client_id"],
-                           "--json", json.dumps(body))
+    code, created, _ = run(
+        capsys,
+        stack_env,
+        "connections",
+        "create",
+        "--tenant",
+        tenant["id"],
+        "--display-name",
+        "CLI sync",
+        "--credential-mode",
+        "customer_app",
+        "--client-id",
+        app["client_id"],
+        "--json",
+        json.dumps(body),
+    )
     assert code == 0, created
     cid = created["id"]
     truth = stack.entra.control.ground_truth(tenant["id"])

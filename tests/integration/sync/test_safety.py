@@ -147,3 +147,39 @@ async def test_two_workers_on_one_connection_one_runs_the_other_skips(world: Syn
         world.deps(), world.queues, world.connection, JobMessage(world.connection.id), budget_s=60, owner="worker-b"
     )
     assert ran is not None and ran.outcome == "succeeded"
+
+
+async def test_repeated_failures_are_recorded_and_quarantine_the_connection(world: SyncWorld) -> None:
+    from shared.adapters.entra_auth import CredentialTokens, make_credential
+    from shared.adapters.graph import GraphClient
+    from shared.errors import AuthenticationFailed
+    from shared.services.directory_sync import SyncDeps
+
+    app = next(a for a in world.tenant["apps"] if a["kind"] == "customer")
+    wrong = make_credential(
+        tenant_id=world.tid,
+        client_id=app["client_id"],
+        secret="not-the-secret",
+        login_url=world.entra.login_url,
+        ca_path=world.entra.ca_path,
+        emulated=True,
+    )
+    tokens = CredentialTokens(wrong, "https://graph.microsoft.com/.default")
+    graph = GraphClient(world.http, tokens, world.entra.graph_url)
+    deps = SyncDeps(graph=graph, tables=world.tables, queues=world.queues)
+    state = SyncState(world.tables, world.connection.id)
+    try:
+        for attempt in range(1, 4):
+            with pytest.raises(AuthenticationFailed) as caught:
+                await run_job(deps, world.queues, world.connection, JobMessage(world.connection.id), budget_s=60)
+            assert caught.value.aadsts == 7000215
+            status = await state.status()
+            assert status.state == "failing" and status.consecutive_failures == attempt
+            assert "7000215" in status.last_error
+        assert status.retry_after is not None  # three in a row: retried hourly from now on
+    finally:
+        await tokens.close()
+    ok = await run_job(world.deps(), world.queues, world.connection, JobMessage(world.connection.id), budget_s=60)
+    assert ok is not None and ok.outcome == "succeeded"
+    healed = await state.status()
+    assert healed.consecutive_failures == 0 and healed.retry_after is None and healed.state == "idle"

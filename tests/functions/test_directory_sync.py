@@ -1,0 +1,116 @@
+"""The sync triggers as the host calls them: dry run and queued sync over HTTP, the queue worker, status, runs,
+paged listings, the scheduler timer (once per slot), approval with nothing pending, and failure quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulators.stack import LocalStack
+from scripts import host
+from shared import storage_names as names
+from shared.adapters.queues import QueueSender
+
+
+async def _connection(stack: LocalStack, **extra: Any) -> str:
+    tenant, app = stack.tenant, stack.app("customer")
+    body = {
+        "display_name": "Sync triggers",
+        "tenant": tenant["id"],
+        "credential_mode": "customer_app",
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "sync_group_id": tenant["sync_group"]["id"],
+        **extra,
+    }
+    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
+    assert status == 201, created
+    cid = str(created["id"])
+    status, report, _ = await host.http(
+        "connections_verify", "POST", f"/api/connections/{cid}/verify", route={"id": cid}
+    )
+    assert status == 200, report
+    return cid
+
+
+async def _jobs_for(queues: QueueSender, cid: str) -> list[dict[str, Any]]:
+    return [m for m in await queues.receive_all(names.SYNC_JOBS) if m["connection_id"] == cid]
+
+
+@pytest.fixture
+async def queues(stack: LocalStack) -> Any:
+    sender = QueueSender.from_connection_string(stack.azurite.connection_string)
+    yield sender
+    await sender.close()
+
+
+async def test_sync_over_http_then_worker_then_listings(
+    stack: LocalStack, stack_env: dict[str, str], queues: QueueSender
+) -> None:
+    cid = await _connection(stack)
+    route = {"id": cid}
+    truth = stack.entra.control.ground_truth(stack.tenant["id"])
+
+    status, planned, _ = await host.http(
+        "sync_start", "POST", f"/api/connections/{cid}/sync?mode=full&dry_run=true", route=route
+    )
+    assert status == 200 and planned["outcome"] == "dry_run"
+    status, body, _ = await host.http("sync_start", "POST", f"/api/connections/{cid}/sync?mode=bogus", route=route)
+    assert status == 400 and "mode" in body["problems"]
+
+    status, queued, _ = await host.http("sync_start", "POST", f"/api/connections/{cid}/sync", route=route)
+    assert status == 202 and queued["queued"] is True
+    jobs = await _jobs_for(queues, cid)
+    assert len(jobs) == 1
+    await host.queue("sync_worker", jobs[0])
+
+    status, state, _ = await host.http("sync_status", "GET", f"/api/connections/{cid}/status", route=route)
+    assert status == 200 and state["state"] == "idle" and state["last_success_at"] and state["next_due"]
+    status, runs, _ = await host.http("sync_runs", "GET", f"/api/connections/{cid}/runs", route=route)
+    assert [r["outcome"] for r in runs["runs"]] == ["succeeded"]
+    assert runs["runs"][0]["counts"]["user.created"] == len(truth["users"])
+
+    seen: list[str] = []
+    token = ""
+    while True:
+        url = f"/api/connections/{cid}/users?top=20" + (f"&continuation={token}" if token else "")
+        status, page, _ = await host.http("directory_users", "GET", url, route=route)
+        assert status == 200 and len(page["value"]) <= 20
+        seen += [u["id"] for u in page["value"]]
+        token = page["continuation"]
+        if not token:
+            break
+    assert sorted(seen) == sorted(truth["users"])
+    status, groups, _ = await host.http(
+        "directory_groups", "GET", f"/api/connections/{cid}/groups?top=1000", route=route
+    )
+    assert {g["id"] for g in groups["value"]} == set(truth["groups"])
+    gid = truth["memberships"][0][0]
+    status, members, _ = await host.http(
+        "group_members", "GET", f"/api/connections/{cid}/groups/{gid}/members", route={"id": cid, "groupId": gid}
+    )
+    assert {m["id"] for m in members["value"]} == {u for g, u in truth["memberships"] if g == gid}
+    status, bad, _ = await host.http("directory_users", "GET", f"/api/connections/{cid}/users?top=0", route=route)
+    assert status == 400 and "top" in bad["problems"]
+    status, nothing, _ = await host.http("sync_approve", "POST", f"/api/connections/{cid}/sync/approve", route=route)
+    assert status == 400 and "approval" in nothing["problems"]
+    await host.http("connections_delete", "DELETE", f"/api/connections/{cid}?purge=true", route=route)
+
+
+async def test_scheduler_enqueues_a_due_connection_once_per_slot(
+    stack: LocalStack, stack_env: dict[str, str], queues: QueueSender
+) -> None:
+    cid = await _connection(stack, schedule={"frequency": "daily", "time_of_day": "00:00", "timezone": "UTC"})
+    await queues.receive_all(names.SYNC_JOBS)
+    await host.acall("sync_scheduler", None)
+    first = await _jobs_for(queues, cid)
+    assert [(j["trigger"], j["mode"]) for j in first] == [("schedule", "incremental")]
+    await host.acall("sync_scheduler", None)
+    assert await _jobs_for(queues, cid) == []
+    await host.http("connections_delete", "DELETE", f"/api/connections/{cid}?purge=true", route={"id": cid})
+
+
+async def test_unknown_connection_is_404(stack_env: dict[str, str]) -> None:
+    status, body, _ = await host.http("sync_status", "GET", "/api/connections/nope/status", route={"id": "nope"})
+    assert status == 404 and body["code"] == "not_found"
