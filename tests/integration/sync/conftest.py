@@ -46,6 +46,7 @@ class SyncWorld:
     graph: GraphClient
     connection: Connection
     http: httpx.AsyncClient
+    tokens: CredentialTokens
 
     @property
     def tid(self) -> str:
@@ -127,7 +128,7 @@ async def world(tenant_emulator: EntraEmulator, azurite: Azurite) -> AsyncIterat
     tables = TableStore.from_connection_string(azurite.connection_string)
     queues = QueueSender.from_connection_string(azurite.connection_string)
     try:
-        yield SyncWorld(tenant_emulator, tenant, tables, queues, graph, connection, http)
+        yield SyncWorld(tenant_emulator, tenant, tables, queues, graph, connection, http, tokens)
     finally:
         tenant_emulator.control.reset_behaviour()
         await queues.receive_events(names.DIRECTORY_CHANGES)
