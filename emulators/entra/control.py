@@ -10,7 +10,7 @@ from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
 from emulators.entra.model import Group, Secret, User
-from emulators.entra.seed import secret_value
+from emulators.entra.seed import group_props, secret_value
 from emulators.entra.state import Settings, Tenant, World
 
 
@@ -210,19 +210,7 @@ class Control:
         with self._world.lock:
             t = self._tenant(tenant)
             gid = str(uuid.uuid4())
-            nickname = "".join(ch for ch in display_name.lower() if ch.isalnum())[:40] or "group"
-            props: dict[str, Any] = {
-                "id": gid,
-                "createdDateTime": "2025-01-01T00:00:00Z",
-                "description": display_name,
-                "displayName": display_name,
-                "groupTypes": [],
-                "mail": None,
-                "mailEnabled": False,
-                "mailNickname": nickname,
-                "securityEnabled": True,
-                "visibility": None,
-            }
+            props = group_props(gid, display_name, created="2025-01-01T00:00:00Z")
             group = t.directory.add_group(Group(id=gid, props=props))
             try:
                 for mid in members or ():

@@ -65,11 +65,12 @@ def _user(rng: random.Random, index: int, domain: str) -> User:
     return User(id=uid, props=props, roles=roles)
 
 
-def _group(rng: random.Random, name: str, description: str = "") -> Group:
+def group_props(gid: str, name: str, description: str = "", created: str = "2023-02-01T08:00:00Z") -> dict[str, Any]:
+    """A security group's properties as Graph returns them (seeded groups and groups made through control)."""
     nickname = "".join(ch for ch in name.lower() if ch.isalnum())[:40] or "group"
-    props: dict[str, Any] = {
-        "id": guid(rng),
-        "createdDateTime": "2023-02-01T08:00:00Z",
+    return {
+        "id": gid,
+        "createdDateTime": created,
         "description": description or name,
         "displayName": name,
         "groupTypes": [],
@@ -79,6 +80,10 @@ def _group(rng: random.Random, name: str, description: str = "") -> Group:
         "securityEnabled": True,
         "visibility": None,
     }
+
+
+def _group(rng: random.Random, name: str, description: str = "") -> Group:
+    props = group_props(guid(rng), name, description)
     return Group(id=props["id"], props=props)
 
 
