@@ -111,6 +111,8 @@ class _Run:
         self.written: set[str] = set()
         self.deleted: set[str] = set()
         self.stale_groups: list[str] = []
+        self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
+        self._counts_before = dict(cp.counts)
 
     def tick(self) -> None:
         """Tell the caller (CLI progress display) where the run is; cheap, called once a page."""
@@ -131,15 +133,12 @@ class _Run:
             await self.state.save_checkpoint(self.cp)
 
     async def run(self) -> str:
-        self._requests_before = self.cp.graph_requests
-        self._counts_before = dict(self.cp.counts)
         self.cp.invocations += 1
         await self.apply.flush_outbox()
         self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
         self.stored = await self.store.load_users()
         self.stored_groups = await self.store.load_groups()
         phases = {
-            "start": self.users,
             "users": self.users,
             "fill": self.fill,
             "groups": self.groups,
