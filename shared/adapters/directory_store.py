@@ -153,6 +153,18 @@ class DirectoryStore:
         self.writes += count
         return count
 
+    async def change_links(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]]) -> int:
+        """Add and remove (group id, user id) links of many groups at once: one partition per group, so the
+        table store runs their transactions side by side."""
+        rows = [
+            {"PartitionKey": members_partition(self.connection_id, g), "RowKey": u, "type": "user"} for g, u in added
+        ]
+        count = await self.tables.upsert_many(names.DIRECTORY_MEMBERS, rows) if rows else 0
+        keys = [(members_partition(self.connection_id, g), u) for g, u in removed]
+        count += await self.tables.delete_many(names.DIRECTORY_MEMBERS, keys) if keys else 0
+        self.writes += count
+        return count
+
     async def links_of_users(self, user_ids: set[str]) -> dict[str, set[str]]:
         """group id -> which of these users it holds: one scan of this connection's membership partitions."""
         found: dict[str, set[str]] = {}

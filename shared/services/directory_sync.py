@@ -294,11 +294,13 @@ class _Run:
         wanted = {gid for gid, uids in members.items() if uids and gid not in gone and gid in records}
         await self._ensure_groups([records[g] for g in sorted(wanted)])
         stored_links = await self.store.links_of_users(set(self.stored) | self.scope)
+        changes = []
         for gid in sorted(wanted | set(stored_links)):
             want = members.get(gid, set()) if gid in wanted else set()
             have = stored_links.get(gid, set())
             if want != have:
-                await self.apply.links(gid, want - have, have - want)
+                changes.append((gid, want - have, have - want))
+        await self.apply.links_many(changes)
         self.stale_groups = sorted(set(self.stored_groups) - wanted)
         return "done"
 

@@ -147,6 +147,27 @@ class SyncApplier:
 
         await self._apply(events, write)
 
+    async def links_many(self, changes: list[tuple[str, set[str], set[str]]], *, per_write: int = 5000) -> None:
+        """Membership changes of many groups, applied in large writes (a full sync touches every group)."""
+        added: list[tuple[str, str]] = []
+        removed: list[tuple[str, str]] = []
+        for group_id, add, rem in changes:
+            added += [(group_id, uid) for uid in sorted(add)]
+            removed += [(group_id, uid) for uid in sorted(rem)]
+            if len(added) + len(removed) >= per_write:
+                await self._links_write(added, removed)
+                added, removed = [], []
+        await self._links_write(added, removed)
+
+    async def _links_write(self, added: list[tuple[str, str]], removed: list[tuple[str, str]]) -> None:
+        events = [self._event("membership.added", uid, group_id=gid) for gid, uid in added]
+        events += [self._event("membership.removed", uid, group_id=gid) for gid, uid in removed]
+
+        async def write() -> None:
+            await self.store.change_links(added, removed)
+
+        await self._apply(events, write)
+
     async def links(self, group_id: str, added: Iterable[str], removed: Iterable[str]) -> None:
         add, rem = sorted(added), sorted(removed)
         events = [self._event("membership.added", uid, group_id=group_id) for uid in add]
