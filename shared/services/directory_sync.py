@@ -6,6 +6,7 @@ Each phase checkpoints, so a run that uses up its time budget continues in the n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -111,6 +112,7 @@ class _Run:
         self.written: set[str] = set()
         self.deleted: set[str] = set()
         self.stale_groups: list[str] = []
+        self.scope_from_listing = False
         self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
         self._counts_before = dict(cp.counts)
 
@@ -135,7 +137,13 @@ class _Run:
     async def run(self) -> str:
         self.cp.invocations += 1
         await self.apply.flush_outbox()
-        self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
+        # A fresh full run learns the scope from its own listing (the same endpoint with more fields); any other
+        # start (incremental, or resuming mid-run) lists the scope's ids first.
+        self.scope_from_listing = (
+            self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
+        )
+        if not self.scope_from_listing:
+            self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
         self.stored = await self.store.load_users()
         self.stored_groups = await self.store.load_groups()
         phases = {
@@ -168,15 +176,27 @@ class _Run:
                 self.cp.new_users_delta = await fetch.latest_delta_link(graph, "users")
                 await self.save()
             path, params, headers = fetch.user_listing(self.connection.sync_group_id)
-            url: str | None = self.cp.users_next or path
-            while url:
-                first = url == path
-                data = await graph.get_json(url, params=params if first else None, headers=headers, label="users.list")
-                await self._user_page(data.get("value", []))
-                url = data.get("@odata.nextLink")
-                self.cp.users_next = url or ""
-                if url and self.budget.spent():
-                    return await self._pause()
+
+            def get(url: str) -> asyncio.Task[dict[str, Any]]:
+                query = params if url == path else None
+                return asyncio.create_task(graph.get_json(url, params=query, headers=headers, label="users.list"))
+
+            pending: asyncio.Task[dict[str, Any]] | None = get(self.cp.users_next or path)
+            try:
+                while pending is not None:
+                    data = await pending
+                    url = data.get("@odata.nextLink")
+                    pending = get(url) if url else None  # read the next page while this one is written
+                    items = data.get("value", [])
+                    if self.scope_from_listing:
+                        self.scope.update(str(item["id"]) for item in items if "id" in item)
+                    await self._user_page(items)
+                    self.cp.users_next = url or ""
+                    if pending is not None and self.budget.spent():
+                        return await self._pause()
+            finally:
+                if pending is not None:
+                    pending.cancel()
             return "done"
         link = self.cp.users_next or self.cursor.users_delta
         async for page in fetch.users_delta(graph, link):
