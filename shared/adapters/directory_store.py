@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
@@ -43,6 +44,34 @@ class DirectoryStore:
                 hash=row.get("hash", ""), status=row.get("status", "active"), in_scope=bool(row.get("in_scope", True))
             )
         return index
+
+    async def read_users(self, user_ids: set[str], concurrency: int = 16) -> dict[str, StoredUser]:
+        """Point reads of just these users' rows (an incremental run touches few)."""
+        found: dict[str, StoredUser] = {}
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(uid: str) -> None:
+            async with limit:
+                row = await self.tables.get(names.DIRECTORY_USERS, self.connection_id, uid)
+            if row is not None:
+                found[uid] = StoredUser(
+                    hash=row.get("hash", ""),
+                    status=row.get("status", "active"),
+                    in_scope=bool(row.get("in_scope", True)),
+                )
+
+        await asyncio.gather(*(one(uid) for uid in sorted(user_ids)))
+        return found
+
+    async def count_users(self) -> int:
+        return len(
+            [
+                row
+                async for row in self.tables.query(
+                    names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": self.connection_id}, select=["RowKey"]
+                )
+            ]
+        )
 
     async def load_groups(self) -> dict[str, str]:
         return {

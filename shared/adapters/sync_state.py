@@ -15,6 +15,7 @@ from shared.errors import ConcurrencyConflict, Conflict
 
 CHUNK = 800  # ids per approval row (fits one 32K-character string property)
 OUTBOX_PER_ROW = 50
+MAX_TREE = 700  # group ids that fit one 32K-character property
 SHARED_EVENT_FIELDS = ("connection_id", "tenant_id", "run_id", "occurred_at")
 
 
@@ -41,6 +42,9 @@ class Cursor:
     obtained_at: datetime | None = None  # when the delta links were issued (they expire after 7 days)
     last_full_at: datetime | None = None
     scope_group: str = ""  # the sync group the links were made for: a new group means a full sync
+    # The sync group and every group nested in it (None: unknown or too many to keep): a membership change in
+    # one of these can change the scope; changes elsewhere cannot, so the scope need not be listed again.
+    scope_tree: frozenset[str] | None = None
 
 
 @dataclass
@@ -88,6 +92,7 @@ class SyncState:
             parse_iso(row.get("obtained_at")),
             parse_iso(row.get("last_full_at")),
             row.get("scope_group", ""),
+            frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
         )
 
     async def save_cursor(self, cursor: Cursor) -> None:
@@ -101,6 +106,9 @@ class SyncState:
                 "obtained_at": iso(cursor.obtained_at),
                 "last_full_at": iso(cursor.last_full_at),
                 "scope_group": cursor.scope_group,
+                "scope_tree": json.dumps(sorted(cursor.scope_tree))
+                if cursor.scope_tree is not None and len(cursor.scope_tree) <= MAX_TREE
+                else "",
             },
             replace=True,
         )

@@ -21,7 +21,7 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Cursor, SyncState, now_utc
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection
-from shared.domain.directory import USER_TYPE, UserRecord, group_record, removed_reason, user_record
+from shared.domain.directory import INACTIVE, USER_TYPE, UserRecord, group_record, removed_reason, user_record
 from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
 from shared.errors import DeltaTokenExpired, ValidationError
 from shared.services import sync_fetch as fetch
@@ -113,6 +113,10 @@ class _Run:
         self.deleted: set[str] = set()
         self.stale_groups: list[str] = []
         self.scope_from_listing = False
+        self.scope_complete = True  # False when an incremental run knows the scope only for the ids it touches
+        self.user_items: list[dict[str, Any]] = []
+        self.group_items: list[dict[str, Any]] = []
+        self.new_tree: frozenset[str] | None = None
         self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
         self._counts_before = dict(cp.counts)
 
@@ -139,12 +143,15 @@ class _Run:
         await self.apply.flush_outbox()
         # A fresh full run learns the scope from its own listing (the same endpoint with more fields); any other
         # start (incremental, or resuming mid-run) lists the scope's ids first.
-        self.scope_from_listing = (
-            self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
-        )
-        if not self.scope_from_listing:
-            self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
-        self.stored = await self.store.load_users()
+        if self.cp.mode == "incremental":
+            await self._prepare_incremental()
+        else:
+            self.scope_from_listing = (
+                self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
+            )
+            if not self.scope_from_listing:
+                self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
+            self.stored = await self.store.load_users()
         self.stored_groups = await self.store.load_groups()
         phases = {
             "users": self.users,
@@ -166,7 +173,53 @@ class _Run:
             index = order.index(self.cp.phase)
             self.cp.phase = order[index + 1] if index + 1 < len(order) else "commit"
             await self.save()
+        if self.scope_complete and self.connection.sync_group_id:
+            self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
         return "done"
+
+    async def _prepare_incremental(self) -> None:
+        """Read both delta rounds first. The scope is listed again only if it can have changed: a membership
+        change in the sync group's nested tree, or a user back from deletion or from outside the scope.
+        Otherwise only the stored rows the delta mentions are read."""
+        graph = self.deps.graph
+        self.user_items, self.cp.new_users_delta = await fetch.collect(
+            fetch.users_delta(graph, self.cursor.users_delta)
+        )
+        self.group_items, self.cp.new_groups_delta = await fetch.collect(
+            fetch.groups_delta(graph, self.cursor.groups_delta)
+        )
+        changed = {str(i["id"]) for i in self.user_items if "id" in i}
+        gone = {str(i["id"]) for i in self.user_items if "id" in i and removed_reason(i)}
+        linked = {
+            str(link.get("id", ""))
+            for group in self.group_items
+            for link in group.get("members@delta", [])
+            if link.get("@odata.type", USER_TYPE) == USER_TYPE
+        }
+        tree = self.cursor.scope_tree
+        # an approved run applies removals held back earlier: those need the complete scope
+        dirty = (
+            self.approved
+            or tree is None
+            or any(
+                str(g.get("id", "")) in tree and (removed_reason(g) or g.get("members@delta")) for g in self.group_items
+            )
+        )
+        if not dirty:
+            self.stored = await self.store.read_users(changed | linked)
+            dirty = any(
+                uid in self.stored and (not self.stored[uid].in_scope or self.stored[uid].status == INACTIVE)
+                for uid in changed - gone
+            )
+        if dirty:
+            self.scope = await fetch.scope_ids(graph, self.connection.sync_group_id)
+            self.stored = await self.store.load_users()
+            return
+        self.scope_complete = False
+        if self.connection.sync_group_id:
+            self.scope = {u for u, s in self.stored.items() if s.in_scope and s.status != INACTIVE} - gone
+        else:
+            self.scope = (changed | linked) - gone
 
     # -- users -------------------------------------------------------------------------------------
     async def users(self) -> str:
@@ -198,16 +251,8 @@ class _Run:
                 if pending is not None:
                     pending.cancel()
             return "done"
-        link = self.cp.users_next or self.cursor.users_delta
-        async for page in fetch.users_delta(graph, link):
-            await self._user_page(page.items)
-            if page.delta_link:
-                self.cp.new_users_delta = page.delta_link
-                self.cp.users_next = ""
-            else:
-                self.cp.users_next = page.next_link or ""
-                if self.budget.spent():
-                    return await self._pause()
+        for start in range(0, len(self.user_items), 1000):
+            await self._user_page(self.user_items[start : start + 1000])
         return "done"
 
     async def _pause(self) -> str:
@@ -229,7 +274,7 @@ class _Run:
 
     # -- users newly in scope whose objects did not change (delta does not show them) ----------------
     async def fill(self) -> str:
-        if self.cp.mode == "full":
+        if self.cp.mode == "full" or not self.scope_complete:
             return "done"
         missing = sorted(
             uid
@@ -273,16 +318,12 @@ class _Run:
         full = self.cp.mode == "full" or not self.cursor.groups_delta
         if full:
             return await self._groups_full()
-        link = self.cp.groups_next or self.cursor.groups_delta
-        async for page in fetch.groups_delta(self.deps.graph, link):
-            await self._groups_incremental_page(page.items)
-            if page.delta_link:
-                self.cp.new_groups_delta = page.delta_link
-                self.cp.groups_next = ""
-            else:
-                self.cp.groups_next = page.next_link or ""
-                if self.budget.spent():
-                    return await self._pause()
+        if self.cp.mode == "groups":  # groups-only runs read their round here (incremental ones read it first)
+            self.group_items, self.cp.new_groups_delta = await fetch.collect(
+                fetch.groups_delta(self.deps.graph, self.cursor.groups_delta)
+            )
+        for start in range(0, len(self.group_items), 200):
+            await self._groups_incremental_page(self.group_items[start : start + 200])
         return "done"
 
     async def _groups_full(self) -> str:
@@ -382,9 +423,12 @@ class _Run:
         leaving = {r.user_id for r in removals}
         stale_groups = list(self.stale_groups)
         counted = len([r for r in removals if r.kind != "user.kept"]) + len(stale_groups)
+        stored_total = len(self.stored)
+        if counted and not self.scope_complete and self.connection.deletion_threshold_percent is not None:
+            stored_total = await self.store.count_users()  # the percentage is of everything stored
         limit_hit = threshold_exceeded(
             counted,
-            len(self.stored) + len(self.stored_groups),
+            stored_total + len(self.stored_groups),
             self.connection.deletion_threshold,
             self.connection.deletion_threshold_percent,
         )
@@ -481,6 +525,9 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         obtained_at=now_utc() if cp.new_users_delta else cursor.obtained_at,
         last_full_at=now_utc() if cp.mode == "full" else cursor.last_full_at,
         scope_group=run.connection.sync_group_id or "",
+        scope_tree=run.new_tree
+        if run.new_tree is not None
+        else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
     )
     await state.save_cursor(new)
     await state.clear_checkpoint()

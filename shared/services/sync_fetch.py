@@ -31,6 +31,28 @@ async def scope_ids(graph: GraphClient, sync_group_id: str | None) -> set[str]:
     return ids
 
 
+async def scope_tree(graph: GraphClient, sync_group_id: str | None) -> frozenset[str]:
+    """The sync group and every group nested in it (empty without a sync group: then nothing is a tree)."""
+    if not sync_group_id:
+        return frozenset()
+    ids = {sync_group_id}
+    path = f"groups/{quote(sync_group_id)}/transitiveMembers/microsoft.graph.group"
+    params = {"$select": "id", "$top": MAX_TOP, "$count": "true"}
+    async for page in graph.pages(path, params=params, headers=EVENTUAL, label="scope.tree"):
+        ids.update(str(item["id"]) for item in page if "id" in item)
+    return frozenset(ids)
+
+
+async def collect(pages: AsyncIterator[DeltaPage]) -> tuple[list[dict[str, Any]], str]:
+    """A whole delta round in memory (incremental rounds are small) and its new deltaLink."""
+    items: list[dict[str, Any]] = []
+    link = ""
+    async for page in pages:
+        items += page.items
+        link = page.delta_link or link
+    return items, link
+
+
 def user_listing(sync_group_id: str | None) -> tuple[str, dict[str, str], dict[str, str]]:
     """The first URL of a full user listing with every kept attribute, at the largest page size."""
     if sync_group_id:

@@ -82,3 +82,38 @@ async def test_replayed_delta_entries_change_nothing(world: SyncWorld) -> None:
     again = await world.sync()
     assert again.table_writes == 0
     assert await world.events() == []
+
+
+async def test_changes_outside_the_scope_tree_need_no_scope_listing(world: SyncWorld) -> None:
+    """Renames, attribute changes, memberships of groups outside the sync group's tree and deletions cannot
+    change who is in scope beyond the users they name: the run reads only those users' rows."""
+    from shared.services.sync_fetch import scope_tree
+
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    await world.sync()
+    await world.events()
+    truth = control.ground_truth(tid)
+    tree = await scope_tree(world.graph, sync_group)
+    outside = sorted({g for g, _ in truth["memberships"]} - tree)
+    assert outside, "the seed should have groups outside the sync tree holding in-scope users"
+    members = {u for g, u in truth["memberships"] if g == outside[0]}
+    joiner = next(u for u in sorted(truth["users"]) if u not in members)
+    leaver, changed, deleted = sorted(members)[0], sorted(truth["users"])[-1], sorted(truth["users"])[-2]
+
+    control.rename_group(tid, outside[0], "Outside the tree ✓")
+    control.add_member(tid, outside[0], joiner)
+    control.remove_member(tid, outside[0], leaver)
+    control.update_user(tid, changed, jobTitle="Chief Tester")
+    control.delete_user(tid, deleted)
+    control.create_user(tid, "Not", "InScope")  # in no group: never stored
+
+    result = await world.sync()
+    assert result.mode == "incremental"
+    assert "scope.transitiveMembers" not in world.graph.stats.requests
+    await world.assert_matches_ground_truth()
+    users = await world.stored_users()
+    assert users[changed]["jobTitle"] == "Chief Tester"
+    assert users[deleted]["status"] == "inactive"
+    kinds = sorted(e["type"] for e in await world.events())
+    assert kinds.count("membership.added") == 1 and kinds.count("user.updated") == 1
+    assert "group.updated" in kinds and "user.deactivated" in kinds
