@@ -13,6 +13,9 @@ from shared.adapters.table_store import TableStore
 from shared.domain.directory import GroupRecord
 from shared.domain.sync_plan import StoredUser, UserWrite
 
+IDS_PER_FILTER = 40  # user ids OR-ed in one table filter
+FILTERED_LINK_LOOKUP_MAX = 2000  # beyond this a single scan is cheaper than many filtered queries
+
 
 def members_partition(connection_id: str, group_id: str) -> str:
     return f"{connection_id}_{group_id}"
@@ -195,10 +198,30 @@ class DirectoryStore:
         return count
 
     async def links_of_users(self, user_ids: set[str]) -> dict[str, set[str]]:
-        """group id -> which of these users it holds: one scan of this connection's membership partitions."""
+        """group id -> which of these users it holds. A few users: the table filters by RowKey (40 ids a query,
+        nothing else transferred); very many: one scan of this connection's membership partitions."""
         found: dict[str, set[str]] = {}
         if not user_ids:
             return found
+        prefix = f"{self.connection_id}_"
+        bounds = {"lo": prefix, "hi": f"{self.connection_id}`"}
+        ids = sorted(user_ids)
+        if len(ids) > FILTERED_LINK_LOOKUP_MAX:
+            queries = [("PartitionKey ge @lo and PartitionKey lt @hi", bounds)]
+        else:
+            queries = []
+            for start in range(0, len(ids), IDS_PER_FILTER):
+                chunk = ids[start : start + IDS_PER_FILTER]
+                params = {**bounds, **{f"u{i}": uid for i, uid in enumerate(chunk)}}
+                either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
+                queries.append((f"PartitionKey ge @lo and PartitionKey lt @hi and ( {either} )", params))
+        for query, params in queries:
+            async for row in self.tables.query(
+                names.DIRECTORY_MEMBERS, query, params, select=["PartitionKey", "RowKey"]
+            ):
+                if row["RowKey"] in user_ids:
+                    found.setdefault(str(row["PartitionKey"])[len(prefix) :], set()).add(str(row["RowKey"]))
+        return found
         prefix = f"{self.connection_id}_"
         async for row in self.tables.query(
             names.DIRECTORY_MEMBERS,
