@@ -24,7 +24,7 @@ ActionKind = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredUser:
     hash: str
     status: str  # active | disabled | inactive

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -304,7 +304,8 @@ class _Run:
         writes = plan_user_writes(records, self.stored, self.scope)
         await self.apply.users(writes)
         for w in writes:
-            self.written.add(w.record.id)
+            if self.cp.mode != "full":  # only an incremental run's fill phase asks what was written
+                self.written.add(w.record.id)
             self.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
 
     async def _ensure_groups(self, records: list[Any]) -> None:
@@ -355,13 +356,15 @@ class _Run:
         wanted = {gid for gid, uids in members.items() if uids and gid not in gone and gid in records}
         await self._ensure_groups([records[g] for g in sorted(wanted)])
         stored_links = await self.store.links_of_users(set(self.stored) | self.scope)
-        changes = []
-        for gid in sorted(wanted | set(stored_links)):
-            want = members.get(gid, set()) if gid in wanted else set()
-            have = stored_links.get(gid, set())
-            if want != have:
-                changes.append((gid, want - have, have - want))
-        await self.apply.links_many(changes)
+
+        def changes() -> Iterator[tuple[str, set[str], set[str]]]:  # one group at a time: no copy of every link
+            for gid in sorted(wanted | set(stored_links)):
+                want = members.pop(gid, set()) if gid in wanted else set()
+                have = stored_links.pop(gid, set())
+                if want != have:
+                    yield gid, want - have, have - want
+
+        await self.apply.links_many(changes())
         self.stale_groups = sorted(set(self.stored_groups) - wanted)
         return "done"
 

@@ -147,19 +147,20 @@ class SyncApplier:
 
         await self._apply(events, write)
 
-    async def links_many(self, changes: list[tuple[str, set[str], set[str]]], *, per_write: int = 5000) -> None:
+    async def links_many(self, changes: Iterable[tuple[str, set[str], set[str]]], *, per_write: int = 2000) -> None:
         """Membership changes of many groups, applied in large writes (a full sync touches every group)."""
-        added: list[tuple[str, str]] = []
-        removed: list[tuple[str, str]] = []
+        pending: list[tuple[bool, str, str]] = []  # (added?, group id, user id)
         for group_id, add, rem in changes:
-            added += [(group_id, uid) for uid in sorted(add)]
-            removed += [(group_id, uid) for uid in sorted(rem)]
-            if len(added) + len(removed) >= per_write:
-                await self._links_write(added, removed)
-                added, removed = [], []
-        await self._links_write(added, removed)
+            pending += [(True, group_id, uid) for uid in sorted(add)]
+            pending += [(False, group_id, uid) for uid in sorted(rem)]
+            while len(pending) >= per_write:  # a big group is split too: no write holds more than per_write
+                await self._links_write(pending[:per_write])
+                pending = pending[per_write:]
+        await self._links_write(pending)
 
-    async def _links_write(self, added: list[tuple[str, str]], removed: list[tuple[str, str]]) -> None:
+    async def _links_write(self, links: list[tuple[bool, str, str]]) -> None:
+        added = [(gid, uid) for is_add, gid, uid in links if is_add]
+        removed = [(gid, uid) for is_add, gid, uid in links if not is_add]
         events = [self._event("membership.added", uid, group_id=gid) for gid, uid in added]
         events += [self._event("membership.removed", uid, group_id=gid) for gid, uid in removed]
 
