@@ -113,6 +113,7 @@ class _Run:
         self.deleted: set[str] = set()
         self.stale_groups: list[str] = []
         self.scope_from_listing = False
+        self.checkpointed = cp.invocations > 0  # a stored checkpoint exists (this run was resumed)
         self.scope_complete = True  # False when an incremental run knows the scope only for the ids it touches
         self.user_items: list[dict[str, Any]] = []
         self.group_items: list[dict[str, Any]] = []
@@ -137,6 +138,7 @@ class _Run:
             for kind, n in self.apply.counts.items():
                 self.cp.counts[kind] = self._counts_before.get(kind, 0) + n
             await self.state.save_checkpoint(self.cp)
+            self.checkpointed = True
 
     async def run(self) -> str:
         self.cp.invocations += 1
@@ -172,7 +174,10 @@ class _Run:
                 return outcome
             index = order.index(self.cp.phase)
             self.cp.phase = order[index + 1] if index + 1 < len(order) else "commit"
-            await self.save()
+            if self.cp.mode == "incremental":
+                self.tick()  # a restarted incremental run reads its delta again: no checkpoint needed between phases
+            else:
+                await self.save()
         if self.scope_complete and self.connection.sync_group_id:
             self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
         return "done"
@@ -533,7 +538,8 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
     )
     await state.save_cursor(new)
-    await state.clear_checkpoint()
+    if run.checkpointed:
+        await state.clear_checkpoint()
 
 
 def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:

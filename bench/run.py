@@ -1,0 +1,327 @@
+"""`make bench`: the connector's full and incremental sync against the straightforward msgraph-sdk approach, at
+1k / 10k / 50k users, against the Entra emulator and Azurite; plus Azurite's batched-write ceiling and cold start.
+
+    python -m bench.run [--sizes 1000,10000,50000] [--latency-size 10000] [--baseline-cap 20000] [--profile]
+
+Every measured run is a fresh Python process (bench/worker.py); the emulator and Azurite are processes of their own.
+Results: bench/results.json and docs/benchmarks.md (see bench/report.py for the targets and how they are judged)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, EntraProcess, entra
+from bench.report import machine_details, write_markdown
+
+OUT_DIR = REPO / ".bench"
+RESULTS = REPO / "bench" / "results.json"
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def worker(kind: str, cfg: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
+    began = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.worker", kind, json.dumps(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT:")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {kind} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT:") :])
+    result["process_s"] = time.perf_counter() - began
+    return result
+
+
+def tenant_config(emulator: EntraProcess) -> dict[str, Any]:
+    d = emulator.description
+    tenant = d["tenants"][0]
+    app = next(a for a in tenant["apps"] if a["kind"] == "customer")
+    return {
+        "tenant_id": tenant["id"],
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "login_url": d["login_url"],
+        "graph_url": d["graph_url"],
+        "ca_path": d["ca_path"],
+        "sync_group_id": tenant["sync_group"]["id"],
+    }
+
+
+def truth_counts(emulator: EntraProcess, tenant_id: str) -> tuple[dict[str, int], dict[str, Any]]:
+    truth = emulator.control("ground_truth", tenant=tenant_id)
+    counts = {"users": len(truth["users"]), "groups": len(truth["groups"]), "memberships": len(truth["memberships"])}
+    counts["objects"] = sum(counts.values())
+    return counts, truth
+
+
+def apply_changes(emulator: EntraProcess, tenant_id: str, truth: dict[str, Any], seed: int) -> dict[str, int]:
+    """Change 1% of the in-scope users: 80% attribute updates, 10% added to a group, 10% removed from a group that
+    is not part of the sync scope chain (so they stay in scope). Each change is exactly one row to rewrite."""
+    rng = random.Random(seed)
+    users = sorted(truth["users"])
+    n = max(10, round(len(users) * 0.01))
+    chosen = rng.sample(users, n)
+    chain = {gid for gid, name in truth["groups"].items() if name.startswith(("Connector Sync Scope", "Sync Tier"))}
+    other_groups = sorted(g for g in truth["groups"] if g not in chain)
+    links: dict[str, set[str]] = {}
+    for gid, uid in truth["memberships"]:
+        links.setdefault(uid, set()).add(gid)
+    n_add = n_remove = n // 10
+    done = {"user.updated": 0, "membership.added": 0, "membership.removed": 0}
+    for index, uid in enumerate(chosen):
+        if index < n_add:
+            candidates = [g for g in other_groups if g not in links.get(uid, set())]
+            if candidates and emulator.control(
+                "add_member", tenant=tenant_id, group_id=rng.choice(candidates), member_id=uid
+            ):
+                done["membership.added"] += 1
+                continue
+        elif index < n_add + n_remove:
+            candidates = sorted(g for g in links.get(uid, set()) if g not in chain)
+            if candidates and emulator.control(
+                "remove_member", tenant=tenant_id, group_id=rng.choice(candidates), member_id=uid
+            ):
+                done["membership.removed"] += 1
+                continue
+        emulator.control("update_user", tenant=tenant_id, user_id=uid, jobTitle=f"Benchmark role {index}")
+        done["user.updated"] += 1
+    done["total"] = sum(done.values())
+    return done
+
+
+def code_fingerprint() -> str:
+    """A hash of the connector's code (shared/, functions/, function_app.py): others edit it while the benchmark
+    runs, so every connector run records which version it measured."""
+    digest = hashlib.sha256()
+    for path in sorted([*REPO.glob("shared/**/*.py"), *REPO.glob("functions/**/*.py"), REPO / "function_app.py"]):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def connector_run(cfg: dict[str, Any], emulator: EntraProcess, truth: dict[str, int]) -> dict[str, Any]:
+    emulator.control("counters", reset=True)
+    fingerprint = code_fingerprint()
+    result = worker("connector", cfg)
+    result["code"] = fingerprint if fingerprint == code_fingerprint() else f"{fingerprint} (changed during the run)"
+    result["emulator_counters"] = emulator.control("counters", reset=True)
+    result["objects"] = truth["objects"]
+    result["objects_per_s"] = truth["objects"] / result["wall_s"]
+    result["write_rate"] = result["directory_entity_writes"] / result["wall_s"]
+    return result
+
+
+def extrapolate(phase: dict[str, Any], total: int) -> tuple[float, float, float]:
+    """(time, Graph requests, Table requests) of a whole phase of `total` objects from a capped one: the first
+    WARMUP objects as measured (one-off costs), the rest at the rate measured after them."""
+    if phase["complete"]:
+        return phase["wall_s"], phase["graph_requests"], phase["table_requests"]
+    w = phase.get("warmup_objects", 0)
+    warm_s, warm_g, warm_t = (phase["warm_s"], phase["warm_graph"], phase["warm_table"]) if w else (0.0, 0, 0)
+    scale = (total - w) / (phase["objects"] - w)
+    return (
+        warm_s + (phase["wall_s"] - warm_s) * scale,
+        warm_g + (phase["graph_requests"] - warm_g) * scale,
+        warm_t + (phase["table_requests"] - warm_t) * scale,
+    )
+
+
+def baseline_run(cfg: dict[str, Any], emulator: EntraProcess, truth: dict[str, int], cap: int | None) -> dict[str, Any]:
+    emulator.control("counters", reset=True)
+    result = worker("baseline", {**cfg, "cap": cap}, timeout_s=3600)
+    result["emulator_counters"] = emulator.control("counters", reset=True)
+    result["objects"] = truth["objects"]
+    phases = result["phases"]
+    if result["capped"]:
+        totals = {"users": truth["users"], "groups_and_memberships": truth["groups"] + truth["memberships"]}
+        estimate = phases["scope"]["wall_s"]
+        graph_requests = float(phases["scope"]["graph_requests"])
+        table_requests = float(phases["scope"]["table_requests"])
+        for name, total in totals.items():
+            t, g, w = extrapolate(phases[name], total)
+            estimate, graph_requests, table_requests = estimate + t, graph_requests + g, table_requests + w
+        result["measured_wall_s"] = result["wall_s"]
+        result["wall_s"] = estimate
+        result["extrapolated"] = True
+        result["measured_graph_requests"] = result["graph_requests"]
+        result["graph_requests"] = round(graph_requests)
+        result["measured_table_requests"] = result["table_requests"]
+        result["table_requests"] = {"total": round(table_requests)}
+    else:
+        result["extrapolated"] = False
+    result["objects_per_s"] = truth["objects"] / result["wall_s"]
+    return result
+
+
+def reused(args: argparse.Namespace, size: int, key: str, counts: dict[str, int]) -> dict[str, Any] | None:
+    """A baseline result from an earlier results.json (--baselines-from): the baseline does not depend on the
+    connector's code, and it is most of the run's time. Only for the same tenant (same ground-truth counts)."""
+    if not args.baselines_from:
+        return None
+    earlier = json.loads(Path(args.baselines_from).read_text())
+    for s in earlier["sizes"]:
+        if s["size"] == size and key in s and s["truth"] == counts:
+            return {**s[key], "reused_from": f"{args.baselines_from} ({earlier['machine']['date']})"}
+    return None
+
+
+def size_scenarios(size: int, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    from emulators.azurite import start_azurite
+
+    out: dict[str, Any] = {"size": size}
+    with entra(size, f"bench-{size}", log_dir) as emulator:
+        cfg = tenant_config(emulator)
+        out["seed_s"] = emulator.seed_s
+        counts, truth = truth_counts(emulator, cfg["tenant_id"])
+        out["truth"] = counts
+        log(f"{size} users: emulator up in {emulator.seed_s:.1f} s; in scope {counts}")
+        cap = args.baseline_cap
+        with start_azurite(str(log_dir)) as azurite:
+            run_cfg = {**cfg, "storage": azurite.connection_string, "connection_id": f"c{uuid.uuid4().hex[:12]}"}
+            out["connector_full"] = connector_run({**run_cfg, "mode": "full"}, emulator, counts)
+            log(f"  connector full: {out['connector_full']['wall_s']:.1f} s")
+            with start_azurite(str(log_dir)) as other:
+                base_cfg = {**cfg, "storage": other.connection_string, "connection_id": "baseline"}
+                out["baseline_full"] = reused(args, size, "baseline_full", counts) or baseline_run(
+                    base_cfg, emulator, counts, cap
+                )
+            log(
+                f"  baseline full: {out['baseline_full']['wall_s']:.1f} s"
+                + (" (extrapolated)" if out["baseline_full"]["extrapolated"] else "")
+            )
+            if size == min(args.sizes) and args.check_extrapolation and reused(args, size, "baseline_full", counts):
+                out["baseline_extrapolation_check"] = reused(args, size, "baseline_extrapolation_check", counts)
+            elif size == min(args.sizes) and args.check_extrapolation:
+                # the same baseline, capped at half of each phase: is the extrapolation close to the measurement?
+                check_cap = max(400, min(counts["users"], counts["groups"] + counts["memberships"]) // 2)
+                with start_azurite(str(log_dir)) as other:
+                    base_cfg = {**cfg, "storage": other.connection_string, "connection_id": "baseline"}
+                    out["baseline_extrapolation_check"] = baseline_run(base_cfg, emulator, counts, check_cap)
+                log(
+                    f"  baseline capped at {check_cap}/phase, extrapolated: "
+                    f"{out['baseline_extrapolation_check']['wall_s']:.1f} s"
+                )
+            out["changes"] = apply_changes(emulator, cfg["tenant_id"], truth, seed=size)
+            out["connector_incremental"] = connector_run({**run_cfg, "mode": "incremental"}, emulator, counts)
+            log(
+                f"  connector incremental after {out['changes']['total']} changes: "
+                f"{out['connector_incremental']['wall_s']:.2f} s"
+            )
+        if args.profile and size == max(args.sizes):
+            with start_azurite(str(log_dir)) as azurite:
+                profile_cfg = {
+                    **cfg,
+                    "storage": azurite.connection_string,
+                    "connection_id": f"c{uuid.uuid4().hex[:12]}",
+                    "mode": "full",
+                    "profile": str(log_dir / f"profile-connector-{size}"),
+                }
+                out["connector_full_profiled"] = connector_run(profile_cfg, emulator, counts)
+                log(f"  profiled connector full: {out['connector_full_profiled']['wall_s']:.1f} s")
+        if size == args.latency_size:
+            counts, _ = truth_counts(emulator, cfg["tenant_id"])
+            emulator.control("set_fault", kind="latency", rate=1.0, latency_ms=args.latency_ms, path_prefix="/v1.0")
+            try:
+                with start_azurite(str(log_dir)) as azurite:
+                    lat_cfg = {
+                        **cfg,
+                        "storage": azurite.connection_string,
+                        "connection_id": f"c{uuid.uuid4().hex[:12]}",
+                        "mode": "full",
+                    }
+                    out["connector_full_latency"] = connector_run(lat_cfg, emulator, counts)
+                log(f"  connector full, {args.latency_ms} ms latency: {out['connector_full_latency']['wall_s']:.1f} s")
+                with start_azurite(str(log_dir)) as azurite:
+                    base_cfg = {**cfg, "storage": azurite.connection_string, "connection_id": "baseline"}
+                    out["baseline_full_latency"] = reused(args, size, "baseline_full_latency", counts) or baseline_run(
+                        base_cfg, emulator, counts, cap
+                    )
+                log(f"  baseline full, {args.latency_ms} ms latency: {out['baseline_full_latency']['wall_s']:.1f} s")
+            finally:
+                emulator.control("clear_faults")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,50000", help="users per tenant, comma-separated")
+    parser.add_argument("--latency-size", type=int, default=10_000, help="size repeated with injected latency")
+    parser.add_argument("--latency-ms", type=int, default=150, help="latency injected per Graph request")
+    parser.add_argument(
+        "--baseline-cap",
+        type=int,
+        default=5_000,
+        help="the baseline writes at most this many objects per phase and its time is extrapolated per phase (at "
+        "~130 objects/s it would take far longer than the time box otherwise); 0: no cap",
+    )
+    parser.add_argument(
+        "--no-extrapolation-check",
+        dest="check_extrapolation",
+        action="store_false",
+        help="skip the capped baseline at the smallest size that checks the extrapolation against a full run",
+    )
+    parser.add_argument("--ceiling-entities", type=int, default=20_000)
+    parser.add_argument(
+        "--baselines-from",
+        default=None,
+        help="reuse the baseline results of an earlier results.json (same sizes) instead of measuring them again",
+    )
+    parser.add_argument("--profile", action="store_true", help="also run the largest size under cProfile")
+    parser.add_argument("--results", default=str(RESULTS))
+    parser.add_argument("--doc", default=str(DOC))
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.baseline_cap = args.baseline_cap or None
+    if args.latency_size not in args.sizes:
+        args.latency_size = 0
+    OUT_DIR.mkdir(exist_ok=True)
+    from emulators.azurite import start_azurite
+
+    began = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine_details(), "settings": {k: v for k, v in vars(args).items()}}
+    results["code_at_start"] = code_fingerprint()
+    log("cold start: import function_app (3 fresh processes)")
+    results["coldstart"] = [worker("coldstart", {}) for _ in range(3)]
+    log("Azurite batched-write ceiling")
+    with start_azurite(str(OUT_DIR)) as azurite:
+        results["azurite_ceiling"] = worker(
+            "ceiling",
+            {"storage": azurite.connection_string, "entities": args.ceiling_entities, "concurrency": [1, 2, 4, 8, 16]},
+        )
+    log(f"  ceiling {results['azurite_ceiling']['ceiling']:.0f} entities/s")
+    with entra(1000, "bench-firstpage", OUT_DIR) as emulator:
+        cfg = tenant_config(emulator)
+        results["first_page"] = {
+            client: worker("firstpage", {**cfg, "client": client}) for client in ("connector", "msgraph")
+        }
+    results["sizes"] = []
+    for size in args.sizes:
+        results["sizes"].append(size_scenarios(size, args, OUT_DIR))
+        Path(args.results).write_text(json.dumps(results, indent=2, sort_keys=True))
+    results["total_s"] = time.perf_counter() - began
+    results["code"] = {"at_start": results["code_at_start"], "at_end": code_fingerprint()}
+    Path(args.results).write_text(json.dumps(results, indent=2, sort_keys=True))
+    markdown = write_markdown(results, Path(args.doc))
+    print(markdown)
+    log(f"done in {results['total_s']:.0f} s: {args.results}, {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

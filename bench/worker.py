@@ -1,0 +1,486 @@
+"""One measurement in a fresh process: `python -m bench.worker KIND CONFIG_JSON`; prints one `RESULT:{json}` line.
+
+KIND: connector (run_sync full|incremental), baseline (msgraph-sdk + one upsert_entity per object, sequential),
+ceiling (Azurite's batched write rate), coldstart (import function_app), firstpage (connector | msgraph).
+Each measured run is its own process so that peak RSS is that run's ru_maxrss and imports are cold."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import GraphCounter, StorageCounter, current_rss_mb, emit, peak_rss_mb
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+WARMUP = 200  # a capped baseline phase is extrapolated from its rate after its first WARMUP objects
+
+
+# -- the connector -----------------------------------------------------------------------------------------------
+async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
+    import ssl
+
+    import httpx
+    from azure.data.tables.aio import TableServiceClient
+    from azure.storage.queue.aio import QueueServiceClient
+
+    from shared.adapters.entra_auth import CredentialTokens, make_credential
+    from shared.adapters.graph import GraphClient
+    from shared.adapters.queues import QueueSender
+    from shared.adapters.table_store import TableStore
+    from shared.domain.connection import Connection
+    from shared.services.directory_sync import SyncDeps, run_sync
+
+    rss_before = current_rss_mb()
+    tables_counter, queue_counter, graph_counter = StorageCounter(), StorageCounter(), GraphCounter()
+    credential = make_credential(
+        tenant_id=cfg["tenant_id"],
+        client_id=cfg["client_id"],
+        secret=cfg["client_secret"],
+        login_url=cfg["login_url"],
+        ca_path=cfg["ca_path"],
+        emulated=True,
+    )
+    tokens = CredentialTokens(credential, GRAPH_SCOPE)
+    http = httpx.AsyncClient(
+        verify=ssl.create_default_context(cafile=cfg["ca_path"]),
+        timeout=120,
+        event_hooks={"request": [graph_counter.hook]},
+    )
+    graph = GraphClient(http, tokens, cfg["graph_url"])
+    tables = TableStore(TableServiceClient.from_connection_string(cfg["storage"], raw_request_hook=tables_counter.hook))
+    queues = QueueSender(QueueServiceClient.from_connection_string(cfg["storage"], raw_request_hook=queue_counter.hook))
+    connection = Connection(
+        id=cfg["connection_id"],
+        tenant_id=cfg["tenant_id"],
+        display_name="Benchmark tenant",
+        credential_mode="customer_app",
+        client_id=cfg["client_id"],
+        sync_group_id=cfg["sync_group_id"],
+        state="active",
+        user_defaults={"sso_enabled": True},
+    )
+    deps = SyncDeps(graph=graph, tables=tables, queues=queues)
+    profiler = None
+    if cfg.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    result = await run_sync(deps, connection, mode=cfg["mode"], budget_s=3600.0, trigger="bench")
+    invocations = 1
+    while result.outcome == "continued":  # not expected with a 1-hour budget; counted if it happens
+        invocations += 1
+        result = await run_sync(deps, connection, mode=cfg["mode"], budget_s=3600.0, trigger="bench")
+    if profiler:
+        profiler.disable()
+    wall = time.perf_counter() - started
+    if profiler:
+        import io
+        import pstats
+
+        for sort in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(45)
+            Path(f"{cfg['profile']}.{sort}.txt").write_text(out.getvalue())  # noqa: ASYNC240 - after timing
+        profiler.dump_stats(f"{cfg['profile']}.pstats")
+    await tables.close()
+    await queues.close()
+    await http.aclose()
+    await tokens.close()
+    return {
+        "wall_s": wall,
+        "outcome": result.outcome,
+        "invocations": invocations,
+        "counts": result.counts,
+        "graph_requests": graph_counter.requests,
+        "graph_requests_by_label": dict(graph.stats.requests),
+        "graph_retries": graph.stats.retries,
+        "directory_entity_writes": result.table_writes,
+        "table_requests": tables_counter.as_dict(),
+        "queue_requests": queue_counter.as_dict(),
+        "queue_messages": queues.sent,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "errors": result.errors,
+    }
+
+
+# -- the baseline: what a typical user writes ------------------------------------------------------------------
+async def baseline(cfg: dict[str, Any]) -> dict[str, Any]:
+    """msgraph-sdk with default paging and model parsing; members listed per group; one upsert_entity per object,
+    awaited one after the other. Stores the same objects as the connector: in-scope users (transitive members of
+    the sync group), groups with an in-scope direct user member, and those direct (group, user) links.
+
+    With cfg["cap"], each write phase stops after `cap` objects (the scope listing always runs in full) and the
+    orchestrator extrapolates the phase's rate to the full count."""
+    import ssl
+
+    import httpx
+    from azure.data.tables.aio import TableServiceClient
+    from azure.identity.aio import ClientSecretCredential
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph import GraphServiceClient
+    from msgraph.generated.models.user import User
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+    from msgraph.graph_request_adapter import GraphRequestAdapter
+    from msgraph_core import GraphClientFactory
+
+    rss_before = current_rss_mb()
+    cap = cfg.get("cap")
+    tables_counter, graph_counter = StorageCounter(), GraphCounter()
+    credential = ClientSecretCredential(
+        cfg["tenant_id"],
+        cfg["client_id"],
+        cfg["client_secret"],
+        authority=cfg["login_url"],
+        disable_instance_discovery=True,
+        connection_verify=cfg["ca_path"],
+    )
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=cfg["ca_path"]),
+            timeout=120,
+            event_hooks={"request": [graph_counter.hook]},
+        )
+    )
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = cfg["graph_url"]
+    client = GraphServiceClient(request_adapter=adapter)
+    service = TableServiceClient.from_connection_string(cfg["storage"], raw_request_hook=tables_counter.hook)
+    pk = cfg["connection_id"]
+    phases: dict[str, dict[str, Any]] = {}
+
+    warm: dict[str, float] = {}
+
+    def warmed(written: int, began: float, graph_before: int, table_before: int) -> None:
+        """The time and requests of a phase's first WARMUP objects (one-off costs: model modules, connections)."""
+        if written == WARMUP:
+            warm.update(
+                warm_s=time.perf_counter() - began,
+                warm_graph=graph_counter.requests - graph_before,
+                warm_table=tables_counter.total - table_before,
+            )
+
+    def phase_done(name: str, began: float, objects: int, graph_before: int, table_before: int, done: bool) -> None:
+        phases[name] = {
+            "wall_s": time.perf_counter() - began,
+            "objects": objects,
+            "graph_requests": graph_counter.requests - graph_before,
+            "table_requests": tables_counter.total - table_before,
+            "complete": done,
+            **({"warmup_objects": WARMUP, **warm} if warm else {}),
+        }
+        warm.clear()
+
+    started = time.perf_counter()
+    users_table = service.get_table_client("baselineusers")
+    groups_table = service.get_table_client("baselinegroups")
+    members_table = service.get_table_client("baselinemembers")
+    for table in (users_table, groups_table, members_table):
+        await table.create_table()
+
+    # 1. scope: transitive members of the sync group (default paging, parsed to models)
+    began, g0, t0 = time.perf_counter(), graph_counter.requests, tables_counter.total
+    scope: set[str] = set()
+    members_builder = client.groups.by_group_id(cfg["sync_group_id"]).transitive_members
+    page = await members_builder.get()
+    while page is not None:
+        scope.update(obj.id for obj in page.value or [] if isinstance(obj, User) and obj.id)
+        if not page.odata_next_link:
+            break
+        page = await members_builder.with_url(page.odata_next_link).get()
+    phase_done("scope", began, len(scope), g0, t0, True)
+
+    # 2. users: users.get() with the same attributes the connector keeps, one upsert per in-scope user
+    began, g0, t0 = time.perf_counter(), graph_counter.requests, tables_counter.total
+    select = [
+        "id", "userPrincipalName", "mail", "displayName", "givenName", "surname", "jobTitle", "department",
+        "accountEnabled", "onPremisesSyncEnabled", "mobilePhone", "officeLocation", "userType",
+    ]  # fmt: skip
+    config = RequestConfiguration(
+        query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(select=select)
+    )
+    written = 0
+    complete = True
+    users_page = await client.users.get(request_configuration=config)
+    while users_page is not None:
+        for user in users_page.value or []:
+            if user.id not in scope:
+                continue
+            entity = {
+                "PartitionKey": pk,
+                "RowKey": user.id,
+                "userPrincipalName": user.user_principal_name,
+                "mail": user.mail,
+                "displayName": user.display_name,
+                "givenName": user.given_name,
+                "surname": user.surname,
+                "jobTitle": user.job_title,
+                "department": user.department,
+                "accountEnabled": user.account_enabled,
+                "onPremisesSyncEnabled": user.on_premises_sync_enabled,
+                "mobilePhone": user.mobile_phone,
+                "officeLocation": user.office_location,
+                "userType": user.user_type,
+            }
+            await users_table.upsert_entity({k: v for k, v in entity.items() if v is not None})
+            written += 1
+            warmed(written, began, g0, t0)
+            if cap and written >= cap:
+                complete = False
+                break
+        if not complete or not users_page.odata_next_link:
+            break
+        users_page = await client.users.with_url(users_page.odata_next_link).get()
+    phase_done("users", began, written, g0, t0, complete)
+
+    # 3. groups and memberships: groups.get(), then members of each group
+    began, g0, t0 = time.perf_counter(), graph_counter.requests, tables_counter.total
+    written = 0
+    links = 0
+    complete = True
+    groups_page = await client.groups.get()
+    while groups_page is not None and complete:
+        for group in groups_page.value or []:
+            builder = client.groups.by_group_id(group.id).members
+            members: list[str] = []
+            member_page = await builder.get()
+            while member_page is not None:
+                members += [m.id for m in member_page.value or [] if isinstance(m, User) and m.id in scope]
+                if not member_page.odata_next_link:
+                    break
+                member_page = await builder.with_url(member_page.odata_next_link).get()
+            if not members:
+                continue
+            entity = {
+                "PartitionKey": pk,
+                "RowKey": group.id,
+                "displayName": group.display_name,
+                "description": group.description,
+                "mail": group.mail,
+                "mailEnabled": group.mail_enabled,
+                "securityEnabled": group.security_enabled,
+            }
+            await groups_table.upsert_entity({k: v for k, v in entity.items() if v is not None})
+            written += 1
+            warmed(written, began, g0, t0)
+            for uid in members:
+                await members_table.upsert_entity({"PartitionKey": f"{pk}_{group.id}", "RowKey": uid})
+                written += 1
+                links += 1
+                warmed(written, began, g0, t0)
+                if cap and written >= cap:
+                    complete = False
+                    break
+            if not complete:
+                break
+        if not complete or not groups_page.odata_next_link:
+            break
+        groups_page = await client.groups.with_url(groups_page.odata_next_link).get()
+    phase_done("groups_and_memberships", began, written, g0, t0, complete)
+    phases["groups_and_memberships"]["links"] = links
+    wall = time.perf_counter() - started
+    for table in (users_table, groups_table, members_table):
+        await table.close()
+    await service.close()
+    await credential.close()
+    return {
+        "wall_s": wall,
+        "capped": bool(cap) and not all(p["complete"] for p in phases.values()),
+        "cap": cap,
+        "phases": phases,
+        "objects_written": sum(p["objects"] for name, p in phases.items() if name != "scope"),
+        "graph_requests": graph_counter.requests,
+        "table_requests": tables_counter.as_dict(),
+        "queue_requests": {"total": 0},
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# -- Azurite's own ceiling for batched writes ---------------------------------------------------------------------
+def _user_row(partition: str, i: int) -> dict[str, Any]:
+    return {
+        "PartitionKey": partition,
+        "RowKey": f"{i:08d}-6f1c2a1e-0d7b-4a7e-9a55-{i:012d}",
+        "userPrincipalName": f"given.surname{i}@contoso.example.com",
+        "mail": f"given.surname{i}@contoso.example.com",
+        "displayName": "Given Surname",
+        "givenName": "Given",
+        "surname": "Surname",
+        "jobTitle": "Engineer",
+        "department": "Engineering",
+        "accountEnabled": True,
+        "officeLocation": "Building 7",
+        "userType": "Member",
+        "status": "active",
+        "in_scope": True,
+        "hash": "0123456789abcdef0123456789abcdef",
+        "removed_reason": "",
+        "defaults_json": '{"sso_enabled": true}',
+        "synced_at": "2025-01-01T00:00:00Z",
+    }
+
+
+def _link_row(partition: str, i: int) -> dict[str, Any]:
+    """A membership row as the connector writes it (dirmembers: the key and the member type only)."""
+    return {"PartitionKey": partition, "RowKey": f"{i:08d}-6f1c2a1e-0d7b-4a7e-9a55-{i:012d}", "type": "user"}
+
+
+async def ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Azurite's batched-write ceiling for each row shape the connector writes (user rows and membership rows),
+    100 per transaction (one partition), at several concurrencies. The report weighs them by the connector's own
+    row mix, so the comparison is like for like."""
+    from azure.data.tables.aio import TableServiceClient
+
+    service = TableServiceClient.from_connection_string(cfg["storage"])
+    table = service.get_table_client("ceiling")
+    await table.create_table()
+    count = int(cfg["entities"])
+    shapes: dict[str, dict[str, float]] = {}
+    for shape, make in (("user", _user_row), ("link", _link_row)):
+        results: dict[str, float] = {}
+        for concurrency in cfg["concurrency"]:
+            partition = f"{shape}{concurrency}"
+            rows = [make(partition, i) for i in range(count)]
+            chunks = [rows[i : i + 100] for i in range(0, count, 100)]
+            limit = asyncio.Semaphore(concurrency)
+
+            async def submit(chunk: list[dict[str, Any]], limit: asyncio.Semaphore = limit) -> None:
+                async with limit:
+                    await table.submit_transaction([("upsert", e) for e in chunk])
+
+            began = time.perf_counter()
+            await asyncio.gather(*(submit(c) for c in chunks))
+            results[str(concurrency)] = count / (time.perf_counter() - began)
+        shapes[shape] = results
+    await table.close()
+    await service.close()
+    best = {shape: max(per.values()) for shape, per in shapes.items()}
+    user_best = max(shapes["user"], key=lambda k: shapes["user"][k])
+    return {
+        "entities": count,
+        "entities_per_s": shapes["user"],
+        "link_entities_per_s": shapes["link"],
+        "best_concurrency": int(user_best),
+        "ceiling": best["user"],
+        "ceiling_link": best["link"],
+    }
+
+
+# -- cold start ---------------------------------------------------------------------------------------------------
+GRAPH_MODULES = ("msgraph", "kiota", "httpx", "azure.identity", "shared.adapters.graph", "shared.services.sync_fetch")
+
+
+def coldstart(_cfg: dict[str, Any]) -> dict[str, Any]:
+    rss0 = current_rss_mb()
+    began = time.perf_counter()
+    import function_app  # noqa: F401
+
+    elapsed = time.perf_counter() - began
+    loaded = sorted(
+        {m.split(".")[0] if not m.startswith("shared") else m for m in sys.modules if m.startswith(GRAPH_MODULES)}
+    )
+    return {
+        "import_s": elapsed,
+        "rss_before_mb": rss0,
+        "rss_after_mb": current_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+        "modules": len(sys.modules),
+        "graph_related_loaded": loaded,
+    }
+
+
+async def firstpage(cfg: dict[str, Any]) -> dict[str, Any]:
+    """From a cold process: imports, credential, token, first page of the user listing parsed (connector: JSON and
+    user_record; msgraph: models)."""
+    began = time.perf_counter()
+    if cfg["client"] == "connector":
+        import ssl
+
+        import httpx
+
+        from shared.adapters.entra_auth import CredentialTokens, make_credential
+        from shared.adapters.graph import GraphClient
+        from shared.domain.directory import user_record
+        from shared.services import sync_fetch
+
+        imported = time.perf_counter() - began
+        credential = make_credential(
+            tenant_id=cfg["tenant_id"],
+            client_id=cfg["client_id"],
+            secret=cfg["client_secret"],
+            login_url=cfg["login_url"],
+            ca_path=cfg["ca_path"],
+            emulated=True,
+        )
+        tokens = CredentialTokens(credential, GRAPH_SCOPE)
+        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=60) as http:
+            graph = GraphClient(http, tokens, cfg["graph_url"])
+            path, params, headers = sync_fetch.user_listing(cfg["sync_group_id"])
+            data = await graph.get_json(path, params=params, headers=headers, label="users.list")
+            records = [user_record(item, {}) for item in data["value"]]
+        await tokens.close()
+        objects = len(records)
+    else:
+        import ssl
+
+        import httpx
+        from azure.identity.aio import ClientSecretCredential
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+        from msgraph import GraphServiceClient
+        from msgraph.graph_request_adapter import GraphRequestAdapter
+        from msgraph_core import GraphClientFactory
+
+        imported = time.perf_counter() - began
+        credential = ClientSecretCredential(
+            cfg["tenant_id"],
+            cfg["client_id"],
+            cfg["client_secret"],
+            authority=cfg["login_url"],
+            disable_instance_discovery=True,
+            connection_verify=cfg["ca_path"],
+        )
+        http = GraphClientFactory.create_with_default_middleware(
+            client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=60)
+        )
+        auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = cfg["graph_url"]
+        page = await GraphServiceClient(request_adapter=adapter).users.get()
+        objects = len(page.value or []) if page else 0
+        await credential.close()
+    return {
+        "client": cfg["client"],
+        "imports_s": imported,
+        "first_page_s": time.perf_counter() - began,
+        "objects": objects,
+        "rss_mb": current_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def main() -> int:
+    kind, cfg = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    if kind == "coldstart":
+        emit(coldstart(cfg))
+        return 0
+    runner = {"connector": connector, "baseline": baseline, "ceiling": ceiling, "firstpage": firstpage}[kind]
+    emit(asyncio.run(runner(cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
