@@ -111,3 +111,10 @@ def test_public_base_url_must_be_https_unless_local() -> None:
             }
         )
     assert set(caught.value.problems) == {"PUBLIC_BASE_URL", "SYNC_TIME_BUDGET_SECONDS"}
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", table, flags=re.MULTILINE))
+    assert documented == SETTING_NAMES
