@@ -163,21 +163,22 @@ class DirectoryStore:
             return True
         return False
 
-    async def existing_links(self, group_id: str, user_ids: set[str]) -> set[str]:
-        """Which of these users are stored members of the group (point reads; used for the few delta changes)."""
-        partition = members_partition(self.connection_id, group_id)
-        found = set()
-        for uid in sorted(user_ids):
-            if await self.tables.get(names.DIRECTORY_MEMBERS, partition, uid) is not None:
-                found.add(uid)
-        return found
+    async def existing_links(self, links: set[tuple[str, str]], concurrency: int = 16) -> set[tuple[str, str]]:
+        """Which of these (group id, user id) links are stored: point reads side by side (an incremental run
+        checks the few links its delta names, so replayed entries neither write nor emit again)."""
+        found: set[tuple[str, str]] = set()
+        limit = asyncio.Semaphore(concurrency)
 
-    async def add_links(self, group_id: str, user_ids: Iterable[str]) -> int:
-        partition = members_partition(self.connection_id, group_id)
-        rows = [{"PartitionKey": partition, "RowKey": uid, "type": "user"} for uid in user_ids]
-        count = await self.tables.upsert_many(names.DIRECTORY_MEMBERS, rows)
-        self.writes += count
-        return count
+        async def one(link: tuple[str, str]) -> None:
+            async with limit:
+                row = await self.tables.get(
+                    names.DIRECTORY_MEMBERS, members_partition(self.connection_id, link[0]), link[1]
+                )
+            if row is not None:
+                found.add(link)
+
+        await asyncio.gather(*(one(link) for link in sorted(links)))
+        return found
 
     async def remove_links(self, group_id: str, user_ids: Iterable[str]) -> int:
         partition = members_partition(self.connection_id, group_id)

@@ -300,9 +300,7 @@ class _Run:
                 by_group.setdefault(str(group["id"]), set()).add(uid)
                 records[str(group["id"])] = group_record(group)
         await self._ensure_groups([records[g] for g in by_group])
-        for gid, uids in sorted(by_group.items()):
-            new, _ = await self._real_link_changes(gid, uids, set())
-            await self.apply.links(gid, new, ())
+        await self.apply.links_many(await self._real_link_changes([(g, u, set()) for g, u in sorted(by_group.items())]))
         return "done"
 
     async def _write_fetched(self, records: list[UserRecord]) -> None:
@@ -374,8 +372,10 @@ class _Run:
         return "done"
 
     async def _groups_incremental_page(self, items: list[dict[str, Any]]) -> None:
-        emptied: set[str] = set()
+        """Apply one slice of a groups/delta round: deleted groups, renamed or new groups, then every membership
+        change of the slice in one write (not one write per group)."""
         new_records = []
+        candidates: list[tuple[str, set[str], set[str]]] = []
         for item in items:
             gid = str(item.get("id", ""))
             if not gid:
@@ -403,26 +403,31 @@ class _Run:
                     label="groups.get",
                 )
                 new_records.append(group_record(body))
-            if new_records:
-                await self._ensure_groups(new_records)
-                new_records = []
-            added, removed = await self._real_link_changes(gid, added, removed)
             if added or removed:
-                await self.apply.links(gid, added, removed)
-                if removed:
-                    emptied.add(gid)
-        for gid in sorted(emptied):
+                candidates.append((gid, added, removed))
+        await self._ensure_groups(new_records)
+        changes = await self._real_link_changes(candidates)
+        await self.apply.links_many(changes)
+        emptied = sorted(gid for gid, _, removed in changes if removed)
+        for gid in emptied:
             if gid in self.stored_groups and not self.dry_run and not await self.store.has_members(gid):
                 await self.apply.delete_groups([gid])
                 self.stored_groups.pop(gid, None)
         self.tick()
 
-    async def _real_link_changes(self, gid: str, added: set[str], removed: set[str]) -> tuple[set[str], set[str]]:
+    async def _real_link_changes(
+        self, candidates: list[tuple[str, set[str], set[str]]]
+    ) -> list[tuple[str, set[str], set[str]]]:
         """Only links that really change: a replayed or duplicated delta entry must not write or emit again."""
-        if not added and not removed:
-            return added, removed
-        exists = await self.store.existing_links(gid, added | removed)
-        return added - exists, removed & exists
+        asked = {(gid, uid) for gid, added, removed in candidates for uid in added | removed}
+        exists = await self.store.existing_links(asked) if asked else set()
+        out = []
+        for gid, added, removed in candidates:
+            add = {uid for uid in added if (gid, uid) not in exists}
+            rem = {uid for uid in removed if (gid, uid) in exists}
+            if add or rem:
+                out.append((gid, add, rem))
+        return out
 
     # -- removals ----------------------------------------------------------------------------------
     async def removals(self) -> str:
@@ -457,8 +462,8 @@ class _Run:
     async def apply_removals(self, removals: list[Any], stale_groups: list[str], leaving: set[str]) -> None:
         if behaviour_removes_links(self.connection.removal_behaviour) and leaving:
             links = await self.store.links_of_users(leaving)
-            for gid, uids in sorted(links.items()):
-                await self.apply.links(gid, (), uids)
+            await self.apply.links_many([(gid, set(), uids) for gid, uids in sorted(links.items())])
+            for gid in sorted(links):
                 if not self.dry_run and gid in self.stored_groups and not await self.store.has_members(gid):
                     stale_groups.append(gid)
         await self.apply.removals(removals)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from shared import storage_names as names
@@ -11,10 +12,11 @@ from shared.adapters.directory_store import members_partition
 from shared.adapters.sync_state import SyncState, iso, now_utc
 from shared.composition import Container
 from shared.domain.schedule import next_slot
-from shared.errors import ValidationError
+from shared.errors import ConnectorError, ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
-from shared.services.sync_jobs import JobMessage, enqueue_due, run_job
+from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
 
+log = logging.getLogger(__name__)
 DRY_RUN_BUDGET_S = 200.0  # an HTTP response must come within 230 s
 MAX_PAGE = 1000
 
@@ -129,14 +131,21 @@ async def scheduler_tick(container: Container) -> int:
 
 
 async def worker(container: Container, body: Any) -> RunResult | None:
+    """Run a queued job. A failure the connector understands is recorded on the connection's status and the
+    message is done: re-raising would make the host retry it five times, counting one failure five times;
+    the quarantine decides when to try again."""
     job = JobMessage.parse(body)
     connection = await load_connection(container.tables(), job.connection_id)
     if not connection.sync_enabled:
         return None
-    return await run_job(
-        await _deps(container, connection),
-        container.queues(),
-        connection,
-        job,
-        budget_s=container.settings.sync_time_budget_s,
-    )
+    try:
+        deps = await _deps(container, connection)
+    except ConnectorError as exc:  # e.g. the credential is gone from Key Vault
+        await record_failure(SyncState(container.tables(), connection.id), exc)
+        log.warning("sync job for connection %s failed before it started: %s", connection.id, exc.code)
+        return None
+    try:
+        return await run_job(deps, container.queues(), connection, job, budget_s=container.settings.sync_time_budget_s)
+    except ConnectorError as exc:  # run_job recorded it
+        log.warning("sync job for connection %s failed: %s", connection.id, exc.code)
+        return None

@@ -168,16 +168,3 @@ class SyncApplier:
             await self.store.change_links(added, removed)
 
         await self._apply(events, write)
-
-    async def links(self, group_id: str, added: Iterable[str], removed: Iterable[str]) -> None:
-        add, rem = sorted(added), sorted(removed)
-        events = [self._event("membership.added", uid, group_id=group_id) for uid in add]
-        events += [self._event("membership.removed", uid, group_id=group_id) for uid in rem]
-
-        async def write() -> None:
-            if add:
-                await self.store.add_links(group_id, add)
-            if rem:
-                await self.store.remove_links(group_id, rem)
-
-        await self._apply(events, write)

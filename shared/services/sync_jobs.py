@@ -106,7 +106,7 @@ async def run_job(
             deps, connection, mode=job.mode, trigger=job.trigger, budget_s=budget_s, approved=job.approved
         )
     except ConnectorError as exc:
-        await _failed(state, exc)
+        await record_failure(state, exc)
         raise
     finally:
         await state.release_lease(me)
@@ -127,7 +127,8 @@ async def run_job(
     return result
 
 
-async def _failed(state: SyncState, exc: ConnectorError) -> None:
+async def record_failure(state: SyncState, exc: ConnectorError) -> None:
+    """Count a failed job on the connection's status; repeated failures quarantine it (hourly, then daily)."""
     status = await state.status()
     status.consecutive_failures += 1
     status.state = "failing"

@@ -114,3 +114,20 @@ async def test_scheduler_enqueues_a_due_connection_once_per_slot(
 async def test_unknown_connection_is_404(stack_env: dict[str, str]) -> None:
     status, body, _ = await host.http("sync_status", "GET", "/api/connections/nope/status", route={"id": "nope"})
     assert status == 404 and body["code"] == "not_found"
+
+
+async def test_a_failing_job_is_recorded_once_and_not_thrown_back_to_the_host(
+    stack: LocalStack, stack_env: dict[str, str]
+) -> None:
+    from shared.composition import Container
+    from shared.domain.secret_names import client_secret_ref
+
+    cid = await _connection(stack)
+    async with Container.from_env() as container:
+        await container.secrets().delete(client_secret_ref(cid).name)  # the credential is gone
+    await host.queue("sync_worker", {"connection_id": cid, "mode": "incremental", "trigger": "schedule"})
+    status, state, _ = await host.http("sync_status", "GET", f"/api/connections/{cid}/status", route={"id": cid})
+    assert status == 200
+    assert state["state"] == "failing" and state["consecutive_failures"] == 1
+    assert "secret" in state["last_error"]
+    await host.http("connections_delete", "DELETE", f"/api/connections/{cid}?purge=true", route={"id": cid})
