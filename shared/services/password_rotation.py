@@ -29,6 +29,7 @@ from shared.errors import (
     GraphError,
     GraphNotFound,
     GraphPermissionDenied,
+    NotFound,
     SecretNotFound,
     TransientError,
 )
@@ -92,8 +93,12 @@ async def run_rotation(
 
 
 async def run_rotation_job(container: Any, connection_id: str) -> rules.RotationReport | None:
-    """The queue worker's job: rotate the connection's due users; None when rotation was switched off meanwhile."""
-    connection = await load_connection(container.tables(), connection_id)
+    """The queue worker's job: rotate the connection's due users; None when the connection was deleted or its
+    rotation switched off since the job was queued (the message is then simply done)."""
+    try:
+        connection = await load_connection(container.tables(), connection_id)
+    except NotFound:
+        return None
     if not connection.rotation_enabled:
         return None
     return await run_rotation(container, connection_id)

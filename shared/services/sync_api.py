@@ -12,7 +12,7 @@ from shared.adapters.directory_store import members_partition
 from shared.adapters.sync_state import SyncState, iso, now_utc
 from shared.composition import Container
 from shared.domain.schedule import next_slot
-from shared.errors import ConnectorError, ValidationError
+from shared.errors import ConnectorError, NotFound, ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
 
@@ -135,7 +135,11 @@ async def worker(container: Container, body: Any) -> RunResult | None:
     message is done: re-raising would make the host retry it five times, counting one failure five times;
     the quarantine decides when to try again."""
     job = JobMessage.parse(body)
-    connection = await load_connection(container.tables(), job.connection_id)
+    try:
+        connection = await load_connection(container.tables(), job.connection_id)
+    except NotFound:  # deleted since the job was queued: nothing to do
+        log.info("sync job for a deleted connection %s dropped", job.connection_id)
+        return None
     if not connection.sync_enabled:
         return None
     try:

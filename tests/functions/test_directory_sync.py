@@ -131,3 +131,10 @@ async def test_a_failing_job_is_recorded_once_and_not_thrown_back_to_the_host(
     assert state["state"] == "failing" and state["consecutive_failures"] == 1
     assert "secret" in state["last_error"]
     await host.http("connections_delete", "DELETE", f"/api/connections/{cid}?purge=true", route={"id": cid})
+
+
+async def test_jobs_for_a_deleted_connection_are_dropped_quietly(stack_env: dict[str, str]) -> None:
+    """A connection deleted after its job was queued: the message is done (no host retries, no poison queue)."""
+    gone = "00000000-0000-4000-8000-000000000000"
+    await host.queue("sync_worker", {"connection_id": gone, "mode": "incremental", "trigger": "schedule"})
+    await host.queue("rotation_worker", {"connection_id": gone})
