@@ -131,30 +131,23 @@ class _Run:
             }
             self.deps.progress(self.cp.phase, counts)
 
+    def totals(self) -> None:
+        """Carry this invocation's counts into the run's totals (kept in the checkpoint between invocations)."""
+        self.cp.graph_requests = self.deps.graph.stats.total + self._requests_before
+        for kind, n in self.apply.counts.items():
+            self.cp.counts[kind] = self._counts_before.get(kind, 0) + n
+
     async def save(self) -> None:
         self.tick()
         if not self.dry_run:
-            self.cp.graph_requests = self.deps.graph.stats.total + self._requests_before
-            for kind, n in self.apply.counts.items():
-                self.cp.counts[kind] = self._counts_before.get(kind, 0) + n
+            self.totals()
             await self.state.save_checkpoint(self.cp)
             self.checkpointed = True
 
     async def run(self) -> str:
         self.cp.invocations += 1
-        await self.apply.flush_outbox()
-        # A fresh full run learns the scope from its own listing (the same endpoint with more fields); any other
-        # start (incremental, or resuming mid-run) lists the scope's ids first.
-        if self.cp.mode == "incremental":
-            await self._prepare_incremental()
-        else:
-            self.scope_from_listing = (
-                self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
-            )
-            if not self.scope_from_listing:
-                self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
-            self.stored = await self.store.load_users()
-        self.stored_groups = await self.store.load_groups()
+        # independent reads go side by side: events a crash left in the outbox, the delta or the scope, the groups
+        await asyncio.gather(self.apply.flush_outbox(), self._load_state(), self._load_groups())
         phases = {
             "users": self.users,
             "fill": self.fill,
@@ -180,18 +173,33 @@ class _Run:
                 await self.save()
         if self.scope_complete and self.connection.sync_group_id:
             self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
+        self.totals()
         return "done"
+
+    async def _load_groups(self) -> None:
+        self.stored_groups = await self.store.load_groups()
+
+    async def _load_state(self) -> None:
+        # A fresh full run learns the scope from its own listing (the same endpoint with more fields); any other
+        # start (incremental, or resuming mid-run) lists the scope's ids first.
+        if self.cp.mode == "incremental":
+            await self._prepare_incremental()
+            return
+        self.scope_from_listing = (
+            self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
+        )
+        if not self.scope_from_listing:
+            self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
+        self.stored = await self.store.load_users()
 
     async def _prepare_incremental(self) -> None:
         """Read both delta rounds first. The scope is listed again only if it can have changed: a membership
         change in the sync group's nested tree, or a user back from deletion or from outside the scope.
         Otherwise only the stored rows the delta mentions are read."""
         graph = self.deps.graph
-        self.user_items, self.cp.new_users_delta = await fetch.collect(
-            fetch.users_delta(graph, self.cursor.users_delta)
-        )
-        self.group_items, self.cp.new_groups_delta = await fetch.collect(
-            fetch.groups_delta(graph, self.cursor.groups_delta)
+        (self.user_items, self.cp.new_users_delta), (self.group_items, self.cp.new_groups_delta) = await asyncio.gather(
+            fetch.collect(fetch.users_delta(graph, self.cursor.users_delta)),
+            fetch.collect(fetch.groups_delta(graph, self.cursor.groups_delta)),
         )
         changed = {str(i["id"]) for i in self.user_items if "id" in i}
         gone = {str(i["id"]) for i in self.user_items if "id" in i and removed_reason(i)}
@@ -489,8 +497,8 @@ async def run_sync(
     if mode not in MODES:
         raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
     state = SyncState(deps.tables, connection.id)
-    cursor = await state.cursor()
-    cp = None if dry_run else await state.checkpoint()
+    cursor, stored_cp = await asyncio.gather(state.cursor(), state.checkpoint())
+    cp = None if dry_run else stored_cp
     if cp is None:
         cp = Checkpoint(
             run_id=uuid.uuid4().hex,
@@ -512,8 +520,10 @@ async def run_sync(
         )
     table_writes = run.store.writes
     if outcome in ("done", "awaiting_approval") and not dry_run:
-        await _commit(state, run, cursor)
-        await state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", now_utc(), table_writes)
+        await asyncio.gather(  # different rows: the cursor and the run record go side by side
+            _commit(state, run, cursor),
+            state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", now_utc(), table_writes),
+        )
     result_outcome = {"done": "succeeded"}.get(outcome, outcome)
     if dry_run:
         result_outcome = "dry_run"

@@ -70,6 +70,15 @@ async def test_sync_over_http_then_worker_then_listings(
     status, runs, _ = await host.http("sync_runs", "GET", f"/api/connections/{cid}/runs", route=route)
     assert [r["outcome"] for r in runs["runs"]] == ["succeeded"]
     assert runs["runs"][0]["counts"]["user.created"] == len(truth["users"])
+    assert runs["runs"][0]["graph_requests"] > 0
+    stack.entra.control.update_user(stack.tenant["id"], sorted(truth["users"])[0], jobTitle="Run history check")
+    await host.http("sync_start", "POST", f"/api/connections/{cid}/sync", route=route)
+    for job in await _jobs_for(queues, cid):
+        await host.queue("sync_worker", job)
+    status, runs, _ = await host.http("sync_runs", "GET", f"/api/connections/{cid}/runs", route=route)
+    latest = runs["runs"][0]
+    assert latest["mode"] == "incremental" and latest["graph_requests"] >= 2
+    assert latest["counts"]["user.updated"] == 1
 
     seen: list[str] = []
     token = ""

@@ -110,6 +110,8 @@ async def test_changes_outside_the_scope_tree_need_no_scope_listing(world: SyncW
     result = await world.sync()
     assert result.mode == "incremental"
     assert "scope.transitiveMembers" not in world.graph.stats.requests
+    assert result.graph_requests == world.graph.stats.total > 0
+    assert result.counts["user.updated"] == 1 and result.counts["membership.added"] == 1
     await world.assert_matches_ground_truth()
     users = await world.stored_users()
     assert users[changed]["jobTitle"] == "Chief Tester"
