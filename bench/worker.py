@@ -19,23 +19,18 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 WARMUP = 200  # a capped baseline phase is extrapolated from its rate after its first WARMUP objects
 
 
-# -- the connector -----------------------------------------------------------------------------------------------
-async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
+def connector_graph(
+    cfg: dict[str, Any], *, timeout: float = 120.0, hooks: list[Any] | None = None
+) -> tuple[Any, Any, Any]:
+    """The connector's own Graph client for the benchmark tenant (its customer app, the emulator's CA):
+    (GraphClient, token source, httpx client); the caller closes the last two."""
     import ssl
 
     import httpx
-    from azure.data.tables.aio import TableServiceClient
-    from azure.storage.queue.aio import QueueServiceClient
 
     from shared.adapters.entra_auth import CredentialTokens, make_credential
     from shared.adapters.graph import GraphClient
-    from shared.adapters.queues import QueueSender
-    from shared.adapters.table_store import TableStore
-    from shared.domain.connection import Connection
-    from shared.services.directory_sync import SyncDeps, run_sync
 
-    rss_before = current_rss_mb()
-    tables_counter, queue_counter, graph_counter = StorageCounter(), StorageCounter(), GraphCounter()
     credential = make_credential(
         tenant_id=cfg["tenant_id"],
         client_id=cfg["client_id"],
@@ -46,11 +41,25 @@ async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     tokens = CredentialTokens(credential, GRAPH_SCOPE)
     http = httpx.AsyncClient(
-        verify=ssl.create_default_context(cafile=cfg["ca_path"]),
-        timeout=120,
-        event_hooks={"request": [graph_counter.hook]},
+        verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=timeout, event_hooks={"request": hooks or []}
     )
-    graph = GraphClient(http, tokens, cfg["graph_url"])
+    return GraphClient(http, tokens, cfg["graph_url"]), tokens, http
+
+
+# -- the connector -----------------------------------------------------------------------------------------------
+async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
+
+    from azure.data.tables.aio import TableServiceClient
+    from azure.storage.queue.aio import QueueServiceClient
+
+    from shared.adapters.queues import QueueSender
+    from shared.adapters.table_store import TableStore
+    from shared.domain.connection import Connection
+    from shared.services.directory_sync import SyncDeps, run_sync
+
+    rss_before = current_rss_mb()
+    tables_counter, queue_counter, graph_counter = StorageCounter(), StorageCounter(), GraphCounter()
+    graph, tokens, http = connector_graph(cfg, hooks=[graph_counter.hook])
     tables = TableStore(TableServiceClient.from_connection_string(cfg["storage"], raw_request_hook=tables_counter.hook))
     queues = QueueSender(QueueServiceClient.from_connection_string(cfg["storage"], raw_request_hook=queue_counter.hook))
     connection = Connection(
@@ -410,23 +419,12 @@ async def firstpage(cfg: dict[str, Any]) -> dict[str, Any]:
 
         import httpx
 
-        from shared.adapters.entra_auth import CredentialTokens, make_credential
-        from shared.adapters.graph import GraphClient
         from shared.domain.directory import user_record
         from shared.services import sync_fetch
 
         imported = time.perf_counter() - began
-        credential = make_credential(
-            tenant_id=cfg["tenant_id"],
-            client_id=cfg["client_id"],
-            secret=cfg["client_secret"],
-            login_url=cfg["login_url"],
-            ca_path=cfg["ca_path"],
-            emulated=True,
-        )
-        tokens = CredentialTokens(credential, GRAPH_SCOPE)
-        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=60) as http:
-            graph = GraphClient(http, tokens, cfg["graph_url"])
+        graph, tokens, http = connector_graph(cfg, timeout=60)
+        async with http:
             path, params, headers = sync_fetch.user_listing(cfg["sync_group_id"])
             data = await graph.get_json(path, params=params, headers=headers, label="users.list")
             records = [user_record(item, {}) for item in data["value"]]
