@@ -46,6 +46,41 @@ def connector_graph(
     return GraphClient(http, tokens, cfg["graph_url"]), tokens, http
 
 
+def sdk_graph(cfg: dict[str, Any], *, timeout: float = 120.0, hooks: list[Any] | None = None) -> tuple[Any, Any]:
+    """The baseline's client: msgraph-sdk's GraphServiceClient with its default middleware, on the emulator:
+    (client, credential); the caller closes the credential."""
+    import ssl
+
+    import httpx
+    from azure.identity.aio import ClientSecretCredential
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph import GraphServiceClient
+    from msgraph.graph_request_adapter import GraphRequestAdapter
+    from msgraph_core import GraphClientFactory
+
+    credential = ClientSecretCredential(
+        cfg["tenant_id"],
+        cfg["client_id"],
+        cfg["client_secret"],
+        authority=cfg["login_url"],
+        disable_instance_discovery=True,
+        connection_verify=cfg["ca_path"],
+    )
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=cfg["ca_path"]),
+            timeout=timeout,
+            event_hooks={"request": hooks or []},
+        )
+    )
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = cfg["graph_url"]
+    return GraphServiceClient(request_adapter=adapter), credential
+
+
 # -- the connector -----------------------------------------------------------------------------------------------
 async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
 
@@ -128,43 +163,16 @@ async def baseline(cfg: dict[str, Any]) -> dict[str, Any]:
 
     With cfg["cap"], each write phase stops after `cap` objects (the scope listing always runs in full) and the
     orchestrator extrapolates the phase's rate to the full count."""
-    import ssl
 
-    import httpx
     from azure.data.tables.aio import TableServiceClient
-    from azure.identity.aio import ClientSecretCredential
     from kiota_abstractions.base_request_configuration import RequestConfiguration
-    from kiota_authentication_azure.azure_identity_authentication_provider import (
-        AzureIdentityAuthenticationProvider,
-    )
-    from msgraph import GraphServiceClient
     from msgraph.generated.models.user import User
     from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-    from msgraph.graph_request_adapter import GraphRequestAdapter
-    from msgraph_core import GraphClientFactory
 
     rss_before = current_rss_mb()
     cap = cfg.get("cap")
     tables_counter, graph_counter = StorageCounter(), GraphCounter()
-    credential = ClientSecretCredential(
-        cfg["tenant_id"],
-        cfg["client_id"],
-        cfg["client_secret"],
-        authority=cfg["login_url"],
-        disable_instance_discovery=True,
-        connection_verify=cfg["ca_path"],
-    )
-    http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(
-            verify=ssl.create_default_context(cafile=cfg["ca_path"]),
-            timeout=120,
-            event_hooks={"request": [graph_counter.hook]},
-        )
-    )
-    auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
-    adapter = GraphRequestAdapter(auth, client=http)
-    adapter.base_url = cfg["graph_url"]
-    client = GraphServiceClient(request_adapter=adapter)
+    client, credential = sdk_graph(cfg, hooks=[graph_counter.hook])
     service = TableServiceClient.from_connection_string(cfg["storage"], raw_request_hook=tables_counter.hook)
     pk = cfg["connection_id"]
     phases: dict[str, dict[str, Any]] = {}
@@ -415,10 +423,10 @@ async def firstpage(cfg: dict[str, Any]) -> dict[str, Any]:
     user_record; msgraph: models)."""
     began = time.perf_counter()
     if cfg["client"] == "connector":
-        import ssl
+        import httpx  # noqa: F401 (imported here so import time is measured apart from the first page)
 
-        import httpx
-
+        import shared.adapters.entra_auth
+        import shared.adapters.graph  # noqa: F401
         from shared.domain.directory import user_record
         from shared.services import sync_fetch
 
@@ -431,33 +439,15 @@ async def firstpage(cfg: dict[str, Any]) -> dict[str, Any]:
         await tokens.close()
         objects = len(records)
     else:
-        import ssl
-
-        import httpx
-        from azure.identity.aio import ClientSecretCredential
-        from kiota_authentication_azure.azure_identity_authentication_provider import (
-            AzureIdentityAuthenticationProvider,
-        )
-        from msgraph import GraphServiceClient
-        from msgraph.graph_request_adapter import GraphRequestAdapter
-        from msgraph_core import GraphClientFactory
+        import azure.identity.aio  # noqa: F401 (imported here so import time is measured apart from the first page)
+        import kiota_authentication_azure.azure_identity_authentication_provider  # noqa: F401
+        import msgraph
+        import msgraph.graph_request_adapter  # noqa: F401
+        import msgraph_core  # noqa: F401
 
         imported = time.perf_counter() - began
-        credential = ClientSecretCredential(
-            cfg["tenant_id"],
-            cfg["client_id"],
-            cfg["client_secret"],
-            authority=cfg["login_url"],
-            disable_instance_discovery=True,
-            connection_verify=cfg["ca_path"],
-        )
-        http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=60)
-        )
-        auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
-        adapter = GraphRequestAdapter(auth, client=http)
-        adapter.base_url = cfg["graph_url"]
-        page = await GraphServiceClient(request_adapter=adapter).users.get()
+        client, credential = sdk_graph(cfg, timeout=60)
+        page = await client.users.get()
         objects = len(page.value or []) if page else 0
         await credential.close()
     return {
