@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from shared import storage_names as names
 from shared.adapters.table_store import TableStore
 from shared.domain.directory import GroupRecord
 from shared.domain.sync_plan import StoredUser, UserWrite
+from shared.domain.timestamps import to_iso, utc_now
 
 IDS_PER_FILTER = 40  # user ids OR-ed in one table filter
 FILTERED_LINK_LOOKUP_MAX = 2000  # beyond this a single scan is cheaper than many filtered queries
@@ -21,8 +21,15 @@ def members_partition(connection_id: str, group_id: str) -> str:
     return f"{connection_id}_{group_id}"
 
 
+def _stored(row: dict[str, Any]) -> StoredUser:
+    """A user row as the planner's index entry."""
+    return StoredUser(
+        hash=row.get("hash", ""), status=row.get("status", "active"), in_scope=bool(row.get("in_scope", True))
+    )
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return to_iso(utc_now())
 
 
 def _attribute_columns(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -43,9 +50,7 @@ class DirectoryStore:
             {"pk": self.connection_id},
             select=["RowKey", "hash", "status", "in_scope"],
         ):
-            index[row["RowKey"]] = StoredUser(
-                hash=row.get("hash", ""), status=row.get("status", "active"), in_scope=bool(row.get("in_scope", True))
-            )
+            index[row["RowKey"]] = _stored(row)
         return index
 
     async def read_users(self, user_ids: set[str], concurrency: int = 16) -> dict[str, StoredUser]:
@@ -57,11 +62,7 @@ class DirectoryStore:
             async with limit:
                 row = await self.tables.get(names.DIRECTORY_USERS, self.connection_id, uid)
             if row is not None:
-                found[uid] = StoredUser(
-                    hash=row.get("hash", ""),
-                    status=row.get("status", "active"),
-                    in_scope=bool(row.get("in_scope", True)),
-                )
+                found[uid] = _stored(row)
 
         await asyncio.gather(*(one(uid) for uid in sorted(user_ids)))
         return found

@@ -181,25 +181,20 @@ class GraphClient:
         return data
 
     async def pages(self, path_or_url: str, **kwargs: Any) -> AsyncIterator[list[dict[str, Any]]]:
-        """Each page's `value`, following @odata.nextLink (params only on the first call)."""
-        url: str | None = path_or_url
-        first = True
-        while url:
-            data = await self.get_json(url, **(kwargs if first else {k: v for k, v in kwargs.items() if k != "params"}))
-            first = False
-            yield data.get("value", [])
-            url = data.get("@odata.nextLink")
+        """Each page's `value`, following @odata.nextLink."""
+        async for page in self.delta_pages(path_or_url, **kwargs):
+            yield page.items
 
     async def delta_pages(self, path_or_url: str, **kwargs: Any) -> AsyncIterator[DeltaPage]:
-        """Delta rounds: pages until one carries @odata.deltaLink (never both links on one page)."""
+        """Pages following @odata.nextLink (query params go on the first call only; the links carry them), each
+        with its links; a delta round ends on the page that carries @odata.deltaLink (never both on one page)."""
         url: str | None = path_or_url
         first = True
         while url:
             data = await self.get_json(url, **(kwargs if first else {k: v for k, v in kwargs.items() if k != "params"}))
             first = False
             next_link = data.get("@odata.nextLink")
-            delta_link = data.get("@odata.deltaLink")
-            yield DeltaPage(items=data.get("value", []), next_link=next_link, delta_link=delta_link)
+            yield DeltaPage(items=data.get("value", []), next_link=next_link, delta_link=data.get("@odata.deltaLink"))
             url = next_link
 
     async def patch(self, path: str, body: Mapping[str, Any], *, label: str = "patch") -> None:

@@ -6,11 +6,12 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import storage_names as names
 from shared.adapters.table_store import TableStore, etag_of
+from shared.domain.timestamps import from_iso, to_iso, utc_now
 from shared.errors import ConcurrencyConflict, Conflict
 
 CHUNK = 800  # ids per approval row (fits one 32K-character string property)
@@ -19,20 +20,9 @@ MAX_TREE = 700  # group ids that fit one 32K-character property
 SHARED_EVENT_FIELDS = ("connection_id", "tenant_id", "run_id", "occurred_at")
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 def iso(value: datetime | None) -> str:
-    return value.isoformat().replace("+00:00", "Z") if value else ""
-
-
-def parse_iso(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    """A table column: the timestamp, or "" when there is none."""
+    return to_iso(value) if value else ""
 
 
 @dataclass
@@ -81,6 +71,14 @@ class SyncState:
         self.tables = tables
         self.cid = connection_id
 
+    def _prefixed(self, prefix: str) -> tuple[str, dict[str, str]]:
+        """Filter and parameters for this connection's rows whose key starts with prefix (e.g. "outbox-")."""
+        return "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", {
+            "pk": self.cid,
+            "lo": prefix,
+            "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1),
+        }
+
     # -- cursor ----------------------------------------------------------------------------------
     async def cursor(self) -> Cursor:
         row = await self.tables.get(names.SYNC_STATE, self.cid, "cursor")
@@ -89,8 +87,8 @@ class SyncState:
         return Cursor(
             row.get("users_delta", ""),
             row.get("groups_delta", ""),
-            parse_iso(row.get("obtained_at")),
-            parse_iso(row.get("last_full_at")),
+            from_iso(row.get("obtained_at")),
+            from_iso(row.get("last_full_at")),
             row.get("scope_group", ""),
             frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
         )
@@ -122,7 +120,7 @@ class SyncState:
         if row is None:
             return None
         data = json.loads(row["data"])
-        data["started_at"] = parse_iso(data["started_at"])
+        data["started_at"] = from_iso(data["started_at"])
         return Checkpoint(**data)
 
     async def save_checkpoint(self, cp: Checkpoint) -> None:
@@ -142,11 +140,11 @@ class SyncState:
             return Status()
         return Status(
             row.get("state", "idle"),
-            parse_iso(row.get("last_success_at")),
-            parse_iso(row.get("last_run_at")),
+            from_iso(row.get("last_success_at")),
+            from_iso(row.get("last_run_at")),
             row.get("last_error", ""),
             int(row.get("consecutive_failures", 0)),
-            parse_iso(row.get("retry_after")),
+            from_iso(row.get("retry_after")),
             row.get("last_run_id", ""),
             int(row.get("pending_removals", 0)),
         )
@@ -172,14 +170,14 @@ class SyncState:
     # -- lease -------------------------------------------------------------------------------------
     async def acquire_lease(self, owner: str, ttl: timedelta) -> bool:
         """ETag-guarded: True if this owner now holds the lease (free, expired or already its own)."""
-        now = now_utc()
+        now = utc_now()
         entity = {"PartitionKey": self.cid, "RowKey": "lease", "owner": owner, "expires_at": iso(now + ttl)}
         row = await self.tables.get(names.SYNC_STATE, self.cid, "lease")
         try:
             if row is None:
                 await self.tables.insert(names.SYNC_STATE, entity)
                 return True
-            expires = parse_iso(row.get("expires_at"))
+            expires = from_iso(row.get("expires_at"))
             if row.get("owner") != owner and expires is not None and expires > now:
                 return False
             await self.tables.update_if_match(names.SYNC_STATE, entity, etag_of(row) or "*")
@@ -215,9 +213,7 @@ class SyncState:
 
     async def outbox(self) -> list[tuple[str, list[dict[str, Any]]]]:
         found = []
-        async for row in self.tables.query(
-            names.SYNC_STATE, "PartitionKey eq @pk and RowKey ge 'outbox-' and RowKey lt 'outbox.'", {"pk": self.cid}
-        ):
+        async for row in self.tables.query(names.SYNC_STATE, *self._prefixed("outbox-")):
             shared = json.loads(row["shared"])
             events = []
             for event_id, kind, object_id, group_id in json.loads(row["events"]):
@@ -250,8 +246,7 @@ class SyncState:
         items: list[tuple[str, str, str]] = []
         async for row in self.tables.query(
             names.SYNC_STATE,
-            "PartitionKey eq @pk and RowKey ge 'approval-' and RowKey lt 'approval.'",
-            {"pk": self.cid},
+            *self._prefixed("approval-"),
         ):
             run_id = row["run_id"]
             items += [(str(x[0]), str(x[1]), str(x[2])) for x in json.loads(row["items"])]
@@ -262,8 +257,7 @@ class SyncState:
             row["RowKey"]
             async for row in self.tables.query(
                 names.SYNC_STATE,
-                "PartitionKey eq @pk and RowKey ge 'approval-' and RowKey lt 'approval.'",
-                {"pk": self.cid},
+                *self._prefixed("approval-"),
                 select=["RowKey"],
             )
         ]

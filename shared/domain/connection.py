@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared.domain.timestamps import from_iso, to_iso
+
 CredentialMode = Literal["admin_consent", "customer_app"]
 CredentialKind = Literal["secret", "certificate"]
 RemovalBehaviour = Literal["keep", "deactivate", "delete"]
@@ -92,15 +94,7 @@ class Connection:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _dt(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return to_iso(value) if value else None
 
 
 PARTITION = "connection"
@@ -158,7 +152,7 @@ def from_entity(row: dict[str, Any]) -> Connection:
         credential=CredentialInfo(
             kind=cred_raw["kind"],
             hint=cred_raw["hint"],
-            expires_on=_dt(cred_raw.get("expires_on")),
+            expires_on=from_iso(cred_raw.get("expires_on")),
             secret_name=cred_raw.get("secret_name", ""),
         )
         if cred_raw
@@ -180,7 +174,7 @@ def from_entity(row: dict[str, Any]) -> Connection:
         user_defaults=json.loads(row.get("user_defaults_json") or "{}"),
         state=row.get("state", "pending_consent"),
         state_reason=row.get("state_reason") or None,
-        created_at=_dt(row.get("created_at")) or datetime.now(UTC),
-        updated_at=_dt(row.get("updated_at")) or datetime.now(UTC),
-        consented_at=_dt(row.get("consented_at")),
+        created_at=from_iso(row.get("created_at")) or datetime.now(UTC),
+        updated_at=from_iso(row.get("updated_at")) or datetime.now(UTC),
+        consented_at=from_iso(row.get("consented_at")),
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain.timestamps import to_iso, utc_now
 from shared.storage_names import AUDIT
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ async def record(
     tables: Any, action: str, connection_id: str | None, result: str, detail: str = "", actor: str = "api"
 ) -> None:
     """Write one audit row. `detail` must be plain words (error messages here never carry secrets)."""
-    now = datetime.now(UTC)
+    now = utc_now()
     inverted = MAX_TIME - int(now.timestamp() * 1000)
     await tables.insert(
         AUDIT,
@@ -25,7 +25,7 @@ async def record(
             "PartitionKey": connection_id or "deployment",
             "RowKey": f"{inverted:013d}-{uuid.uuid4().hex}",
             "action": action,
-            "at": now.isoformat().replace("+00:00", "Z"),
+            "at": to_iso(now),
             "connection_id": connection_id or "",
             "result": result,
             "detail": detail[:1000],

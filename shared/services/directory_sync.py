@@ -18,11 +18,12 @@ from typing import Any
 from shared.adapters.directory_store import DirectoryStore
 from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
-from shared.adapters.sync_state import Checkpoint, Cursor, SyncState, now_utc
+from shared.adapters.sync_state import Checkpoint, Cursor, SyncState
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection
 from shared.domain.directory import INACTIVE, USER_TYPE, UserRecord, group_record, removed_reason, user_record
 from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
+from shared.domain.timestamps import utc_now
 from shared.errors import DeltaTokenExpired, ValidationError
 from shared.services import sync_fetch as fetch
 from shared.services.sync_apply import SyncApplier
@@ -504,7 +505,7 @@ async def run_sync(
             run_id=uuid.uuid4().hex,
             mode=_effective_mode(mode, cursor, connection),
             trigger=trigger,
-            started_at=now_utc(),
+            started_at=utc_now(),
         )
     budget = _Budget(deps.clock, budget_s)
     run = _Run(deps, connection, cp, cursor, dry_run, budget, approved)
@@ -522,7 +523,7 @@ async def run_sync(
     if outcome in ("done", "awaiting_approval") and not dry_run:
         await asyncio.gather(  # different rows: the cursor and the run record go side by side
             _commit(state, run, cursor),
-            state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", now_utc(), table_writes),
+            state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", utc_now(), table_writes),
         )
     result_outcome = {"done": "succeeded"}.get(outcome, outcome)
     if dry_run:
@@ -545,8 +546,8 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
     new = Cursor(
         users_delta=cp.new_users_delta or cursor.users_delta,
         groups_delta=cp.new_groups_delta or cursor.groups_delta,
-        obtained_at=now_utc() if cp.new_users_delta else cursor.obtained_at,
-        last_full_at=now_utc() if cp.mode == "full" else cursor.last_full_at,
+        obtained_at=utc_now() if cp.new_users_delta else cursor.obtained_at,
+        last_full_at=utc_now() if cp.mode == "full" else cursor.last_full_at,
         scope_group=run.connection.sync_group_id or "",
         scope_tree=run.new_tree
         if run.new_tree is not None
@@ -563,6 +564,6 @@ def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:
         return "full"
     if not cursor.users_delta or cursor.scope_group != (connection.sync_group_id or ""):
         return "full"
-    if cursor.obtained_at is None or now_utc() - cursor.obtained_at > DELTA_MAX_AGE:
+    if cursor.obtained_at is None or utc_now() - cursor.obtained_at > DELTA_MAX_AGE:
         return "full"
     return mode

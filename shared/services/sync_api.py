@@ -9,9 +9,10 @@ from typing import Any
 from shared import storage_names as names
 from shared.adapters.connection_store import load_connection
 from shared.adapters.directory_store import members_partition
-from shared.adapters.sync_state import SyncState, iso, now_utc
+from shared.adapters.sync_state import SyncState, iso
 from shared.composition import Container
 from shared.domain.schedule import next_slot
+from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
@@ -68,7 +69,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "consecutive_failures": current.consecutive_failures,
         "quarantined_until": iso(current.retry_after) or None,
         "pending_removals": current.pending_removals,
-        "next_due": iso(next_slot(connection.schedule, now_utc())),
+        "next_due": iso(next_slot(connection.schedule, utc_now())),
         "delta_links_obtained_at": iso(cursor.obtained_at) or None,
         "last_full_sync_at": iso(cursor.last_full_at) or None,
     }

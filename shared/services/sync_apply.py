@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from shared import storage_names as names
@@ -15,6 +14,7 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import SyncState
 from shared.domain.directory import INACTIVE, GroupRecord
 from shared.domain.sync_plan import ActionKind, Removal, UserWrite
+from shared.domain.timestamps import to_iso, utc_now
 
 PLANNED_LIMIT = 5000  # a dry run lists at most this many planned changes (counts stay exact)
 
@@ -39,7 +39,7 @@ def event(
         "tenant_id": tenant_id,
         "object_id": object_id,
         "run_id": run_id,
-        "occurred_at": occurred_at or datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "occurred_at": occurred_at or to_iso(utc_now()),
     }
     if group_id:
         out["group_id"] = group_id

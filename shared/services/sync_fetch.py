@@ -17,30 +17,34 @@ MAX_TOP = "999"
 BATCH_LIMIT = 20
 
 
+async def _ids(graph: GraphClient, path: str, params: dict[str, str], headers: dict[str, str], label: str) -> set[str]:
+    ids: set[str] = set()
+    async for page in graph.pages(path, params=params, headers=headers, label=label):
+        ids.update(str(item["id"]) for item in page if "id" in item)
+    return ids
+
+
+def _transitive(sync_group_id: str, cast: str) -> tuple[str, dict[str, str]]:
+    return (
+        f"groups/{quote(sync_group_id)}/transitiveMembers/microsoft.graph.{cast}",
+        {"$select": "id", "$top": MAX_TOP, "$count": "true"},
+    )
+
+
 async def scope_ids(graph: GraphClient, sync_group_id: str | None) -> set[str]:
     """Ids of the users in scope: transitive user members of the sync group, or every user."""
-    ids: set[str] = set()
-    if sync_group_id:
-        path = f"groups/{quote(sync_group_id)}/transitiveMembers/microsoft.graph.user"
-        params = {"$select": "id", "$top": MAX_TOP, "$count": "true"}
-        async for page in graph.pages(path, params=params, headers=EVENTUAL, label="scope.transitiveMembers"):
-            ids.update(str(item["id"]) for item in page if "id" in item)
-    else:
-        async for page in graph.pages("users", params={"$select": "id", "$top": MAX_TOP}, label="scope.users"):
-            ids.update(str(item["id"]) for item in page if "id" in item)
-    return ids
+    if not sync_group_id:
+        return await _ids(graph, "users", {"$select": "id", "$top": MAX_TOP}, {}, "scope.users")
+    path, params = _transitive(sync_group_id, "user")
+    return await _ids(graph, path, params, EVENTUAL, "scope.transitiveMembers")
 
 
 async def scope_tree(graph: GraphClient, sync_group_id: str | None) -> frozenset[str]:
     """The sync group and every group nested in it (empty without a sync group: then nothing is a tree)."""
     if not sync_group_id:
         return frozenset()
-    ids = {sync_group_id}
-    path = f"groups/{quote(sync_group_id)}/transitiveMembers/microsoft.graph.group"
-    params = {"$select": "id", "$top": MAX_TOP, "$count": "true"}
-    async for page in graph.pages(path, params=params, headers=EVENTUAL, label="scope.tree"):
-        ids.update(str(item["id"]) for item in page if "id" in item)
-    return frozenset(ids)
+    path, params = _transitive(sync_group_id, "group")
+    return frozenset({sync_group_id} | await _ids(graph, path, params, EVENTUAL, "scope.tree"))
 
 
 async def collect(pages: AsyncIterator[DeltaPage]) -> tuple[list[dict[str, Any]], str]:

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import storage_names as names
-from shared.adapters.sync_state import SyncState, now_utc, parse_iso
+from shared.adapters.sync_state import SyncState
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection, from_entity
 from shared.domain.schedule import due_reason, latest_slot, quarantine_until
+from shared.domain.timestamps import from_iso, utc_now
 from shared.errors import ConnectorError, ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 
@@ -56,7 +57,7 @@ class JobMessage:
 
 async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:
     """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued."""
-    moment = now or now_utc()
+    moment = now or utc_now()
     sent: list[JobMessage] = []
     async for row in tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'"):
         connection = from_entity(row)
@@ -65,7 +66,7 @@ async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = No
         state = SyncState(tables, connection.id)
         status, cursor = await state.status(), await state.cursor()
         marker = await tables.get(names.SYNC_STATE, connection.id, "schedule")
-        last_slot = parse_iso(marker.get("last_slot")) if marker else None
+        last_slot = from_iso(marker.get("last_slot")) if marker else None
         try:
             reason = due_reason(connection.schedule, moment, last_slot, cursor.obtained_at, status.retry_after)
         except ValueError as exc:
@@ -99,7 +100,7 @@ async def run_job(
             await queues.send(names.SYNC_JOBS, later.to_dict(), delay_s=int(ttl.total_seconds()))
         return None
     status = await state.status()
-    status.state, status.last_run_at = "running", now_utc()
+    status.state, status.last_run_at = "running", utc_now()
     await state.save_status(status)
     try:
         result = await run_sync(
@@ -117,10 +118,10 @@ async def run_job(
         status.state = "running"
     elif result.outcome == "awaiting_approval":
         status.state, status.pending_removals = "awaiting_approval", result.counts.get("removals.pending", 0)
-        status.last_success_at, status.consecutive_failures, status.retry_after = now_utc(), 0, None
+        status.last_success_at, status.consecutive_failures, status.retry_after = utc_now(), 0, None
     else:
         status.state, status.pending_removals, status.last_error = "idle", 0, ""
-        status.last_success_at, status.consecutive_failures, status.retry_after = now_utc(), 0, None
+        status.last_success_at, status.consecutive_failures, status.retry_after = utc_now(), 0, None
         if job.approved:
             await state.clear_approval()
     await state.save_status(status)
@@ -133,5 +134,5 @@ async def record_failure(state: SyncState, exc: ConnectorError) -> None:
     status.consecutive_failures += 1
     status.state = "failing"
     status.last_error = f"{exc.code}: {exc.message}"
-    status.retry_after = quarantine_until(status.consecutive_failures, now_utc())
+    status.retry_after = quarantine_until(status.consecutive_failures, utc_now())
     await state.save_status(status)
