@@ -4,10 +4,10 @@ the run. Inputs are literal data; outputs are action lists the service applies."
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from shared.domain.directory import ACTIVE, DISABLED, INACTIVE, GroupRecord, UserRecord, user_status
+from shared.domain.directory import INACTIVE, GroupRecord, UserRecord, user_status
 
 ActionKind = Literal[
     "user.created",
@@ -46,25 +46,6 @@ class Removal:
     kind: ActionKind  # user.deactivated | user.deleted | user.kept
     user_id: str
     reason: str  # left_scope | deleted
-
-
-@dataclass
-class LinkDelta:
-    """Membership changes gathered during a run: group id -> member ids added / removed."""
-
-    added: dict[str, set[str]] = field(default_factory=dict)
-    removed: dict[str, set[str]] = field(default_factory=dict)
-
-    def add(self, group_id: str, user_id: str) -> None:
-        self.added.setdefault(group_id, set()).add(user_id)
-        self.removed.get(group_id, set()).discard(user_id)
-
-    def remove(self, group_id: str, user_id: str) -> None:
-        self.removed.setdefault(group_id, set()).add(user_id)
-        self.added.get(group_id, set()).discard(user_id)
-
-    def __bool__(self) -> bool:
-        return any(self.added.values()) or any(self.removed.values())
 
 
 def plan_user_writes(
@@ -111,17 +92,6 @@ def threshold_exceeded(removal_count: int, stored_count: int, limit: int, percen
     return removal_count > allowed
 
 
-def membership_after(before: frozenset[str], user_id: str, links: LinkDelta) -> frozenset[str]:
-    groups = set(before)
-    for group_id, members in links.added.items():
-        if user_id in members:
-            groups.add(group_id)
-    for group_id, members in links.removed.items():
-        if user_id in members:
-            groups.discard(group_id)
-    return frozenset(groups)
-
-
 def plan_group_writes(
     records: Iterable[GroupRecord], stored: Mapping[str, str]
 ) -> list[tuple[ActionKind, GroupRecord]]:
@@ -134,10 +104,3 @@ def plan_group_writes(
         elif before != record.hash:
             out.append(("group.updated", record))
     return out
-
-
-def status_counts(stored: Mapping[str, StoredUser]) -> dict[str, int]:
-    counts = {ACTIVE: 0, DISABLED: 0, INACTIVE: 0}
-    for user in stored.values():
-        counts[user.status] = counts.get(user.status, 0) + 1
-    return counts
