@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from shared import storage_names as names
-from shared.adapters.table_store import TableStore
+from shared.adapters.table_store import MAX_FILTER_COMPARISONS, TableStore
 from shared.domain.directory import GroupRecord
 from shared.domain.sync_plan import StoredUser, UserWrite
 from shared.domain.timestamps import to_iso, utc_now
 
-IDS_PER_FILTER = 40  # user ids OR-ed in one table filter
-FILTERED_LINK_LOOKUP_MAX = 2000  # beyond this a single scan is cheaper than many filtered queries
+# Table Storage takes at most 15 comparisons in one $filter (MAX_FILTER_COMPARISONS): keys are asked for in chunks.
+IDS_PER_FILTER = MAX_FILTER_COMPARISONS - 2  # user ids OR-ed with the two bounds of the membership partitions
+ROWS_PER_FILTER = MAX_FILTER_COMPARISONS - 1  # row keys OR-ed within one partition
+LINKS_PER_FILTER = MAX_FILTER_COMPARISONS // 2  # (partition, row) pairs: two comparisons each
+FILTERED_LINK_LOOKUP_MAX = 8 * IDS_PER_FILTER  # beyond this one scan of the links is cheaper than many queries
+QUERIES_AT_ONCE = 4
 
 
 def members_partition(connection_id: str, group_id: str) -> str:
@@ -53,19 +57,33 @@ class DirectoryStore:
             index[row["RowKey"]] = _stored(row)
         return index
 
-    async def read_users(self, user_ids: set[str], concurrency: int = 16) -> dict[str, StoredUser]:
-        """Point reads of just these users' rows (an incremental run touches few)."""
+    async def read_users(self, user_ids: set[str]) -> dict[str, StoredUser]:
+        """Just these users' rows (an incremental run touches few): one query per ROWS_PER_FILTER ids."""
         found: dict[str, StoredUser] = {}
-        limit = asyncio.Semaphore(concurrency)
-
-        async def one(uid: str) -> None:
-            async with limit:
-                row = await self.tables.get(names.DIRECTORY_USERS, self.connection_id, uid)
-            if row is not None:
-                found[uid] = _stored(row)
-
-        await asyncio.gather(*(one(uid) for uid in sorted(user_ids)))
+        ids = sorted(user_ids)
+        queries = []
+        for start in range(0, len(ids), ROWS_PER_FILTER):
+            chunk = ids[start : start + ROWS_PER_FILTER]
+            either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
+            params = {"pk": self.connection_id, **{f"u{i}": uid for i, uid in enumerate(chunk)}}
+            queries.append((f"PartitionKey eq @pk and ( {either} )", params))
+        async for row in self._each(names.DIRECTORY_USERS, queries, ["RowKey", "hash", "status", "in_scope"]):
+            found[row["RowKey"]] = _stored(row)
         return found
+
+    async def _each(
+        self, table: str, queries: list[tuple[str, dict[str, Any]]], select: list[str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The rows of several queries, QUERIES_AT_ONCE of them running side by side."""
+        limit = asyncio.Semaphore(QUERIES_AT_ONCE)
+
+        async def one(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+            async with limit:
+                return [row async for row in self.tables.query(table, query, params, select=select)]
+
+        for rows in await asyncio.gather(*(one(q, p) for q, p in queries)):
+            for row in rows:
+                yield row
 
     async def count_users(self) -> int:
         return len(
@@ -164,22 +182,23 @@ class DirectoryStore:
             return True
         return False
 
-    async def existing_links(self, links: set[tuple[str, str]], concurrency: int = 16) -> set[tuple[str, str]]:
-        """Which of these (group id, user id) links are stored: point reads side by side (an incremental run
-        checks the few links its delta names, so replayed entries neither write nor emit again)."""
-        found: set[tuple[str, str]] = set()
-        limit = asyncio.Semaphore(concurrency)
-
-        async def one(link: tuple[str, str]) -> None:
-            async with limit:
-                row = await self.tables.get(
-                    names.DIRECTORY_MEMBERS, members_partition(self.connection_id, link[0]), link[1]
-                )
-            if row is not None:
-                found.add(link)
-
-        await asyncio.gather(*(one(link) for link in sorted(links)))
-        return found
+    async def existing_links(self, links: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (group id, user id) links are stored (an incremental run checks the few links its delta
+        names, so replayed entries neither write nor emit again): LINKS_PER_FILTER pairs a query."""
+        pairs = sorted(links)
+        queries = []
+        for start in range(0, len(pairs), LINKS_PER_FILTER):
+            chunk = pairs[start : start + LINKS_PER_FILTER]
+            either = " or ".join(f"( PartitionKey eq @p{i} and RowKey eq @u{i} )" for i in range(len(chunk)))
+            params: dict[str, Any] = {}
+            for i, (gid, uid) in enumerate(chunk):
+                params |= {f"p{i}": members_partition(self.connection_id, gid), f"u{i}": uid}
+            queries.append((either, params))
+        prefix = len(self.connection_id) + 1
+        return {
+            (str(row["PartitionKey"])[prefix:], str(row["RowKey"]))
+            async for row in self._each(names.DIRECTORY_MEMBERS, queries, ["PartitionKey", "RowKey"])
+        }
 
     async def remove_links(self, group_id: str, user_ids: Iterable[str]) -> int:
         partition = members_partition(self.connection_id, group_id)
@@ -188,20 +207,19 @@ class DirectoryStore:
         return count
 
     async def change_links(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]]) -> int:
-        """Add and remove (group id, user id) links of many groups at once: one partition per group, so the
-        table store runs their transactions side by side."""
+        """Add and remove (group id, user id) links of many groups at once: one partition per group, additions
+        and removals of a group in the same transactions, which the table store runs side by side."""
         rows = [
             {"PartitionKey": members_partition(self.connection_id, g), "RowKey": u, "type": "user"} for g, u in added
         ]
-        count = await self.tables.upsert_many(names.DIRECTORY_MEMBERS, rows) if rows else 0
         keys = [(members_partition(self.connection_id, g), u) for g, u in removed]
-        count += await self.tables.delete_many(names.DIRECTORY_MEMBERS, keys) if keys else 0
+        count = await self.tables.write_many(names.DIRECTORY_MEMBERS, upserts=rows, deletes=keys)
         self.writes += count
         return count
 
     async def links_of_users(self, user_ids: set[str]) -> dict[str, set[str]]:
-        """group id -> which of these users it holds. A few users: the table filters by RowKey (40 ids a query,
-        nothing else transferred); very many: one scan of this connection's membership partitions."""
+        """group id -> which of these users it holds. A few users: the table filters by RowKey (IDS_PER_FILTER ids
+        a query, nothing else transferred); many: one scan of this connection's membership partitions."""
         found: dict[str, set[str]] = {}
         if not user_ids:
             return found
@@ -217,20 +235,7 @@ class DirectoryStore:
                 params = {**bounds, **{f"u{i}": uid for i, uid in enumerate(chunk)}}
                 either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
                 queries.append((f"PartitionKey ge @lo and PartitionKey lt @hi and ( {either} )", params))
-        for query, params in queries:
-            async for row in self.tables.query(
-                names.DIRECTORY_MEMBERS, query, params, select=["PartitionKey", "RowKey"]
-            ):
-                if row["RowKey"] in user_ids:
-                    found.setdefault(str(row["PartitionKey"])[len(prefix) :], set()).add(str(row["RowKey"]))
-        return found
-        prefix = f"{self.connection_id}_"
-        async for row in self.tables.query(
-            names.DIRECTORY_MEMBERS,
-            "PartitionKey ge @lo and PartitionKey lt @hi",
-            {"lo": prefix, "hi": f"{self.connection_id}`"},
-            select=["PartitionKey", "RowKey"],
-        ):
+        async for row in self._each(names.DIRECTORY_MEMBERS, queries, ["PartitionKey", "RowKey"]):
             if row["RowKey"] in user_ids:
                 found.setdefault(str(row["PartitionKey"])[len(prefix) :], set()).add(str(row["RowKey"]))
         return found

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import BinaryBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
@@ -21,7 +21,8 @@ EVENTS_PER_MESSAGE = 100
 class QueueSender:
     def __init__(self, service: QueueServiceClient, *, concurrency: int = 16) -> None:
         self._service = service
-        self._created: set[str] = set()
+        self._clients: dict[str, Any] = {}
+        self._creating = asyncio.Lock()
         self._limit = asyncio.Semaphore(concurrency)
         self.sent = 0
 
@@ -36,23 +37,28 @@ class QueueSender:
     async def close(self) -> None:
         await self._service.close()
 
-    async def _queue(self, name: str) -> Any:
-        client = self._service.get_queue_client(name, message_encode_policy=BinaryBase64EncodePolicy())
-        if name not in self._created:
+    def _queue(self, name: str) -> Any:
+        client = self._clients.get(name)
+        if client is None:
+            client = self._service.get_queue_client(name, message_encode_policy=BinaryBase64EncodePolicy())
+            self._clients[name] = client
+        return client
+
+    async def _create(self, name: str) -> None:
+        """Make a queue a send found missing (404 QueueNotFound): no create request once the queue exists."""
+        async with self._creating:
             try:
-                await client.create_queue()
+                await self._queue(name).create_queue()
             except ResourceExistsError:
                 pass
             except AzureError as exc:
                 raise StorageUnavailable(f"could not create queue {name}: {type(exc).__name__}") from exc
-            self._created.add(name)
-        return client
 
     async def send(self, queue: str, message: dict[str, Any], *, delay_s: int = 0) -> None:
         await self.send_many(queue, [message], delay_s=delay_s)
 
     async def send_many(self, queue: str, messages: Iterable[dict[str, Any]], *, delay_s: int = 0) -> int:
-        client = await self._queue(queue)
+        client = self._queue(queue)
         payloads = [json.dumps(m, separators=(",", ":"), sort_keys=True).encode() for m in messages]
         for payload in payloads:
             if len(payload) > MAX_MESSAGE_BYTES:
@@ -61,7 +67,11 @@ class QueueSender:
         async def one(payload: bytes) -> None:
             async with self._limit:
                 try:
-                    await client.send_message(payload, visibility_timeout=delay_s or None)
+                    try:
+                        await client.send_message(payload, visibility_timeout=delay_s or None)
+                    except ResourceNotFoundError:
+                        await self._create(queue)
+                        await client.send_message(payload, visibility_timeout=delay_s or None)
                 except AzureError as exc:
                     raise StorageUnavailable(f"could not send to queue {queue}: {type(exc).__name__}") from exc
 

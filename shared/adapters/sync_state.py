@@ -66,10 +66,64 @@ class Status:
     pending_removals: int = 0
 
 
+@dataclass
+class Snapshot:
+    """What a run starts from, read in one request: the cursor, a checkpoint to resume, events left in the outbox."""
+
+    cursor: Cursor
+    checkpoint: Checkpoint | None
+    outbox: list[tuple[str, list[dict[str, Any]]]]
+
+
 class SyncState:
+    """One connection's rows in the syncstate table (one partition).
+
+    Outbox rows whose events were sent are not deleted on their own: their deletes ride along with this
+    partition's next write (the next outbox row, a checkpoint, the cursor), in the same transaction. A crash
+    before that sends those events once more, with the same ids; consumers dedupe by id."""
+
     def __init__(self, tables: TableStore, connection_id: str) -> None:
         self.tables = tables
         self.cid = connection_id
+        self._sent: list[str] = []  # outbox rows whose events went out, to delete with the next write
+
+    def mark_sent(self, keys: list[str]) -> None:
+        self._sent += keys
+
+    async def _write(self, rows: list[dict[str, Any]], *, delete: Sequence[str] = ()) -> None:
+        """Write rows of this partition (replacing them) and delete the sent outbox rows in the same transaction."""
+        drops, self._sent = [*delete, *self._sent], []
+        try:
+            await self.tables.write_many(
+                names.SYNC_STATE, upserts=rows, deletes=[(self.cid, key) for key in drops], replace=True
+            )
+        except Exception:
+            self._sent = [key for key in drops if key.startswith("outbox-")] + self._sent
+            raise
+
+    async def drop_sent(self) -> None:
+        """Delete the sent outbox rows now (when no write of this partition follows)."""
+        if self._sent:
+            await self._write([])
+
+    async def load(self) -> Snapshot:
+        """The cursor, checkpoint and outbox rows in one query of this partition."""
+        cursor: Cursor = Cursor()
+        checkpoint: Checkpoint | None = None
+        outbox: list[tuple[str, list[dict[str, Any]]]] = []
+        filter = (
+            "PartitionKey eq @pk and (RowKey eq 'cursor' or RowKey eq 'checkpoint' or "
+            "(RowKey ge 'outbox-' and RowKey lt 'outbox.'))"
+        )
+        async for row in self.tables.query(names.SYNC_STATE, filter, {"pk": self.cid}):
+            key = row["RowKey"]
+            if key == "cursor":
+                cursor = _cursor(row)
+            elif key == "checkpoint":
+                checkpoint = _checkpoint(row)
+            else:
+                outbox.append((key, _outbox_events(row)))
+        return Snapshot(cursor, checkpoint, outbox)
 
     def _prefixed(self, prefix: str) -> tuple[str, dict[str, str]]:
         """Filter and parameters for this connection's rows whose key starts with prefix (e.g. "outbox-")."""
@@ -82,53 +136,44 @@ class SyncState:
     # -- cursor ----------------------------------------------------------------------------------
     async def cursor(self) -> Cursor:
         row = await self.tables.get(names.SYNC_STATE, self.cid, "cursor")
-        if row is None:
-            return Cursor()
-        return Cursor(
-            row.get("users_delta", ""),
-            row.get("groups_delta", ""),
-            from_iso(row.get("obtained_at")),
-            from_iso(row.get("last_full_at")),
-            row.get("scope_group", ""),
-            frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
-        )
+        return Cursor() if row is None else _cursor(row)
 
-    async def save_cursor(self, cursor: Cursor) -> None:
-        await self.tables.upsert(
-            names.SYNC_STATE,
-            {
-                "PartitionKey": self.cid,
-                "RowKey": "cursor",
-                "users_delta": cursor.users_delta,
-                "groups_delta": cursor.groups_delta,
-                "obtained_at": iso(cursor.obtained_at),
-                "last_full_at": iso(cursor.last_full_at),
-                "scope_group": cursor.scope_group,
-                "scope_tree": json.dumps(sorted(cursor.scope_tree))
-                if cursor.scope_tree is not None and len(cursor.scope_tree) <= MAX_TREE
-                else "",
-            },
-            replace=True,
+    async def save_cursor(self, cursor: Cursor, *, drop_checkpoint: bool = False) -> None:
+        """The cursor a finished run leaves (and, in the same transaction, its checkpoint removed)."""
+        await self._write(
+            [
+                {
+                    "PartitionKey": self.cid,
+                    "RowKey": "cursor",
+                    "users_delta": cursor.users_delta,
+                    "groups_delta": cursor.groups_delta,
+                    "obtained_at": iso(cursor.obtained_at),
+                    "last_full_at": iso(cursor.last_full_at),
+                    "scope_group": cursor.scope_group,
+                    "scope_tree": json.dumps(sorted(cursor.scope_tree))
+                    if cursor.scope_tree is not None and len(cursor.scope_tree) <= MAX_TREE
+                    else "",
+                }
+            ],
+            delete=["checkpoint"] if drop_checkpoint else (),
         )
 
     async def clear_cursor(self) -> None:
         await self.tables.delete(names.SYNC_STATE, self.cid, "cursor")
 
+    async def restart(self) -> None:
+        """Forget the cursor and any checkpoint (the next run is a fresh full one), sent outbox rows with them."""
+        await self._write([], delete=["cursor", "checkpoint"])
+
     # -- checkpoint --------------------------------------------------------------------------------
     async def checkpoint(self) -> Checkpoint | None:
         row = await self.tables.get(names.SYNC_STATE, self.cid, "checkpoint")
-        if row is None:
-            return None
-        data = json.loads(row["data"])
-        data["started_at"] = from_iso(data["started_at"])
-        return Checkpoint(**data)
+        return None if row is None else _checkpoint(row)
 
     async def save_checkpoint(self, cp: Checkpoint) -> None:
         data = asdict(cp)
         data["started_at"] = iso(cp.started_at)
-        await self.tables.upsert(
-            names.SYNC_STATE, {"PartitionKey": self.cid, "RowKey": "checkpoint", "data": json.dumps(data)}, replace=True
-        )
+        await self._write([{"PartitionKey": self.cid, "RowKey": "checkpoint", "data": json.dumps(data)}])
 
     async def clear_checkpoint(self) -> None:
         await self.tables.delete(names.SYNC_STATE, self.cid, "checkpoint")
@@ -196,7 +241,7 @@ class SyncState:
     # -- outbox (events stored before the writes they describe, sent after) -------------------------
     async def put_outbox(self, events: list[dict[str, Any]]) -> list[str]:
         """Store events compactly: fields every event of a run shares once per row, the rest as short lists
-        (a row's string property holds at most 32K characters)."""
+        (a row's string property holds at most 32K characters). Sent outbox rows are deleted in the same write."""
         keys = []
         rows = []
         for start in range(0, len(events), OUTBOX_PER_ROW):
@@ -208,21 +253,14 @@ class SyncState:
             rows.append(
                 {"PartitionKey": self.cid, "RowKey": key, "shared": json.dumps(shared), "events": json.dumps(items)}
             )
-        await self.tables.upsert_many(names.SYNC_STATE, rows)
+        await self._write(rows)
         return keys
 
     async def outbox(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        found = []
-        async for row in self.tables.query(names.SYNC_STATE, *self._prefixed("outbox-")):
-            shared = json.loads(row["shared"])
-            events = []
-            for event_id, kind, object_id, group_id in json.loads(row["events"]):
-                event = {**shared, "id": event_id, "type": kind, "object_id": object_id}
-                if group_id:
-                    event["group_id"] = group_id
-                events.append(event)
-            found.append((row["RowKey"], events))
-        return found
+        return [
+            (row["RowKey"], _outbox_events(row))
+            async for row in self.tables.query(names.SYNC_STATE, *self._prefixed("outbox-"))
+        ]
 
     async def drop_outbox(self, keys: list[str]) -> None:
         await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])
@@ -285,3 +323,31 @@ class SyncState:
             },
             replace=True,
         )
+
+
+def _cursor(row: dict[str, Any]) -> Cursor:
+    return Cursor(
+        row.get("users_delta", ""),
+        row.get("groups_delta", ""),
+        from_iso(row.get("obtained_at")),
+        from_iso(row.get("last_full_at")),
+        row.get("scope_group", ""),
+        frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
+    )
+
+
+def _checkpoint(row: dict[str, Any]) -> Checkpoint:
+    data = json.loads(row["data"])
+    data["started_at"] = from_iso(data["started_at"])
+    return Checkpoint(**data)
+
+
+def _outbox_events(row: dict[str, Any]) -> list[dict[str, Any]]:
+    shared = json.loads(row["shared"])
+    events = []
+    for event_id, kind, object_id, group_id in json.loads(row["events"]):
+        event = {**shared, "id": event_id, "type": kind, "object_id": object_id}
+        if group_id:
+            event["group_id"] = group_id
+        events.append(event)
+    return events

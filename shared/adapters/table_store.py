@@ -1,4 +1,8 @@
-"""TableStore: the one adapter over azure-data-tables (async). Tables made on first use, batched upserts, ETags."""
+"""TableStore: the one adapter over azure-data-tables (async). Tables made on first use, batched upserts, ETags.
+
+A table is created when a write finds it missing (404 TableNotFound), not checked before every first use: an
+invocation then sends no create-table requests at all once the tables exist, which is every invocation but the
+first. A read of a missing table is simply empty."""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -28,7 +33,11 @@ from shared.errors import ConcurrencyConflict, Conflict, StorageUnavailable, Val
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100  # Table Storage: at most 100 entities of one partition per transaction
+MAX_FILTER_COMPARISONS = 15  # Table Storage: at most 15 discrete comparisons in one $filter (Azurite takes more)
+_COMPARISON = re.compile(r"\s(?:eq|ne|gt|ge|lt|le)\s")
 Entity = dict[str, Any]
+Operation = tuple[Any, ...]  # ("upsert", entity, {"mode": ...}) | ("delete", keys): a transaction's operation
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,7 @@ class TableStore:
     def __init__(self, service: TableServiceClient, *, concurrency: int = 4) -> None:
         self._service = service
         self._tables: dict[str, TableClient] = {}
-        self._ready: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._created: set[str] = set()
+        self._creating: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limit = asyncio.Semaphore(concurrency)
 
     @classmethod
@@ -78,36 +86,45 @@ class TableStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _table(self, name: str) -> TableClient:
-        if name in self._created:
-            return self._tables[name]
-        async with self._ready[name]:
-            if name not in self._created:
-                client = self._service.get_table_client(name)
-                try:
-                    await client.create_table()
-                except ResourceExistsError:
-                    pass
-                except AzureError as exc:
-                    raise _unavailable(exc, f"creating table {name}") from exc
-                self._tables[name] = client
-                self._created.add(name)
-        return self._tables[name]
+    def _table(self, name: str) -> TableClient:
+        client = self._tables.get(name)
+        if client is None:
+            client = self._tables[name] = self._service.get_table_client(name)
+        return client
+
+    async def _create(self, name: str) -> None:
+        """Make a table a write found missing (once, however many writes found it missing side by side)."""
+        async with self._creating[name]:
+            try:
+                await self._table(name).create_table()
+            except ResourceExistsError:
+                pass
+            except AzureError as exc:
+                raise _unavailable(exc, f"creating table {name}") from exc
+
+    async def _writing(self, table: str, write: Callable[[TableClient], Awaitable[T]]) -> T:
+        """Run a write; if the table does not exist yet, create it and run the write once more."""
+        client = self._table(table)
+        try:
+            return await write(client)
+        except (ResourceNotFoundError, TableTransactionError) as exc:
+            if not _table_missing(exc):
+                raise
+        await self._create(table)
+        return await write(client)
 
     async def get(self, table: str, partition: str, row: str) -> Entity | None:
-        client = await self._table(table)
         try:
-            return await client.get_entity(partition, row)
-        except ResourceNotFoundError:
+            return await self._table(table).get_entity(partition, row)
+        except ResourceNotFoundError:  # no such row, or no such table yet
             return None
         except AzureError as exc:
             raise _unavailable(exc, f"reading {table}") from exc
 
     async def insert(self, table: str, entity: Mapping[str, Any]) -> str:
         """Create; Conflict when the row exists. Returns the new ETag."""
-        client = await self._table(table)
         try:
-            result = await client.create_entity(dict(entity))
+            result = await self._writing(table, lambda client: client.create_entity(dict(entity)))
         except ResourceExistsError as exc:
             raise Conflict(f"{table} row {entity['PartitionKey']}/{entity['RowKey']} already exists") from exc
         except AzureError as exc:
@@ -115,19 +132,18 @@ class TableStore:
         return str(result.get("etag", ""))
 
     async def upsert(self, table: str, entity: Mapping[str, Any], *, replace: bool = False) -> str:
-        client = await self._table(table)
         mode = UpdateMode.REPLACE if replace else UpdateMode.MERGE
         try:
-            result = await client.upsert_entity(dict(entity), mode=mode)
+            result = await self._writing(table, lambda client: client.upsert_entity(dict(entity), mode=mode))
         except AzureError as exc:
             raise _unavailable(exc, f"writing {table}") from exc
         return str(result.get("etag", ""))
 
     async def update_if_match(self, table: str, entity: Mapping[str, Any], etag: str, *, replace: bool = True) -> str:
         """Write only if the stored ETag is still `etag`; ConcurrencyConflict otherwise (or if the row is gone)."""
-        client = await self._table(table)
+        client = self._table(table)
         mode = UpdateMode.REPLACE if replace else UpdateMode.MERGE
-        try:
+        try:  # a missing table is a missing row: ConcurrencyConflict
             result = await client.update_entity(
                 dict(entity), mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified
             )
@@ -145,8 +161,8 @@ class TableStore:
 
     async def delete(self, table: str, partition: str, row: str, *, etag: str | None = None) -> None:
         """Idempotent delete; with `etag`, only if unchanged (ConcurrencyConflict otherwise)."""
-        client = await self._table(table)
-        try:
+        client = self._table(table)
+        try:  # no such table: nothing to delete
             if etag:
                 await client.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
             else:
@@ -160,47 +176,62 @@ class TableStore:
 
     async def upsert_many(self, table: str, entities: Iterable[Mapping[str, Any]], *, replace: bool = False) -> int:
         """Upsert in transactions of <= 100 entities of one partition, a few at once. Returns entities written."""
-        return await self._batched(
-            table, entities, "upsert", {"mode": UpdateMode.REPLACE if replace else UpdateMode.MERGE}
-        )
+        return await self.write_many(table, upserts=entities, replace=replace)
 
     async def delete_many(self, table: str, keys: Iterable[tuple[str, str]]) -> int:
-        entities = ({"PartitionKey": pk, "RowKey": rk} for pk, rk in keys)
-        return await self._batched(table, entities, "delete", {})
+        """Idempotent: rows already gone are fine."""
+        return await self.write_many(table, deletes=keys)
 
-    async def _batched(
-        self, table: str, entities: Iterable[Mapping[str, Any]], op: str, options: dict[str, Any]
+    async def write_many(
+        self,
+        table: str,
+        upserts: Iterable[Mapping[str, Any]] = (),
+        deletes: Iterable[tuple[str, str]] = (),
+        *,
+        replace: bool = False,
     ) -> int:
-        client = await self._table(table)
-        by_partition: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
-        for entity in entities:  # last write wins within one call; a transaction may not touch a row twice
-            by_partition[str(entity["PartitionKey"])][str(entity["RowKey"])] = entity
+        """Upserts and deletes of many partitions: one transaction per partition and 100 rows, a few at once (a
+        row both upserted and deleted in one call is upserted). Returns the rows written or deleted."""
+        mode = {"mode": UpdateMode.REPLACE if replace else UpdateMode.MERGE}
+        by_partition: dict[str, dict[str, Operation]] = defaultdict(dict)
+        for pk, rk in deletes:
+            by_partition[pk][rk] = ("delete", {"PartitionKey": pk, "RowKey": rk})
+        for entity in upserts:  # last write wins within one call; a transaction may not touch a row twice
+            by_partition[str(entity["PartitionKey"])][str(entity["RowKey"])] = ("upsert", dict(entity), mode)
         chunks = [
             list(rows.values())[start : start + MAX_BATCH]
             for rows in by_partition.values()
             for start in range(0, len(rows), MAX_BATCH)
         ]
-        await asyncio.gather(*(self._submit(client, table, chunk, op, options) for chunk in chunks))
+        await asyncio.gather(*(self._submit(table, chunk) for chunk in chunks))
         return sum(len(chunk) for chunk in chunks)
 
-    async def _submit(
-        self, client: TableClient, table: str, chunk: list[Mapping[str, Any]], op: str, options: dict[str, Any]
-    ) -> None:
-        operations: list[Any] = [(op, dict(e), options) if options else (op, dict(e)) for e in chunk]
+    async def _submit(self, table: str, operations: list[Operation]) -> None:
+        only_deletes = all(op[0] == "delete" for op in operations)
         async with self._limit:
             try:
-                await client.submit_transaction(operations)
+                if only_deletes:  # no table: nothing to delete (and nothing to create)
+                    await self._table(table).submit_transaction(operations)
+                else:
+                    await self._writing(table, lambda client: client.submit_transaction(operations))
             except TableTransactionError as exc:
-                if op == "delete" and getattr(exc, "error_code", None) == "ResourceNotFound":
-                    await self._delete_one_by_one(table, chunk)  # a missing row fails the whole batch: go singly
+                if only_deletes and _table_missing(exc):
+                    return
+                row_missing = getattr(exc, "error_code", None) == "ResourceNotFound"
+                if row_missing and any(op[0] == "delete" for op in operations):
+                    await self._one_by_one(table, operations)  # a missing row fails the whole batch: go singly
                     return
                 raise _unavailable(exc, f"writing a batch to {table}") from exc
             except AzureError as exc:
                 raise _unavailable(exc, f"writing a batch to {table}") from exc
 
-    async def _delete_one_by_one(self, table: str, chunk: list[Mapping[str, Any]]) -> None:
-        for entity in chunk:
-            await self.delete(table, str(entity["PartitionKey"]), str(entity["RowKey"]))
+    async def _one_by_one(self, table: str, operations: list[Operation]) -> None:
+        for op in operations:
+            entity = op[1]
+            if op[0] == "delete":
+                await self.delete(table, str(entity["PartitionKey"]), str(entity["RowKey"]))
+            else:
+                await self.upsert(table, entity, replace=op[2]["mode"] == UpdateMode.REPLACE)
 
     async def query(
         self,
@@ -210,8 +241,9 @@ class TableStore:
         select: list[str] | None = None,
         page_size: int = 1000,
     ) -> AsyncIterator[Entity]:
-        """Stream every matching entity (pages of up to 1,000 as the service allows)."""
-        client = await self._table(table)
+        """Stream every matching entity (pages of up to 1,000 as the service allows); none if no table yet."""
+        _check_filter(filter)
+        client = self._table(table)
         try:
             if filter:
                 pager = client.query_entities(
@@ -221,6 +253,9 @@ class TableStore:
                 pager = client.list_entities(select=select, results_per_page=page_size)
             async for entity in pager:
                 yield entity
+        except ResourceNotFoundError as exc:
+            if not _table_missing(exc):
+                raise _unavailable(exc, f"querying {table}") from exc
         except AzureError as exc:
             raise _unavailable(exc, f"querying {table}") from exc
 
@@ -235,7 +270,8 @@ class TableStore:
         select: list[str] | None = None,
     ) -> Page:
         """One page and an opaque continuation token (None at the end), for paged HTTP listings."""
-        client = await self._table(table)
+        _check_filter(filter)
+        client = self._table(table)
         try:
             if filter:
                 pager = client.query_entities(
@@ -250,9 +286,25 @@ class TableStore:
                 items = [e async for e in page]
                 break
             token = pager.continuation_token  # type: ignore[attr-defined]
+        except ResourceNotFoundError as exc:
+            if not _table_missing(exc):
+                raise _unavailable(exc, f"querying {table}") from exc
+            return Page(items=[], continuation=None)
         except AzureError as exc:
             raise _unavailable(exc, f"querying {table}") from exc
         return Page(items=items, continuation=_encode_token(token))
+
+
+def _check_filter(filter: str | None) -> None:
+    """Refuse what the service refuses (with 400 InvalidInput), which Azurite would let through."""
+    if filter and len(_COMPARISON.findall(filter)) > MAX_FILTER_COMPARISONS:
+        raise ValueError(f"a table filter may hold at most {MAX_FILTER_COMPARISONS} comparisons: {filter[:200]}")
+
+
+def _table_missing(exc: AzureError) -> bool:
+    """404 TableNotFound (Azurite leaves the code out of some 404s; a row-level 404 always names ResourceNotFound)."""
+    code = getattr(exc, "error_code", None)
+    return getattr(exc, "status_code", None) == 404 and (code is None or code == "TableNotFound")
 
 
 def _encode_token(token: Any) -> str | None:

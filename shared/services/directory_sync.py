@@ -7,6 +7,7 @@ Each phase checkpoints, so a run that uses up its time budget continues in the n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 from shared.adapters.directory_store import DirectoryStore
 from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
-from shared.adapters.sync_state import Checkpoint, Cursor, SyncState
+from shared.adapters.sync_state import Checkpoint, Cursor, Snapshot, SyncState
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection
 from shared.domain.directory import INACTIVE, USER_TYPE, UserRecord, group_record, removed_reason, user_record
@@ -84,7 +85,8 @@ class _Run:
         deps: SyncDeps,
         connection: Connection,
         cp: Checkpoint,
-        cursor: Cursor,
+        snapshot: Snapshot,
+        state: SyncState,
         dry_run: bool,
         budget: _Budget,
         approved: bool,
@@ -92,11 +94,12 @@ class _Run:
         self.deps = deps
         self.connection = connection
         self.cp = cp
-        self.cursor = cursor
+        self.cursor = snapshot.cursor
+        self.left_in_outbox = snapshot.outbox
         self.dry_run = dry_run
         self.budget = budget
         self.approved = approved
-        self.state = SyncState(deps.tables, connection.id)
+        self.state = state
         self.store = DirectoryStore(deps.tables, connection.id)
         self.apply = SyncApplier(
             self.store,
@@ -148,7 +151,7 @@ class _Run:
     async def run(self) -> str:
         self.cp.invocations += 1
         # independent reads go side by side: events a crash left in the outbox, the delta or the scope, the groups
-        await asyncio.gather(self.apply.flush_outbox(), self._load_state(), self._load_groups())
+        await asyncio.gather(self.apply.flush_outbox(self.left_in_outbox), self._load_state(), self._load_groups())
         phases = {
             "users": self.users,
             "fill": self.fill,
@@ -498,8 +501,9 @@ async def run_sync(
     if mode not in MODES:
         raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
     state = SyncState(deps.tables, connection.id)
-    cursor, stored_cp = await asyncio.gather(state.cursor(), state.checkpoint())
-    cp = None if dry_run else stored_cp
+    snapshot = await state.load()  # cursor, checkpoint and outbox: one request
+    cursor = snapshot.cursor
+    cp = None if dry_run else snapshot.checkpoint
     if cp is None:
         cp = Checkpoint(
             run_id=uuid.uuid4().hex,
@@ -508,17 +512,20 @@ async def run_sync(
             started_at=utc_now(),
         )
     budget = _Budget(deps.clock, budget_s)
-    run = _Run(deps, connection, cp, cursor, dry_run, budget, approved)
+    run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved)
     try:
         outcome = await run.run()
     except DeltaTokenExpired:
         log.warning("connection %s: delta token expired; starting a full sync", connection.id)
         if not dry_run:
-            await state.clear_cursor()
-            await state.clear_checkpoint()
+            await state.restart()
         return await run_sync(
             deps, connection, mode="full", dry_run=dry_run, trigger=trigger, budget_s=budget_s, approved=approved
         )
+    except Exception:
+        with contextlib.suppress(Exception):  # best effort: rows left are sent again next time (same event ids)
+            await state.drop_sent()
+        raise
     table_writes = run.store.writes
     if outcome in ("done", "awaiting_approval") and not dry_run:
         await asyncio.gather(  # different rows: the cursor and the run record go side by side
@@ -553,9 +560,7 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         if run.new_tree is not None
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
     )
-    await state.save_cursor(new)
-    if run.checkpointed:
-        await state.clear_checkpoint()
+    await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
 
 
 def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:

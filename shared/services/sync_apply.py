@@ -1,5 +1,6 @@
 """SyncApplier: the one place a sync writes. Dry runs are enforced here (planned changes recorded, nothing written),
-and every write goes through the outbox: events stored, rows written, events sent, outbox cleared."""
+and every write goes through the outbox: events stored, rows written, events sent, outbox cleared (the clearing
+rides along with the next write of the sync state: see SyncState)."""
 
 from __future__ import annotations
 
@@ -89,16 +90,16 @@ class SyncApplier:
         await write()
         if self.queues:
             await self.queues.publish_events(names.DIRECTORY_CHANGES, events)
-            await self.state.drop_outbox(keys)
+            self.state.mark_sent(keys)
 
-    async def flush_outbox(self) -> int:
+    async def flush_outbox(self, left: list[tuple[str, list[dict[str, Any]]]]) -> int:
         """Send events a crashed invocation stored but may not have sent (consumers dedupe by id)."""
         if self.dry_run or not self.queues:
             return 0
         sent = 0
-        for key, events in await self.state.outbox():
+        for key, events in left:
             await self.queues.publish_events(names.DIRECTORY_CHANGES, events)
-            await self.state.drop_outbox([key])
+            self.state.mark_sent([key])
             sent += len(events)
         return sent
 

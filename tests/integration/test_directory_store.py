@@ -1,4 +1,4 @@
-"""DirectoryStore's membership lookups: the filtered queries and the full scan find the same links."""
+"""DirectoryStore's lookups: filtered queries (within the 15-comparison limit) and full scans find the same rows."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ async def test_links_of_users_filtered_and_scanned_agree(azurite: Azurite, monke
         for g, u in links:
             if u in wanted:
                 expected.setdefault(g, set()).add(u)
-        filtered = await store.links_of_users(wanted)  # 46 ids: two filtered queries
+        filtered = await store.links_of_users(wanted)  # 46 ids: four filtered queries of at most 15 comparisons
         monkeypatch.setattr(directory_store, "FILTERED_LINK_LOOKUP_MAX", 0)
         scanned = await store.links_of_users(wanted)
     assert filtered == expected
@@ -55,3 +55,40 @@ async def test_links_many_splits_big_groups_and_loses_nothing(azurite: Azurite) 
     assert found == {big: set(users), small: {users[1], users[2]}}
     assert applier.counts["membership.added"] == 54 and applier.counts["membership.removed"] == 1
     assert len(events) == 55 and len({e["id"] for e in events}) == 55
+
+
+async def test_reads_of_many_rows_are_chunked_within_the_filter_limit(azurite: Azurite) -> None:
+    from shared.domain.directory import UserRecord
+    from shared.domain.sync_plan import UserWrite
+
+    cid = f"c{uuid.uuid4().hex[:10]}"
+    users = sorted(str(uuid.uuid4()) for _ in range(40))
+    groups = [str(uuid.uuid4()) for _ in range(3)]
+    async with TableStore.from_connection_string(azurite.connection_string) as tables:
+        store = DirectoryStore(tables, cid)
+        writes = [
+            UserWrite("user.created", UserRecord(id=u, attributes={"displayName": u}, hash=f"h{u}"), "active")
+            for u in users[:30]
+        ]
+        await store.write_users(writes, {})
+        links = {(groups[i % 3], u) for i, u in enumerate(users[:30])}
+        await store.change_links(sorted(links), [])
+        asked = set(users[5:40])  # 35 ids, 25 stored: three queries of 14
+        read = await store.read_users(asked)
+        asked_links = {(g, u) for g in groups for u in users[:12]}  # 36 pairs, 12 stored: six queries of 7 pairs
+        existing = await store.existing_links(asked_links)
+    assert set(read) == set(users[5:30])
+    assert all(read[u].hash == f"h{u}" for u in read)
+    assert existing == {link for link in links if link[1] in users[:12]}
+
+
+async def test_a_filter_beyond_the_service_limit_is_refused(azurite: Azurite) -> None:
+    async with TableStore.from_connection_string(azurite.connection_string) as tables:
+        params = {"pk": "p", **{f"u{i}": f"r{i}" for i in range(15)}}
+        await tables.upsert("limits", {"PartitionKey": "p", "RowKey": "r3"})
+        ok = " or ".join(f"RowKey eq @u{i}" for i in range(14))
+        rows = [r async for r in tables.query("limits", f"PartitionKey eq @pk and ( {ok} )", params)]
+        assert [r["RowKey"] for r in rows] == ["r3"]
+        too_many = " or ".join(f"RowKey eq @u{i}" for i in range(15))
+        with pytest.raises(ValueError, match="at most 15 comparisons"):
+            [r async for r in tables.query("limits", f"PartitionKey eq @pk and ( {too_many} )", params)]

@@ -1,7 +1,8 @@
-"""TableStore against Azurite: tables on first use, 100-entity transactions, ETag-guarded writes, paging."""
+"""TableStore against Azurite: tables on first write, 100-entity transactions, ETag-guarded writes, paging."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -28,11 +29,57 @@ async def _table_names(azurite: Azurite) -> set[str]:
         return {t.name async for t in service.list_tables()}
 
 
-async def test_table_is_created_on_first_use(store: TableStore, azurite: Azurite) -> None:
+async def test_reads_of_a_missing_table_are_empty_and_create_nothing(store: TableStore, azurite: Azurite) -> None:
     name = _table()
-    assert name not in await _table_names(azurite)
     assert await store.get(name, "p", "r") is None
+    assert [e async for e in store.query(name, "PartitionKey eq @pk", {"pk": "p"})] == []
+    page = await store.query_page(name, None)
+    assert page.items == [] and page.continuation is None
+    await store.delete(name, "p", "r")
+    assert await store.delete_many(name, [("p", "r"), ("p", "s")]) == 2
+    assert name not in await _table_names(azurite)
+
+
+@pytest.mark.parametrize("write", ["upsert", "insert", "upsert_many", "write_many"])
+async def test_the_first_write_creates_the_table(store: TableStore, azurite: Azurite, write: str) -> None:
+    name = _table()
+    row = {"PartitionKey": "p", "RowKey": "r", "v": 1}
+    if write == "upsert":
+        await store.upsert(name, row)
+    elif write == "insert":
+        await store.insert(name, row)
+    elif write == "upsert_many":
+        assert await store.upsert_many(name, [row, {**row, "RowKey": "s"}]) == 2
+    else:
+        assert await store.write_many(name, upserts=[row], deletes=[("p", "gone")]) == 2
     assert name in await _table_names(azurite)
+    stored = await store.get(name, "p", "r")
+    assert stored is not None and stored["v"] == 1
+
+
+async def test_writes_racing_to_create_one_table_all_land(store: TableStore) -> None:
+    name = _table()
+    await asyncio.gather(*(store.upsert(name, {"PartitionKey": "p", "RowKey": f"r{i}", "v": i}) for i in range(8)))
+    assert sorted([e["v"] async for e in store.query(name)]) == list(range(8))
+
+
+async def test_one_call_adds_and_removes_rows_of_many_partitions(store: TableStore) -> None:
+    name = _table()
+    await store.upsert_many(name, [{"PartitionKey": f"p{i % 2}", "RowKey": f"r{i}"} for i in range(6)])
+    written = await store.write_many(
+        name,
+        upserts=[{"PartitionKey": "p0", "RowKey": "new"}, {"PartitionKey": "p1", "RowKey": "new"}],
+        deletes=[("p0", "r0"), ("p1", "r1"), ("p1", "never-there")],
+    )
+    assert written == 5
+    assert sorted([(e["PartitionKey"], e["RowKey"]) async for e in store.query(name)]) == [
+        ("p0", "new"),
+        ("p0", "r2"),
+        ("p0", "r4"),
+        ("p1", "new"),
+        ("p1", "r3"),
+        ("p1", "r5"),
+    ]
 
 
 async def test_upsert_many_groups_by_partition_in_batches_of_100(store: TableStore) -> None:
