@@ -134,23 +134,30 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         out.append(("peak RSS grows < 2x from 10k to 50k", f"{growth:.2f}x", growth < 2))
     for s in results["sizes"]:
         full, inc = s["connector_full"], s["connector_incremental"]
-        speedup = full["wall_s"] / inc["wall_s"]
-        out.append(
-            (
-                f"incremental after 1% changes >= 20x faster than full ({s['size']:,})",
-                f"{full['wall_s']:.1f} s / {inc['wall_s']:.2f} s = {speedup:.1f}x",
-                speedup >= 20,
+        first = full["wall_s"] / inc["wall_s"]
+        full2, inc2 = full.get("second_invocation"), inc.get("second_invocation")
+        if full2 and inc2:  # like for like: both the second invocation in a worker process that already ran one
+            speedup = full2["wall_s"] / inc2["wall_s"]
+            measured = (
+                f"{full2['wall_s']:.2f} s / {inc2['wall_s']:.3f} s = {speedup:.1f}x in a running worker; "
+                f"first invocation of a fresh process {full['wall_s']:.2f} s / {inc['wall_s']:.3f} s = {first:.1f}x"
             )
+        else:
+            speedup, measured = first, f"{full['wall_s']:.1f} s / {inc['wall_s']:.2f} s = {first:.1f}x"
+        out.append((f"incremental after 1% changes >= 20x faster than full ({s['size']:,})", measured, speedup >= 20))
+        runs = [(inc, s["changes"]["total"])]
+        if inc2 and s.get("changes_second"):
+            runs.append((inc2, s["changes_second"]["total"]))
+        text = "; ".join(
+            f"{w} directory rows for {n} changes ({w / n - 1:+.0%})"
+            for w, n in ((r["directory_entity_writes"], n) for r, n in runs)
         )
-        changed = s["changes"]["total"]
-        writes = inc["directory_entity_writes"]
+        requests = inc["table_requests"].get("batch", 0) + inc["table_requests"].get("write", 0)
         out.append(
             (
                 f"incremental Table writes within 10% of changed objects ({s['size']:,})",
-                f"{writes} directory rows for {changed} changes ({writes / changed - 1:+.0%}); "
-                f"{inc['table_requests'].get('batch', 0) + inc['table_requests'].get('write', 0)} Table write requests "
-                "in all (sync state included)",
-                abs(writes - changed) <= 0.1 * changed,
+                f"{text}; {requests} Table write requests in all (sync state included)",
+                all(abs(r["directory_entity_writes"] - n) <= 0.1 * n for r, n in runs),
             )
         )
     cold = results.get("coldstart") or []
@@ -221,6 +228,14 @@ def render(results: dict[str, Any]) -> str:
         "- Each measured sync runs in a fresh Python process: wall time is the sync itself (token included, process",
         "  start and imports excluded); peak RSS is that process's VmHWM (imports included; not `ru_maxrss`, which",
         "  inherits the parent's peak through vfork + exec).",
+        "- **Steady state**: the Functions host keeps its Python worker between invocations, and the scheduled",
+        "  incremental sync is what a running worker does every day. So each connector worker process then runs a",
+        "  second invocation: after the full sync, a full sync of a fresh connection (same tenant, new partition);",
+        "  after the incremental sync, the orchestrator's second 1% (other users) is applied through the emulator's",
+        "  control API, untimed, and the incremental sync runs again. The second invocation makes its clients anew",
+        "  (credential, token, connections), as every invocation does; what it no longer pays is the process's",
+        "  one-off costs: modules imported on first use (anyio alone ~16 ms), first-call paths. The incremental",
+        "  target compares the two second invocations (like for like); the first-invocation ratio is shown too.",
         "- Graph requests: counted in the client by an httpx request hook (token requests excluded; a `$batch` is one",
         "  request); the emulator's per-endpoint counters are in results.json as a cross-check.",
         "  Table and Queue requests: counted in the client by the SDKs' `raw_request_hook` (one per HTTP attempt; a",
@@ -305,19 +320,25 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Incremental sync after 1% of the in-scope users change",
         "",
-        "| size | changes | wall s | full / incremental | Graph requests | directory rows written "
-        "| Table write requests (all) | Queue messages |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| size | invocation | changes | wall s | full / incremental | Graph requests | directory rows written "
+        "| Table requests (write / read) | Queue messages |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in results["sizes"]:
         inc, full = s["connector_incremental"], s["connector_full"]
-        tr = inc["table_requests"]
-        lines.append(
-            f"| {s['size']:,} | {s['changes']['total']} | {inc['wall_s']:.2f} | "
-            f"{full['wall_s'] / inc['wall_s']:.1f}x | "
-            f"{inc['graph_requests']} | {inc['directory_entity_writes']} | {tr.get('batch', 0) + tr.get('write', 0)} | "
-            f"{inc['queue_messages']} |"
-        )
+        rows = [("first in a fresh process", inc, full, s["changes"])]
+        if inc.get("second_invocation") and full.get("second_invocation"):
+            rows.append(
+                ("second in the same worker", inc["second_invocation"], full["second_invocation"], s["changes_second"])
+            )
+        for label, r, f, changes in rows:
+            tr = r["table_requests"]
+            lines.append(
+                f"| {s['size']:,} | {label} | {changes['total']} | {r['wall_s']:.3f} | "
+                f"{f['wall_s'] / r['wall_s']:.1f}x (full {f['wall_s']:.2f} s) | "
+                f"{r['graph_requests']} | {r['directory_entity_writes']} | "
+                f"{tr.get('batch', 0) + tr.get('write', 0)} / {tr.get('read', 0)} | {r['queue_messages']} |"
+            )
     ceiling = results.get("azurite_ceiling")
     if ceiling:
         per = ", ".join(f"{c}: {_n(v)}" for c, v in ceiling["entities_per_s"].items())

@@ -61,6 +61,7 @@ def tenant_config(emulator: EntraProcess) -> dict[str, Any]:
         "graph_url": d["graph_url"],
         "ca_path": d["ca_path"],
         "sync_group_id": tenant["sync_group"]["id"],
+        "control_url": d["control_url"],
     }
 
 
@@ -71,12 +72,15 @@ def truth_counts(emulator: EntraProcess, tenant_id: str) -> tuple[dict[str, int]
     return counts, truth
 
 
-def apply_changes(emulator: EntraProcess, tenant_id: str, truth: dict[str, Any], seed: int) -> dict[str, int]:
-    """Change 1% of the in-scope users: 80% attribute updates, 10% added to a group, 10% removed from a group that
-    is not part of the sync scope chain (so they stay in scope). Each change is exactly one row to rewrite."""
+def plan_changes(
+    tenant_id: str, truth: dict[str, Any], seed: int, exclude: frozenset[str] = frozenset()
+) -> tuple[list[list[Any]], dict[str, int], set[str]]:
+    """1% of the in-scope users (none of `exclude`), as emulator control operations: 80% attribute updates, 10%
+    added to a group, 10% removed from a group that is not part of the sync scope chain (so they stay in scope).
+    Each change is exactly one row to rewrite. Returns (operations, counts by kind, the users chosen)."""
     rng = random.Random(seed)
-    users = sorted(truth["users"])
-    n = max(10, round(len(users) * 0.01))
+    users = sorted(set(truth["users"]) - exclude)
+    n = max(10, round(len(truth["users"]) * 0.01))
     chosen = rng.sample(users, n)
     chain = {gid for gid, name in truth["groups"].items() if name.startswith(("Connector Sync Scope", "Sync Tier"))}
     other_groups = sorted(g for g in truth["groups"] if g not in chain)
@@ -84,26 +88,33 @@ def apply_changes(emulator: EntraProcess, tenant_id: str, truth: dict[str, Any],
     for gid, uid in truth["memberships"]:
         links.setdefault(uid, set()).add(gid)
     n_add = n_remove = n // 10
+    ops: list[list[Any]] = []
     done = {"user.updated": 0, "membership.added": 0, "membership.removed": 0}
     for index, uid in enumerate(chosen):
         if index < n_add:
             candidates = [g for g in other_groups if g not in links.get(uid, set())]
-            if candidates and emulator.control(
-                "add_member", tenant=tenant_id, group_id=rng.choice(candidates), member_id=uid
-            ):
+            if candidates:
+                ops.append(["add_member", {"tenant": tenant_id, "group_id": rng.choice(candidates), "member_id": uid}])
                 done["membership.added"] += 1
                 continue
         elif index < n_add + n_remove:
             candidates = sorted(g for g in links.get(uid, set()) if g not in chain)
-            if candidates and emulator.control(
-                "remove_member", tenant=tenant_id, group_id=rng.choice(candidates), member_id=uid
-            ):
+            if candidates:
+                ops.append(
+                    ["remove_member", {"tenant": tenant_id, "group_id": rng.choice(candidates), "member_id": uid}]
+                )
                 done["membership.removed"] += 1
                 continue
-        emulator.control("update_user", tenant=tenant_id, user_id=uid, jobTitle=f"Benchmark role {index}")
+        ops.append(["update_user", {"tenant": tenant_id, "user_id": uid, "jobTitle": f"Benchmark role {seed}-{index}"}])
         done["user.updated"] += 1
     done["total"] = sum(done.values())
-    return done
+    return ops, done, set(chosen)
+
+
+def apply_changes(emulator: EntraProcess, ops: list[list[Any]]) -> None:
+    for operation, arguments in ops:
+        if not emulator.control(operation, **arguments):
+            raise RuntimeError(f"the emulator did not apply {operation} {arguments}")
 
 
 def code_fingerprint() -> str:
@@ -194,8 +205,13 @@ def size_scenarios(size: int, args: argparse.Namespace, log_dir: Path) -> dict[s
         cap = args.baseline_cap
         with start_azurite(str(log_dir)) as azurite:
             run_cfg = {**cfg, "storage": azurite.connection_string, "connection_id": f"c{uuid.uuid4().hex[:12]}"}
-            out["connector_full"] = connector_run({**run_cfg, "mode": "full"}, emulator, counts)
-            log(f"  connector full: {out['connector_full']['wall_s']:.1f} s")
+            # a second full sync into a fresh partition follows in the same worker process: the steady state
+            second = {"connection_id": f"c{uuid.uuid4().hex[:12]}", "mode": "full"}
+            out["connector_full"] = connector_run({**run_cfg, "mode": "full", "then": second}, emulator, counts)
+            log(
+                f"  connector full: {out['connector_full']['wall_s']:.1f} s; "
+                f"second invocation {out['connector_full']['second_invocation']['wall_s']:.1f} s"
+            )
             with start_azurite(str(log_dir)) as other:
                 base_cfg = {**cfg, "storage": other.connection_string, "connection_id": "baseline"}
                 out["baseline_full"] = reused(args, size, "baseline_full", counts) or baseline_run(
@@ -217,11 +233,18 @@ def size_scenarios(size: int, args: argparse.Namespace, log_dir: Path) -> dict[s
                     f"  baseline capped at {check_cap}/phase, extrapolated: "
                     f"{out['baseline_extrapolation_check']['wall_s']:.1f} s"
                 )
-            out["changes"] = apply_changes(emulator, cfg["tenant_id"], truth, seed=size)
-            out["connector_incremental"] = connector_run({**run_cfg, "mode": "incremental"}, emulator, counts)
+            ops, out["changes"], chosen = plan_changes(cfg["tenant_id"], truth, seed=size)
+            later_ops, out["changes_second"], _ = plan_changes(
+                cfg["tenant_id"], truth, seed=size + 1, exclude=frozenset(chosen)
+            )
+            apply_changes(emulator, ops)
+            # the second 1% is applied by the worker between its two invocations (outside the timed window)
+            then = {"connection_id": run_cfg["connection_id"], "mode": "incremental", "ops": later_ops}
+            inc_cfg = {**run_cfg, "mode": "incremental", "then": then}
+            inc = out["connector_incremental"] = connector_run(inc_cfg, emulator, counts)
             log(
-                f"  connector incremental after {out['changes']['total']} changes: "
-                f"{out['connector_incremental']['wall_s']:.2f} s"
+                f"  connector incremental after {out['changes']['total']} changes: {inc['wall_s']:.2f} s; second "
+                f"invocation after {out['changes_second']['total']} more: {inc['second_invocation']['wall_s']:.2f} s"
             )
         if args.profile and size == max(args.sizes):
             with start_azurite(str(log_dir)) as azurite:

@@ -83,22 +83,104 @@ def sdk_graph(cfg: dict[str, Any], *, timeout: float = 120.0, hooks: list[Any] |
 
 # -- the connector -----------------------------------------------------------------------------------------------
 async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
+    """One sync as the first invocation in this process; with cfg["then"], a second invocation in the same process
+    afterwards, as in a Functions worker the host kept running, after applying cfg["then"]["ops"] to the emulator
+    outside the timed window. Clients come from the process's client pool exactly as the function's Container
+    takes them (shared/client_pool.py): the Graph credential, HTTP client, table and queue clients are made by
+    the first invocation and reused by the second; GraphClient and its token source are per invocation."""
+    from shared.client_pool import close_pool
 
+    rss_before = current_rss_mb()
+    counters = (StorageCounter(), StorageCounter(), GraphCounter())
+    try:
+        first = await connector_invocation(cfg, cfg["connection_id"], cfg["mode"], counters)
+        out = {**first, "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
+        then = cfg.get("then")
+        if then:
+            if then.get("ops"):
+                await apply_ops(cfg, then["ops"])
+            out["second_invocation"] = await connector_invocation(cfg, then["connection_id"], then["mode"], counters)
+    finally:
+        await close_pool()
+    return out
+
+
+async def apply_ops(cfg: dict[str, Any], ops: list[list[Any]]) -> None:
+    """Changes to the emulator's tenant through its control API (not timed, not counted)."""
+    import ssl
+
+    import httpx
+
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=120) as control:
+        for operation, arguments in ops:
+            response = await control.post(f"{cfg['control_url']}/{operation}", json=arguments)
+            response.raise_for_status()
+
+
+def _closer(client: Any) -> Any:
+    return getattr(client, "aclose", None) or client.close
+
+
+async def connector_invocation(
+    cfg: dict[str, Any], connection_id: str, mode: str, counters: tuple[StorageCounter, StorageCounter, GraphCounter]
+) -> dict[str, Any]:
+    """What one invocation of the sync worker does: take its clients from the pool (made on first use), run the
+    sync. Timed from just before run_sync to its end: a first invocation makes its token and connections inside
+    that window, on first use."""
+    import ssl
+
+    import httpx
     from azure.data.tables.aio import TableServiceClient
     from azure.storage.queue.aio import QueueServiceClient
 
+    from shared.adapters.entra_auth import CredentialTokens, make_credential
+    from shared.adapters.graph import GraphClient
     from shared.adapters.queues import QueueSender
     from shared.adapters.table_store import TableStore
+    from shared.client_pool import current_pool, fingerprint
     from shared.domain.connection import Connection
     from shared.services.directory_sync import SyncDeps, run_sync
 
-    rss_before = current_rss_mb()
-    tables_counter, queue_counter, graph_counter = StorageCounter(), StorageCounter(), GraphCounter()
-    graph, tokens, http = connector_graph(cfg, hooks=[graph_counter.hook])
-    tables = TableStore(TableServiceClient.from_connection_string(cfg["storage"], raw_request_hook=tables_counter.hook))
-    queues = QueueSender(QueueServiceClient.from_connection_string(cfg["storage"], raw_request_hook=queue_counter.hook))
+    tables_counter, queue_counter, graph_counter = counters
+    pool = current_pool()
+    credential = pool.get(
+        ("graph-credential", cfg["tenant_id"], cfg["client_id"], fingerprint(cfg["client_secret"])),
+        lambda: make_credential(
+            tenant_id=cfg["tenant_id"],
+            client_id=cfg["client_id"],
+            secret=cfg["client_secret"],
+            login_url=cfg["login_url"],
+            ca_path=cfg["ca_path"],
+            emulated=True,
+        ),
+        _closer,
+    )
+    http = pool.get(
+        ("http", cfg["ca_path"]),
+        lambda: httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=cfg["ca_path"]),
+            timeout=120.0,
+            event_hooks={"request": [graph_counter.hook]},
+        ),
+        _closer,
+    )
+    tables = pool.get(
+        ("tables", cfg["storage"]),
+        lambda: TableStore(
+            TableServiceClient.from_connection_string(cfg["storage"], raw_request_hook=tables_counter.hook)
+        ),
+        _closer,
+    )
+    queues = pool.get(
+        ("queues", cfg["storage"]),
+        lambda: QueueSender(
+            QueueServiceClient.from_connection_string(cfg["storage"], raw_request_hook=queue_counter.hook)
+        ),
+        _closer,
+    )
+    graph = GraphClient(http, CredentialTokens(credential, GRAPH_SCOPE), cfg["graph_url"])
     connection = Connection(
-        id=cfg["connection_id"],
+        id=connection_id,
         tenant_id=cfg["tenant_id"],
         display_name="Benchmark tenant",
         credential_mode="customer_app",
@@ -108,6 +190,7 @@ async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
         user_defaults={"sso_enabled": True},
     )
     deps = SyncDeps(graph=graph, tables=tables, queues=queues)
+    before = (tables_counter.as_dict(), queue_counter.as_dict(), graph_counter.requests, queues.sent)
     profiler = None
     if cfg.get("profile"):
         import cProfile
@@ -116,11 +199,11 @@ async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    result = await run_sync(deps, connection, mode=cfg["mode"], budget_s=3600.0, trigger="bench")
+    result = await run_sync(deps, connection, mode=mode, budget_s=3600.0, trigger="bench")
     invocations = 1
     while result.outcome == "continued":  # not expected with a 1-hour budget; counted if it happens
         invocations += 1
-        result = await run_sync(deps, connection, mode=cfg["mode"], budget_s=3600.0, trigger="bench")
+        result = await run_sync(deps, connection, mode=mode, budget_s=3600.0, trigger="bench")
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - started
@@ -133,26 +216,25 @@ async def connector(cfg: dict[str, Any]) -> dict[str, Any]:
             pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(45)
             Path(f"{cfg['profile']}.{sort}.txt").write_text(out.getvalue())  # noqa: ASYNC240 - after timing
         profiler.dump_stats(f"{cfg['profile']}.pstats")
-    await tables.close()
-    await queues.close()
-    await http.aclose()
-    await tokens.close()
     return {
         "wall_s": wall,
         "outcome": result.outcome,
+        "mode": result.mode,
         "invocations": invocations,
         "counts": result.counts,
-        "graph_requests": graph_counter.requests,
+        "graph_requests": graph_counter.requests - before[2],
         "graph_requests_by_label": dict(graph.stats.requests),
         "graph_retries": graph.stats.retries,
         "directory_entity_writes": result.table_writes,
-        "table_requests": tables_counter.as_dict(),
-        "queue_requests": queue_counter.as_dict(),
-        "queue_messages": queues.sent,
-        "rss_before_mb": rss_before,
-        "peak_rss_mb": peak_rss_mb(),
+        "table_requests": _delta(tables_counter.as_dict(), before[0]),
+        "queue_requests": _delta(queue_counter.as_dict(), before[1]),
+        "queue_messages": queues.sent - before[3],
         "errors": result.errors,
     }
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
 # -- the baseline: what a typical user writes ------------------------------------------------------------------

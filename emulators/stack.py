@@ -56,7 +56,11 @@ class LocalStack:
 
 @contextlib.contextmanager
 def start_local_stack(
-    *, seed: str = "demo", size: int = 60, tenants: int = 2, azurite: Azurite | None = None,
+    *,
+    seed: str = "demo",
+    size: int = 60,
+    tenants: int = 2,
+    azurite: Azurite | None = None,
     redirect_uris: list[str] | None = None,
 ) -> Iterator[LocalStack]:
     """Start what is not given; stop everything it started, also on failure."""
@@ -69,8 +73,13 @@ def start_local_stack(
         tenant = entra.tenants[0]
         identity = next(a for a in tenant["apps"] if a["kind"] == "connector_identity")
         kv_tls = make_loopback_tls(os.path.join(workdir, "kv-tls"))
-        vault = KeyVaultEmulator(tenant=tenant["id"], signer=entra.signer, authorized=[identity["client_id"]],
-                                 login_url=entra.login_url, tls=kv_tls)
+        vault = KeyVaultEmulator(
+            tenant=tenant["id"],
+            signer=entra.signer,
+            authorized=[identity["client_id"]],
+            login_url=entra.login_url,
+            tls=kv_tls,
+        )
         vault.start()
         stack.callback(vault.stop)
         bundle = Path(workdir) / "ca-bundle.pem"

@@ -42,11 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(run: Runner, args: argparse.Namespace, env: Mapping[str, str]) -> Any:
+    from shared.client_pool import close_pool
     from shared.composition import Container
     from shared.config import load_settings
 
-    async with Container(load_settings(env)) as container:
-        return await run(container, args)
+    try:
+        async with Container(load_settings(env)) as container:
+            return await run(container, args)
+    finally:
+        await close_pool()  # the pooled clients belong to this asyncio.run's loop
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

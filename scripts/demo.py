@@ -12,8 +12,9 @@ import signal
 import ssl
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import FrameType
+from typing import Any
 
 import httpx
 
@@ -44,13 +45,22 @@ async def onboard(stack: LocalStack, container: Container) -> str:
     # What the operator does once per deployment: store the multi-tenant app's credential in Key Vault.
     await container.secrets().set("operator-app-credential", operator["client_secret"], tags={"kind": "operator"})
     say(f"\n== 1. Connect the tenant {tenant['domains'][0]} by admin consent ==")
-    status, body, _ = await host.http("connections_create", "POST", "/api/connections", body={
-        "display_name": tenant.get("display_name", "Demo tenant"), "tenant": tenant["domains"][0],
-        "credential_mode": "admin_consent", "sync_group_id": tenant["sync_group"]["id"],
-        "rotation_group_id": tenant["rotation_group"]["id"], "rotation_interval_days": 30,
-        "features": {"sync": True, "rotation": True}, "removal_behaviour": "deactivate",
-        "schedule": {"frequency": "daily", "time_of_day": "02:00", "timezone": "Europe/Berlin"},
-    })
+    status, body, _ = await host.http(
+        "connections_create",
+        "POST",
+        "/api/connections",
+        body={
+            "display_name": tenant.get("display_name", "Demo tenant"),
+            "tenant": tenant["domains"][0],
+            "credential_mode": "admin_consent",
+            "sync_group_id": tenant["sync_group"]["id"],
+            "rotation_group_id": tenant["rotation_group"]["id"],
+            "rotation_interval_days": 30,
+            "features": {"sync": True, "rotation": True},
+            "removal_behaviour": "deactivate",
+            "schedule": {"frequency": "daily", "time_of_day": "02:00", "timezone": "Europe/Berlin"},
+        },
+    )
     assert status == 201, body
     connection_id = str(body["id"])
     say(f"connection {connection_id}: tenant {body['tenant_id']} (resolved from the domain), state {body['state']}")
@@ -70,8 +80,9 @@ async def onboard(stack: LocalStack, container: Container) -> str:
 
 async def verify(connection_id: str) -> None:
     say("\n== 2. Test permissions ==")
-    status, report, _ = await host.http("connections_verify", "POST", f"/api/connections/{connection_id}/verify",
-                                        route={"id": connection_id})
+    status, report, _ = await host.http(
+        "connections_verify", "POST", f"/api/connections/{connection_id}/verify", route={"id": connection_id}
+    )
     assert status == 200, report
     for check in (report or {}).get("checks", []):
         say(f"  [{check['status']:>4}] {check['name']}: {check.get('detail') or check.get('message', '')}")
@@ -79,16 +90,20 @@ async def verify(connection_id: str) -> None:
 
 async def sync(container: Container, connection_id: str, title: str) -> Counter[str]:
     say(f"\n== {title} ==")
-    status, body, _ = await host.http("sync_start", "POST", f"/api/connections/{connection_id}/sync",
-                                      route={"id": connection_id})
+    status, body, _ = await host.http(
+        "sync_start", "POST", f"/api/connections/{connection_id}/sync", route={"id": connection_id}
+    )
     assert status == 202, body
     await container.queues().receive_events(names.DIRECTORY_CHANGES)  # only show this run's changes
     await drain_sync_jobs(container)
-    _, runs, _ = await host.http("sync_runs", "GET", f"/api/connections/{connection_id}/runs?top=1",
-                                 route={"id": connection_id})
+    _, runs, _ = await host.http(
+        "sync_runs", "GET", f"/api/connections/{connection_id}/runs?top=1", route={"id": connection_id}
+    )
     run = runs["runs"][0]
-    say(f"run {run['run_id'][:8]}: mode {run['mode']}, {run['outcome']}, {run['graph_requests']} Graph requests, "
-        f"{run['table_writes']} table writes")
+    say(
+        f"run {run['run_id'][:8]}: mode {run['mode']}, {run['outcome']}, {run['graph_requests']} Graph requests, "
+        f"{run['table_writes']} table writes"
+    )
     events = Counter(e["type"] for e in await container.queues().receive_events(names.DIRECTORY_CHANGES))
     say("change feed: " + (", ".join(f"{n} {kind}" for kind, n in sorted(events.items())) or "nothing changed"))
     return events
@@ -96,12 +111,16 @@ async def sync(container: Container, connection_id: str, title: str) -> Counter[
 
 async def compare_with_tenant(stack: LocalStack, container: Container, connection_id: str) -> None:
     truth = stack.entra.control.ground_truth(stack.tenant["id"])
-    users = {r["RowKey"]: r async for r in container.tables().query(
-        names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": connection_id})}
+    users = {
+        r["RowKey"]: r
+        async for r in container.tables().query(names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": connection_id})
+    }
     active = {u for u, r in users.items() if r["in_scope"] and r["status"] != "inactive"}
     same = active == set(truth["users"])
-    say(f"stored {len(active)} in-scope users, tenant has {len(truth['users'])} in scope: "
-        f"{'identical' if same else 'DIFFERENT'}")
+    say(
+        f"stored {len(active)} in-scope users, tenant has {len(truth['users'])} in scope: "
+        f"{'identical' if same else 'DIFFERENT'}"
+    )
     if not same:
         raise SystemExit("the stored directory differs from the tenant")
 
@@ -124,8 +143,9 @@ def change_tenant(stack: LocalStack) -> None:
 
 async def rotate(stack: LocalStack, container: Container, connection_id: str) -> None:
     say("\n== 6. Rotate passwords of the rotation group ==")
-    status, report, _ = await host.http("rotate_connection", "POST", f"/api/connections/{connection_id}/rotate",
-                                        route={"id": connection_id})
+    status, report, _ = await host.http(
+        "rotate_connection", "POST", f"/api/connections/{connection_id}/rotate", route={"id": connection_id}
+    )
     assert status == 200, report
     rotated = sorted(report["rotated"])  # user id -> Key Vault version id (never the password)
     skipped = Counter(str(reason) for reason in report["skipped"].values())
@@ -166,16 +186,24 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+async def in_one_loop(work: Coroutine[Any, Any, None]) -> None:
+    """Run the walkthrough, then close the clients the functions pooled on this loop (as a host would at exit)."""
+    from shared.client_pool import close_pool
+
+    try:
+        await work
+    finally:
+        await close_pool()
+
+
 def main() -> int:
     with stop_on_sigterm():
         say("starting Azurite, the emulated Entra tenant and Key Vault (loopback, free ports)...")
         with start_local_stack(seed="demo", size=60, tenants=1) as stack:
             say(f"tenant {stack.tenant['domains'][0]} ({stack.tenant['id']}), Graph at {stack.entra.graph_url}")
-            asyncio.run(walkthrough(stack))
+            asyncio.run(in_one_loop(walkthrough(stack)))
         say("\nall processes stopped; demo finished")
     return 0
-
-
 
 
 if __name__ == "__main__":

@@ -38,8 +38,12 @@ async def http(name: str, method: str, url: str, *, body: Any = None, route: dic
     """Call an HTTP function; returns (status, parsed JSON or text, headers)."""
     parts = urlsplit(url)
     request = func.HttpRequest(
-        method=method, url=url, params=dict(parse_qsl(parts.query)), route_params=route or {},
-        body=json.dumps(body).encode() if body is not None else b"", headers={"content-type": "application/json"},
+        method=method,
+        url=url,
+        params=dict(parse_qsl(parts.query)),
+        route_params=route or {},
+        body=json.dumps(body).encode() if body is not None else b"",
+        headers={"content-type": "application/json"},
     )
     response = await acall(name, request)
     raw = response.get_body().decode()

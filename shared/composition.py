@@ -1,5 +1,7 @@
-"""Composition root: builds the real adapters from settings, per invocation, and closes them. Tests build the same
-objects against Azurite and the emulators, or pass fakes to the services directly."""
+"""Composition root: builds the real adapters from settings. Storage, Key Vault, the app's credential, the HTTP
+client and the sync's Graph credentials come from the process's client pool (shared/client_pool.py: made once,
+reused by every invocation); what a Container makes for itself alone (fresh credentials) it closes. Tests build
+the same objects against Azurite and the emulators, or pass fakes to the services directly."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import ssl
 from types import TracebackType
 from typing import Any, Self
 
+from shared.client_pool import ClientPool, current_pool, fingerprint
 from shared.config import Settings, load_settings
 from shared.domain.clouds import Cloud, cloud_named
 from shared.domain.connection import Connection
@@ -19,17 +22,23 @@ AZURITE_DEFAULT = (
 )
 
 
-class Container:
-    """Lazily made clients for one invocation. `async with Container.from_env() as c:`."""
+def _closer(client: Any) -> Any:
+    return getattr(client, "aclose", None) or client.close
 
-    def __init__(self, settings: Settings) -> None:
+
+class Container:
+    """The clients of one invocation, lazily. `async with Container.from_env() as c:`."""
+
+    def __init__(self, settings: Settings, pool: ClientPool | None = None) -> None:
         self.settings = settings
+        self._pool = pool
         self._closers: list[Any] = []
-        self._tables: Any = None
-        self._queues: Any = None
-        self._secrets: Any = None
-        self._app_credential: Any = None
-        self._http: Any = None
+
+    @property
+    def pool(self) -> ClientPool:
+        if self._pool is None:
+            self._pool = current_pool()
+        return self._pool
 
     @classmethod
     def from_env(cls) -> Container:
@@ -56,26 +65,31 @@ class Container:
     def cloud(self, name: str = "global") -> Cloud:
         return cloud_named(name, self.settings.login_url_override, self.settings.graph_url_override)
 
+    def _app_key(self) -> tuple[Any, ...]:
+        identity = self.settings.identity
+        secret = fingerprint(identity.client_secret) if identity.client_secret else ""
+        return ("app", identity.tenant_id, identity.client_id, secret, self.cloud().login_url, self.settings.ca_bundle)
+
     def app_credential(self) -> Any:
-        if self._app_credential is None:
-            identity = self.settings.identity
-            if identity.client_secret:
-                from shared.adapters.entra_auth import make_credential
+        """The app's own identity (managed identity in Azure; a client secret locally), shared by the process."""
+        return self.pool.get(self._app_key(), self._make_app_credential, _closer)
 
-                self._app_credential = make_credential(
-                    tenant_id=identity.tenant_id or "",
-                    client_id=identity.client_id or "",
-                    secret=identity.client_secret,
-                    login_url=self.cloud().login_url,
-                    ca_path=self.settings.ca_bundle,
-                    emulated=self.emulated,
-                )
-            else:
-                from azure.identity.aio import ManagedIdentityCredential
+    def _make_app_credential(self) -> Any:
+        identity = self.settings.identity
+        if identity.client_secret:
+            from shared.adapters.entra_auth import make_credential
 
-                self._app_credential = ManagedIdentityCredential(client_id=identity.client_id)
-            self._closers.append(self._app_credential.close)
-        return self._app_credential
+            return make_credential(
+                tenant_id=identity.tenant_id or "",
+                client_id=identity.client_id or "",
+                secret=identity.client_secret,
+                login_url=self.cloud().login_url,
+                ca_path=self.settings.ca_bundle,
+                emulated=self.emulated,
+            )
+        from azure.identity.aio import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=identity.client_id)
 
     # -- storage and secrets ----------------------------------------------------------------------
     def _storage_connection_string(self) -> str | None:
@@ -83,63 +97,63 @@ class Container:
         return AZURITE_DEFAULT if conn == "UseDevelopmentStorage=true" else conn
 
     def tables(self) -> Any:
-        if self._tables is None:
-            from shared.adapters.table_store import TableStore
+        conn = self._storage_connection_string()
+        key = ("tables", conn or "", "" if conn else self.settings.storage.table_uri, None if conn else self._app_key())
+        return self.pool.get(key, self._make_tables, _closer)
 
-            conn = self._storage_connection_string()
-            self._tables = (
-                TableStore.from_connection_string(conn)
-                if conn
-                else TableStore.from_endpoint(self.settings.storage.table_uri or "", self.app_credential())
-            )
-            self._closers.append(self._tables.close)
-        return self._tables
+    def _make_tables(self) -> Any:
+        from shared.adapters.table_store import TableStore
+
+        conn = self._storage_connection_string()
+        if conn:
+            return TableStore.from_connection_string(conn)
+        return TableStore.from_endpoint(self.settings.storage.table_uri or "", self.app_credential())
 
     def queues(self) -> Any:
-        if self._queues is None:
-            from shared.adapters.queues import QueueSender
+        conn = self._storage_connection_string()
+        key = ("queues", conn or "", "" if conn else self.settings.storage.queue_uri, None if conn else self._app_key())
+        return self.pool.get(key, self._make_queues, _closer)
 
-            conn = self._storage_connection_string()
-            self._queues = (
-                QueueSender.from_connection_string(conn)
-                if conn
-                else QueueSender.from_endpoint(self.settings.storage.queue_uri or "", self.app_credential())
-            )
-            self._closers.append(self._queues.close)
-        return self._queues
+    def _make_queues(self) -> Any:
+        from shared.adapters.queues import QueueSender
+
+        conn = self._storage_connection_string()
+        if conn:
+            return QueueSender.from_connection_string(conn)
+        return QueueSender.from_endpoint(self.settings.storage.queue_uri or "", self.app_credential())
 
     def secrets(self) -> Any:
-        if self._secrets is None:
-            from shared.adapters.keyvault_secrets import KeyVaultSecretStore
+        key = ("secrets", self.settings.key_vault_url, self.settings.ca_bundle, self.emulated, self._app_key())
+        return self.pool.get(key, self._make_secrets, _closer)
 
-            self._secrets = KeyVaultSecretStore.create(
-                self.settings.key_vault_url,
-                self.app_credential(),
-                ca_path=self.settings.ca_bundle,
-                verify_challenge_resource=not self.emulated,
-            )
-            self._closers.append(self._secrets.close)
-        return self._secrets
+    def _make_secrets(self) -> Any:
+        from shared.adapters.keyvault_secrets import KeyVaultSecretStore
+
+        return KeyVaultSecretStore.create(
+            self.settings.key_vault_url,
+            self.app_credential(),
+            ca_path=self.settings.ca_bundle,
+            verify_challenge_resource=not self.emulated,
+        )
 
     # -- Graph for a connection -------------------------------------------------------------------
     def http(self) -> Any:
-        if self._http is None:
-            import httpx
+        """The HTTP client for Graph and Entra (kept: its TLS connections serve later invocations too)."""
+        return self.pool.get(("http", self.settings.ca_bundle), self._make_http, _closer)
 
-            verify: Any = (
-                ssl.create_default_context(cafile=self.settings.ca_bundle) if self.settings.ca_bundle else True
-            )
-            self._http = httpx.AsyncClient(
-                verify=verify,
-                timeout=httpx.Timeout(60.0, connect=10.0),
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            )
-            self._closers.append(self._http.aclose)
-        return self._http
+    def _make_http(self) -> Any:
+        import httpx
 
-    async def connection_credential(self, connection: Connection) -> Any:
-        """An async credential for the connection's app in its tenant; the material is read from Key Vault now."""
-        from shared.adapters.entra_auth import make_credential
+        verify: Any = ssl.create_default_context(cafile=self.settings.ca_bundle) if self.settings.ca_bundle else True
+        return httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+
+    async def _credential_material(self, connection: Connection) -> tuple[str, str]:
+        """(client id, secret or PEM) of the app a connection signs in with; read from Key Vault every time, so a
+        rotated or replaced credential is used from the next invocation on."""
         from shared.errors import ConfigurationError
 
         if connection.credential_mode == "admin_consent":
@@ -150,9 +164,13 @@ class Container:
         else:
             client_id = connection.client_id or ""
             secret_name = connection.credential.secret_name if connection.credential else ""
-        material = (await self.secrets().get(secret_name)).value.reveal()
+        return client_id, (await self.secrets().get(secret_name)).value.reveal()
+
+    def _make_connection_credential(self, connection: Connection, client_id: str, material: str) -> Any:
+        from shared.adapters.entra_auth import make_credential
+
         pem = material.encode() if material.lstrip().startswith("-----BEGIN") else None
-        credential = make_credential(
+        return make_credential(
             tenant_id=connection.tenant_id,
             client_id=client_id,
             login_url=self.cloud(connection.cloud).login_url,
@@ -161,13 +179,26 @@ class Container:
             ca_path=self.settings.ca_bundle,
             emulated=self.emulated,
         )
+
+    async def connection_credential(self, connection: Connection) -> Any:
+        """A fresh async credential for the connection's app in its tenant (no cached token: verification and
+        consent must see the roles granted now). Closed with this Container."""
+        client_id, material = await self._credential_material(connection)
+        credential = self._make_connection_credential(connection, client_id, material)
         self._closers.append(credential.close)
         return credential
 
     async def graph_for(self, connection: Connection) -> Any:
+        """Graph for the sync and rotation jobs: the connection's credential is kept by the process pool (keyed by
+        tenant, app and a fingerprint of the material), so its token serves later invocations until near expiry."""
         from shared.adapters.entra_auth import CredentialTokens
         from shared.adapters.graph import GraphClient
 
         cloud = self.cloud(connection.cloud)
-        tokens = CredentialTokens(await self.connection_credential(connection), cloud.graph_scope)
+        client_id, material = await self._credential_material(connection)
+        key = ("graph-credential", connection.tenant_id, client_id, cloud.login_url, fingerprint(material))
+        credential = self.pool.get(
+            key, lambda: self._make_connection_credential(connection, client_id, material), _closer
+        )
+        tokens = CredentialTokens(credential, cloud.graph_scope)
         return GraphClient(self.http(), tokens, cloud.graph_v1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -36,3 +36,13 @@ def stack_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def pooled_clients_closed() -> AsyncIterator[None]:
+    """Functions keep their clients in the process pool of the running loop (shared/client_pool.py), as in the
+    Functions host; the session's loop closes them at the end."""
+    yield
+    from shared.client_pool import close_pool
+
+    await close_pool()

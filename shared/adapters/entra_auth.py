@@ -3,6 +3,7 @@ turned into AuthenticationFailed with a plain cause and fix."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -15,15 +16,19 @@ AADSTS = re.compile(r"AADSTS(\d+)")
 
 
 class CredentialTokens:
-    """A TokenSource over an async azure-identity credential (which caches tokens until near expiry)."""
+    """A TokenSource over an async azure-identity credential (which caches tokens until near expiry). Requests
+    that start together wait for one token request (the credential alone would send one each: its cache is empty
+    until the first answer arrives)."""
 
     def __init__(self, credential: Any, scope: str) -> None:
         self.credential = credential
         self.scope = scope
+        self._one_at_a_time = asyncio.Lock()
 
     async def token(self) -> str:
         try:
-            access = await self.credential.get_token(self.scope)
+            async with self._one_at_a_time:  # cheap once cached: get_token returns the cached token at once
+                access = await self.credential.get_token(self.scope)
         except ClientAuthenticationError as exc:
             raise auth_error(exc) from None
         return str(access.token)

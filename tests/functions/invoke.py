@@ -19,4 +19,10 @@ def call_http(name: str, request: Any, **kwargs: Any) -> Any:
 
 
 async def _await(awaitable: Any) -> Any:
-    return await awaitable
+    """Await on this asyncio.run's loop, then close the clients the function pooled on it (the loop ends here)."""
+    from shared.client_pool import close_pool
+
+    try:
+        return await awaitable
+    finally:
+        await close_pool()

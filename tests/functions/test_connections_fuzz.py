@@ -71,8 +71,13 @@ def _req(
 
 
 async def _counts(env: dict[str, str]) -> dict[str, int]:
-    async with Container(load_settings(env)) as c:
-        return {t: len([r async for r in c.tables().query(t)]) for t in (CONNECTIONS, AUDIT, CONSENT_STATES)}
+    from shared.client_pool import close_pool
+
+    try:
+        async with Container(load_settings(env)) as c:
+            return {t: len([r async for r in c.tables().query(t)]) for t in (CONNECTIONS, AUDIT, CONSENT_STATES)}
+    finally:
+        await close_pool()
 
 
 @pytest.fixture

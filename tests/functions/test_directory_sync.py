@@ -1,5 +1,6 @@
 """The sync triggers as the host calls them: dry run and queued sync over HTTP, the queue worker, status, runs,
-paged listings, the scheduler timer (once per slot), approval with nothing pending, and failure quarantine."""
+paged listings, the scheduler timer (once per slot), approval with nothing pending, failure quarantine, and
+clients pooled across invocations."""
 
 from __future__ import annotations
 
@@ -147,3 +148,41 @@ async def test_jobs_for_a_deleted_connection_are_dropped_quietly(stack_env: dict
     gone = "00000000-0000-4000-8000-000000000000"
     await host.queue("sync_worker", {"connection_id": gone, "mode": "incremental", "trigger": "schedule"})
     await host.queue("rotation_worker", {"connection_id": gone})
+
+
+async def test_later_invocations_reuse_the_pooled_token_until_the_secret_changes(
+    stack: LocalStack, stack_env: dict[str, str], queues: QueueSender
+) -> None:
+    """The Functions host keeps its worker: the second sync invocation asks Entra for no token at all (the sync's
+    credential and the app's Key Vault credential are pooled); a replaced client secret gets a credential of its own."""
+    cid = await _connection(stack)
+    route = {"id": cid}
+    control, tid = stack.entra.control, stack.tenant["id"]
+
+    async def queued_sync() -> dict[str, Any]:
+        status, _, _ = await host.http("sync_start", "POST", f"/api/connections/{cid}/sync", route=route)
+        assert status == 202
+        for job in await _jobs_for(queues, cid):
+            await host.queue("sync_worker", job)
+        _, runs, _ = await host.http("sync_runs", "GET", f"/api/connections/{cid}/runs", route=route)
+        return dict(runs["runs"][0])
+
+    assert (await queued_sync())["outcome"] == "succeeded"
+    users = sorted(control.ground_truth(tid)["users"])
+    tokens_before = control.counters().get("token", 0)
+    control.update_user(tid, users[0], jobTitle="Pooled token check")
+    second = await queued_sync()
+    assert second["outcome"] == "succeeded" and second["mode"] == "incremental"
+    assert second["counts"].get("user.updated") == 1
+    assert control.counters().get("token", 0) == tokens_before, "the second invocation requested a new token"
+
+    fresh = control.add_secret(stack.app("customer")["client_id"], expires_in_s=3600)
+    status, _, _ = await host.http(
+        "connections_update", "PATCH", f"/api/connections/{cid}", body={"client_secret": fresh["value"]}, route=route
+    )
+    assert status == 200
+    tokens_before = control.counters().get("token", 0)  # the update may check the new secret itself
+    control.update_user(tid, users[1], jobTitle="New secret check")
+    third = await queued_sync()
+    assert third["outcome"] == "succeeded" and third["counts"].get("user.updated") == 1
+    assert control.counters().get("token", 0) == tokens_before + 1, "the new secret should sign in once"
