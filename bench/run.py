@@ -183,9 +183,9 @@ def baseline_run(cfg: dict[str, Any], emulator: EntraProcess, truth: dict[str, i
 def reused(args: argparse.Namespace, size: int, key: str, counts: dict[str, int]) -> dict[str, Any] | None:
     """A baseline result from an earlier results.json (--baselines-from): the baseline does not depend on the
     connector's code, and it is most of the run's time. Only for the same tenant (same ground-truth counts)."""
-    if not args.baselines_from:
+    earlier = args.earlier
+    if not earlier:
         return None
-    earlier = json.loads(Path(args.baselines_from).read_text())
     for s in earlier["sizes"]:
         if s["size"] == size and key in s and s["truth"] == counts:
             return {**s[key], "reused_from": f"{args.baselines_from} ({earlier['machine']['date']})"}
@@ -311,13 +311,16 @@ def main() -> int:
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.baseline_cap = args.baseline_cap or None
+    # read once, now: --baselines-from may name the very file this run rewrites after each size
+    args.earlier = json.loads(Path(args.baselines_from).read_text()) if args.baselines_from else None
     if args.latency_size not in args.sizes:
         args.latency_size = 0
     OUT_DIR.mkdir(exist_ok=True)
     from emulators.azurite import start_azurite
 
     began = time.perf_counter()
-    results: dict[str, Any] = {"machine": machine_details(), "settings": {k: v for k, v in vars(args).items()}}
+    settings = {k: v for k, v in vars(args).items() if k != "earlier"}
+    results: dict[str, Any] = {"machine": machine_details(), "settings": settings}
     results["code_at_start"] = code_fingerprint()
     log("cold start: import function_app (3 fresh processes)")
     results["coldstart"] = [worker("coldstart", {}) for _ in range(3)]

@@ -15,8 +15,6 @@ from shared.domain.timestamps import to_iso, utc_now
 
 # Table Storage takes at most 15 comparisons in one $filter (MAX_FILTER_COMPARISONS): keys are asked for in chunks.
 IDS_PER_FILTER = MAX_FILTER_COMPARISONS - 2  # user ids OR-ed with the two bounds of the membership partitions
-ROWS_PER_FILTER = MAX_FILTER_COMPARISONS - 1  # row keys OR-ed within one partition
-LINKS_PER_FILTER = MAX_FILTER_COMPARISONS // 2  # (partition, row) pairs: two comparisons each
 FILTERED_LINK_LOOKUP_MAX = 8 * IDS_PER_FILTER  # beyond this one scan of the links is cheaper than many queries
 QUERIES_AT_ONCE = 4
 
@@ -57,18 +55,20 @@ class DirectoryStore:
             index[row["RowKey"]] = _stored(row)
         return index
 
-    async def read_users(self, user_ids: set[str]) -> dict[str, StoredUser]:
-        """Just these users' rows (an incremental run touches few): one query per ROWS_PER_FILTER ids."""
+    async def read_users(self, user_ids: set[str], concurrency: int = 16) -> dict[str, StoredUser]:
+        """Point reads of just these users' rows (an incremental run touches few). Not one query OR-ing their row
+        keys: the service answers that with a scan of the whole partition (Azure's table design guide says to
+        avoid it), which at 50k users made an incremental run twice as slow."""
         found: dict[str, StoredUser] = {}
-        ids = sorted(user_ids)
-        queries = []
-        for start in range(0, len(ids), ROWS_PER_FILTER):
-            chunk = ids[start : start + ROWS_PER_FILTER]
-            either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
-            params = {"pk": self.connection_id, **{f"u{i}": uid for i, uid in enumerate(chunk)}}
-            queries.append((f"PartitionKey eq @pk and ( {either} )", params))
-        async for row in self._each(names.DIRECTORY_USERS, queries, ["RowKey", "hash", "status", "in_scope"]):
-            found[row["RowKey"]] = _stored(row)
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(uid: str) -> None:
+            async with limit:
+                row = await self.tables.get(names.DIRECTORY_USERS, self.connection_id, uid)
+            if row is not None:
+                found[uid] = _stored(row)
+
+        await asyncio.gather(*(one(uid) for uid in sorted(user_ids)))
         return found
 
     async def _each(
@@ -182,23 +182,22 @@ class DirectoryStore:
             return True
         return False
 
-    async def existing_links(self, links: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these (group id, user id) links are stored (an incremental run checks the few links its delta
-        names, so replayed entries neither write nor emit again): LINKS_PER_FILTER pairs a query."""
-        pairs = sorted(links)
-        queries = []
-        for start in range(0, len(pairs), LINKS_PER_FILTER):
-            chunk = pairs[start : start + LINKS_PER_FILTER]
-            either = " or ".join(f"( PartitionKey eq @p{i} and RowKey eq @u{i} )" for i in range(len(chunk)))
-            params: dict[str, Any] = {}
-            for i, (gid, uid) in enumerate(chunk):
-                params |= {f"p{i}": members_partition(self.connection_id, gid), f"u{i}": uid}
-            queries.append((either, params))
-        prefix = len(self.connection_id) + 1
-        return {
-            (str(row["PartitionKey"])[prefix:], str(row["RowKey"]))
-            async for row in self._each(names.DIRECTORY_MEMBERS, queries, ["PartitionKey", "RowKey"])
-        }
+    async def existing_links(self, links: set[tuple[str, str]], concurrency: int = 16) -> set[tuple[str, str]]:
+        """Which of these (group id, user id) links are stored: point reads side by side (an incremental run
+        checks the few links its delta names, so replayed entries neither write nor emit again)."""
+        found: set[tuple[str, str]] = set()
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(link: tuple[str, str]) -> None:
+            async with limit:
+                row = await self.tables.get(
+                    names.DIRECTORY_MEMBERS, members_partition(self.connection_id, link[0]), link[1]
+                )
+            if row is not None:
+                found.add(link)
+
+        await asyncio.gather(*(one(link) for link in sorted(links)))
+        return found
 
     async def remove_links(self, group_id: str, user_ids: Iterable[str]) -> int:
         partition = members_partition(self.connection_id, group_id)

@@ -57,7 +57,7 @@ async def test_links_many_splits_big_groups_and_loses_nothing(azurite: Azurite) 
     assert len(events) == 55 and len({e["id"] for e in events}) == 55
 
 
-async def test_reads_of_many_rows_are_chunked_within_the_filter_limit(azurite: Azurite) -> None:
+async def test_reads_of_named_rows_find_exactly_the_stored_ones(azurite: Azurite) -> None:
     from shared.domain.directory import UserRecord
     from shared.domain.sync_plan import UserWrite
 
@@ -73,9 +73,9 @@ async def test_reads_of_many_rows_are_chunked_within_the_filter_limit(azurite: A
         await store.write_users(writes, {})
         links = {(groups[i % 3], u) for i, u in enumerate(users[:30])}
         await store.change_links(sorted(links), [])
-        asked = set(users[5:40])  # 35 ids, 25 stored: three queries of 14
+        asked = set(users[5:40])  # 35 ids, 25 stored
         read = await store.read_users(asked)
-        asked_links = {(g, u) for g in groups for u in users[:12]}  # 36 pairs, 12 stored: six queries of 7 pairs
+        asked_links = {(g, u) for g in groups for u in users[:12]}  # 36 pairs, 12 stored
         existing = await store.existing_links(asked_links)
     assert set(read) == set(users[5:30])
     assert all(read[u].hash == f"h{u}" for u in read)
