@@ -91,7 +91,7 @@ def mix_ceiling(results: dict[str, Any], size: dict[str, Any]) -> float | None:
     if not ceiling.get("ceiling_link"):
         return float(ceiling["ceiling"])
     links = truth["memberships"] / truth["objects"]
-    return 1.0 / ((1 - links) / ceiling["ceiling"] + links / ceiling["ceiling_link"])
+    return float(1.0 / ((1 - links) / ceiling["ceiling"] + links / ceiling["ceiling_link"]))
 
 
 def _size(results: dict[str, Any], size: int) -> dict[str, Any] | None:
@@ -190,7 +190,7 @@ def _row(label: str, r: dict[str, Any], base: dict[str, Any] | None) -> str:
 def _fingerprints(results: dict[str, Any]) -> str:
     seen = {r["code"] for s in results["sizes"] for k, r in s.items() if k.startswith("connector_") and "code" in r}
     if len(seen) == 1:
-        return next(iter(seen))
+        return str(next(iter(seen)))
     return "MIXED: " + ", ".join(sorted(seen)) + " (the code changed between runs: numbers are not comparable)"
 
 

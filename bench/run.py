@@ -234,14 +234,20 @@ def size_scenarios(size: int, args: argparse.Namespace, log_dir: Path) -> dict[s
                     f"{out['baseline_extrapolation_check']['wall_s']:.1f} s"
                 )
             ops, out["changes"], chosen = plan_changes(cfg["tenant_id"], truth, seed=size)
-            later_ops, out["changes_second"], _ = plan_changes(
-                cfg["tenant_id"], truth, seed=size + 1, exclude=frozenset(chosen)
-            )
+            rounds, counts_by_round = [], []
+            for r in range(args.steady_rounds):  # each round changes other users than the rounds before
+                later_ops, later_counts, picked = plan_changes(
+                    cfg["tenant_id"], truth, seed=size + 1 + r, exclude=frozenset(chosen)
+                )
+                chosen |= picked
+                rounds.append(later_ops)
+                counts_by_round.append(later_counts)
             apply_changes(emulator, ops)
-            # the second 1% is applied by the worker between its two invocations (outside the timed window)
-            then = {"connection_id": run_cfg["connection_id"], "mode": "incremental", "ops": later_ops}
+            # the later rounds are applied by the worker between its invocations (outside the timed window)
+            then = {"connection_id": run_cfg["connection_id"], "mode": "incremental", "rounds": rounds}
             inc_cfg = {**run_cfg, "mode": "incremental", "then": then}
             inc = out["connector_incremental"] = connector_run(inc_cfg, emulator, counts)
+            out["changes_second"] = counts_by_round[inc["second_invocation"]["round"]]
             log(
                 f"  connector incremental after {out['changes']['total']} changes: {inc['wall_s']:.2f} s; second "
                 f"invocation after {out['changes_second']['total']} more: {inc['second_invocation']['wall_s']:.2f} s"
@@ -300,6 +306,12 @@ def main() -> int:
         help="skip the capped baseline at the smallest size that checks the extrapolation against a full run",
     )
     parser.add_argument("--ceiling-entities", type=int, default=20_000)
+    parser.add_argument(
+        "--steady-rounds",
+        type=int,
+        default=3,
+        help="incremental runs (each after its own 1%% of changes) in the running worker; the median is reported",
+    )
     parser.add_argument(
         "--baselines-from",
         default=None,

@@ -35,6 +35,7 @@ class Cursor:
     # The sync group and every group nested in it (None: unknown or too many to keep): a membership change in
     # one of these can change the scope; changes elsewhere cannot, so the scope need not be listed again.
     scope_tree: frozenset[str] | None = None
+    users_stored: int = -1  # about how many user rows the connection has (-1: unknown); picks how rows are read
 
 
 @dataclass
@@ -153,6 +154,7 @@ class SyncState:
                     "scope_tree": json.dumps(sorted(cursor.scope_tree))
                     if cursor.scope_tree is not None and len(cursor.scope_tree) <= MAX_TREE
                     else "",
+                    "users_stored": cursor.users_stored,
                 }
             ],
             delete=["checkpoint"] if drop_checkpoint else (),
@@ -333,6 +335,7 @@ def _cursor(row: dict[str, Any]) -> Cursor:
         from_iso(row.get("last_full_at")),
         row.get("scope_group", ""),
         frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
+        int(row.get("users_stored", -1)),
     )
 
 

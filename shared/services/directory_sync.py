@@ -122,6 +122,8 @@ class _Run:
         self.user_items: list[dict[str, Any]] = []
         self.group_items: list[dict[str, Any]] = []
         self.new_tree: frozenset[str] | None = None
+        # links read ahead by an incremental run: (asked, found, the store's link writes at the time)
+        self.known_links: tuple[set[tuple[str, str]], set[tuple[str, str]], int] = (set(), set(), -1)
         self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
         self._counts_before = dict(cp.counts)
 
@@ -144,6 +146,7 @@ class _Run:
     async def save(self) -> None:
         self.tick()
         if not self.dry_run:
+            await self.apply.release()
             self.totals()
             await self.state.save_checkpoint(self.cp)
             self.checkpointed = True
@@ -175,6 +178,7 @@ class _Run:
                 self.tick()  # a restarted incremental run reads its delta again: no checkpoint needed between phases
             else:
                 await self.save()
+        await self.apply.release()
         if self.scope_complete and self.connection.sync_group_id:
             self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
         self.totals()
@@ -223,7 +227,19 @@ class _Run:
             )
         )
         if not dirty:
-            self.stored = await self.store.read_users(changed | linked)
+            # the links the groups phase will check are read now, beside the user rows (one round trip less)
+            pairs = {
+                (str(group.get("id", "")), str(link.get("id", "")))
+                for group in self.group_items
+                if group.get("id") and not removed_reason(group)
+                for link in group.get("members@delta", [])
+                if link.get("@odata.type", USER_TYPE) == USER_TYPE and link.get("id")
+            }
+            self.stored, found = await asyncio.gather(
+                self.store.read_users(changed | linked, partition_rows=self.cursor.users_stored),
+                self.store.existing_links(pairs),
+            )
+            self.known_links = (pairs, found, self.store.link_writes)
             dirty = any(
                 uid in self.stored and (not self.stored[uid].in_scope or self.stored[uid].status == INACTIVE)
                 for uid in changed - gone
@@ -268,8 +284,12 @@ class _Run:
                 if pending is not None:
                     pending.cancel()
             return "done"
-        for start in range(0, len(self.user_items), 1000):
-            await self._user_page(self.user_items[start : start + 1000])
+        self.apply.hold_users = True  # released with the run's next write (or before a checkpoint or the commit)
+        try:
+            for start in range(0, len(self.user_items), 1000):
+                await self._user_page(self.user_items[start : start + 1000])
+        finally:
+            self.apply.hold_users = False
         return "done"
 
     async def _pause(self) -> str:
@@ -432,7 +452,11 @@ class _Run:
     ) -> list[tuple[str, set[str], set[str]]]:
         """Only links that really change: a replayed or duplicated delta entry must not write or emit again."""
         asked = {(gid, uid) for gid, added, removed in candidates for uid in added | removed}
-        exists = await self.store.existing_links(asked) if asked else set()
+        known_pairs, known, writes_then = self.known_links
+        if asked <= known_pairs and self.store.link_writes == writes_then:  # read this run, unchanged since
+            exists = known & asked
+        else:
+            exists = await self.store.existing_links(asked) if asked else set()
         out = []
         for gid, added, removed in candidates:
             add = {uid for uid in added if (gid, uid) not in exists}
@@ -443,6 +467,7 @@ class _Run:
 
     # -- removals ----------------------------------------------------------------------------------
     async def removals(self) -> str:
+        await self.apply.release()  # the user rows are read below (count) and written (marks)
         behaviour = self.connection.removal_behaviour
         removals = [] if self.cp.mode == "groups" else plan_removals(self.stored, self.scope, self.deleted, behaviour)
         leaving = {r.user_id for r in removals}
@@ -559,8 +584,20 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         scope_tree=run.new_tree
         if run.new_tree is not None
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
+        users_stored=_users_stored(run, cursor),
     )
     await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
+
+
+def _users_stored(run: _Run, cursor: Cursor) -> int:
+    """About how many user rows the connection has now: a full run knows its scope; an incremental run adjusts the
+    last figure by what it created and deleted. Only used to choose how an incremental run reads rows."""
+    if run.cp.mode == "full":
+        return len(run.scope)
+    if cursor.users_stored < 0:
+        return -1
+    counts = run.cp.counts
+    return max(0, cursor.users_stored + counts.get("user.created", 0) - counts.get("user.deleted", 0))
 
 
 def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:

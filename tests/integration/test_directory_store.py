@@ -74,7 +74,9 @@ async def test_reads_of_named_rows_find_exactly_the_stored_ones(azurite: Azurite
         links = {(groups[i % 3], u) for i, u in enumerate(users[:30])}
         await store.change_links(sorted(links), [])
         asked = set(users[5:40])  # 35 ids, 25 stored
-        read = await store.read_users(asked)
+        read = await store.read_users(asked)  # size unknown: point reads
+        scanned = await store.read_users(asked, partition_rows=30)  # a small partition: three queries of 14 ids
+        assert scanned == read
         asked_links = {(g, u) for g in groups for u in users[:12]}  # 36 pairs, 12 stored
         existing = await store.existing_links(asked_links)
     assert set(read) == set(users[5:30])

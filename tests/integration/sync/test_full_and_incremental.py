@@ -26,3 +26,17 @@ async def test_second_sync_without_changes_writes_nothing(world: SyncWorld) -> N
     assert again.table_writes == 0
     assert await world.events() == []
     await world.assert_matches_ground_truth()
+
+
+async def test_the_cursor_keeps_about_how_many_users_are_stored(world: SyncWorld) -> None:
+    """The figure that picks how an incremental run reads rows: the scope after a full run, then adjusted."""
+    from shared.adapters.sync_state import SyncState
+
+    state = SyncState(world.tables, world.connection.id)
+    await world.sync(mode="full")
+    truth = world.entra.control.ground_truth(world.tid)
+    assert (await state.cursor()).users_stored == len(truth["users"])
+    world.entra.control.update_user(world.tid, sorted(truth["users"])[0], jobTitle="Size check")
+    result = await world.sync()
+    assert result.mode == "incremental" and result.counts.get("user.updated") == 1
+    assert (await state.cursor()).users_stored == len(truth["users"])

@@ -194,3 +194,38 @@ async def test_repeated_failures_are_recorded_and_quarantine_the_connection(worl
     assert ok is not None and ok.outcome == "succeeded"
     healed = await state.status()
     assert healed.consecutive_failures == 0 and healed.retry_after is None and healed.state == "idle"
+
+
+@pytest.mark.parametrize("die_at", [1, 2, 3])
+async def test_an_incremental_run_killed_midway_converges_and_announces_every_change(
+    world: SyncWorld, die_at: int
+) -> None:
+    """An incremental run holds its user writes to send them with the membership writes: killed before, between or
+    after them, the next run still writes and announces every change (same event ids when replayed)."""
+    assert (await world.sync(mode="full")).outcome == "succeeded"
+    await world.events()  # the full run's feed, read and dropped
+    control, tid = world.entra.control, world.tid
+    truth = control.ground_truth(tid)
+    users = sorted(truth["users"])
+    for uid in users[:3]:
+        control.update_user(tid, uid, jobTitle=f"Killed run {die_at}")
+    groups = sorted(g for g in truth["groups"] if g != world.connection.sync_group_id)
+    members = {u for g, u in truth["memberships"] if g == groups[0]}
+    newcomer = next(u for u in users if u not in members)
+    control.add_member(tid, groups[0], newcomer)
+    ticks = 0
+
+    def die(phase: str, counts: dict[str, int]) -> None:
+        nonlocal ticks
+        ticks += 1
+        if ticks == die_at:
+            raise _Killed(phase)
+
+    with pytest.raises(_Killed):
+        await run_sync(world.deps(progress=die), world.connection, budget_s=60)
+    resumed = await world.sync()
+    assert resumed.outcome == "succeeded" and resumed.mode == "incremental"
+    await world.assert_matches_ground_truth()
+    events = await world.events()
+    assert {e["object_id"] for e in events if e["type"] == "user.updated"} >= set(users[:3])
+    assert any(e["type"] == "membership.added" and e["object_id"] == newcomer for e in events)
