@@ -33,14 +33,18 @@ def log(message: str) -> None:
 
 def worker(kind: str, cfg: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
     began = time.perf_counter()
+    OUT_DIR.mkdir(exist_ok=True)
+    cfg_file = OUT_DIR / f"worker-{kind}-{uuid.uuid4().hex[:8]}.json"  # a file: change lists outgrow argv
+    cfg_file.write_text(json.dumps(cfg))
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.worker", kind, json.dumps(cfg)],
+        [sys.executable, "-m", "bench.worker", kind, f"@{cfg_file}"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout_s,
         check=False,
     )
+    cfg_file.unlink(missing_ok=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT:")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"worker {kind} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

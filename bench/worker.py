@@ -1,4 +1,5 @@
-"""One measurement in a fresh process: `python -m bench.worker KIND CONFIG_JSON`; prints one `RESULT:{json}` line.
+"""One measurement in a fresh process: `python -m bench.worker KIND CONFIG_JSON|@FILE`; prints one `RESULT:{json}`
+line.
 
 KIND: connector (run_sync full|incremental), baseline (msgraph-sdk + one upsert_entity per object, sequential),
 ceiling (Azurite's batched write rate), coldstart (import function_app), firstpage (connector | msgraph).
@@ -19,6 +20,20 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 WARMUP = 200  # a capped baseline phase is extrapolated from its rate after its first WARMUP objects
 
 
+def connector_credential(cfg: dict[str, Any]) -> Any:
+    """The benchmark tenant's customer app, as the connector signs in with it (async azure-identity)."""
+    from shared.adapters.entra_auth import make_credential
+
+    return make_credential(
+        tenant_id=cfg["tenant_id"],
+        client_id=cfg["client_id"],
+        secret=cfg["client_secret"],
+        login_url=cfg["login_url"],
+        ca_path=cfg["ca_path"],
+        emulated=True,
+    )
+
+
 def connector_graph(
     cfg: dict[str, Any], *, timeout: float = 120.0, hooks: list[Any] | None = None
 ) -> tuple[Any, Any, Any]:
@@ -28,18 +43,10 @@ def connector_graph(
 
     import httpx
 
-    from shared.adapters.entra_auth import CredentialTokens, make_credential
+    from shared.adapters.entra_auth import CredentialTokens
     from shared.adapters.graph import GraphClient
 
-    credential = make_credential(
-        tenant_id=cfg["tenant_id"],
-        client_id=cfg["client_id"],
-        secret=cfg["client_secret"],
-        login_url=cfg["login_url"],
-        ca_path=cfg["ca_path"],
-        emulated=True,
-    )
-    tokens = CredentialTokens(credential, GRAPH_SCOPE)
+    tokens = CredentialTokens(connector_credential(cfg), GRAPH_SCOPE)
     http = httpx.AsyncClient(
         verify=ssl.create_default_context(cafile=cfg["ca_path"]), timeout=timeout, event_hooks={"request": hooks or []}
     )
@@ -142,7 +149,7 @@ async def connector_invocation(
     from azure.data.tables.aio import TableServiceClient
     from azure.storage.queue.aio import QueueServiceClient
 
-    from shared.adapters.entra_auth import CredentialTokens, make_credential
+    from shared.adapters.entra_auth import CredentialTokens
     from shared.adapters.graph import GraphClient
     from shared.adapters.queues import QueueSender
     from shared.adapters.table_store import TableStore
@@ -154,14 +161,7 @@ async def connector_invocation(
     pool = current_pool()
     credential = pool.get(
         ("graph-credential", cfg["tenant_id"], cfg["client_id"], fingerprint(cfg["client_secret"])),
-        lambda: make_credential(
-            tenant_id=cfg["tenant_id"],
-            client_id=cfg["client_id"],
-            secret=cfg["client_secret"],
-            login_url=cfg["login_url"],
-            ca_path=cfg["ca_path"],
-            emulated=True,
-        ),
+        lambda: connector_credential(cfg),
         _closer,
     )
     http = pool.get(
@@ -552,7 +552,8 @@ async def firstpage(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    kind, cfg = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    kind, arg = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
+    cfg = json.loads(Path(arg[1:]).read_text() if arg.startswith("@") else arg)
     if kind == "coldstart":
         emit(coldstart(cfg))
         return 0

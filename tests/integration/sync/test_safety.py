@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -114,8 +114,8 @@ class _Killed(BaseException):
     """The worker process dying: nothing in the connector catches a BaseException."""
 
 
-@pytest.mark.parametrize("die_at", [1, 2, 3, 4])
-async def test_a_run_killed_midway_converges_after_restart(world: SyncWorld, die_at: int) -> None:
+def _dying_at(die_at: int) -> Callable[[str, dict[str, int]], None]:
+    """A progress callback that kills the run at its die_at-th report."""
     ticks = 0
 
     def die(phase: str, counts: dict[str, int]) -> None:
@@ -124,8 +124,13 @@ async def test_a_run_killed_midway_converges_after_restart(world: SyncWorld, die
         if ticks == die_at:
             raise _Killed(phase)
 
+    return die
+
+
+@pytest.mark.parametrize("die_at", [1, 2, 3, 4])
+async def test_a_run_killed_midway_converges_after_restart(world: SyncWorld, die_at: int) -> None:
     with pytest.raises(_Killed):
-        await run_sync(world.deps(progress=die), world.connection, budget_s=60)
+        await run_sync(world.deps(progress=_dying_at(die_at)), world.connection, budget_s=60)
     resumed = await world.sync()
     assert resumed.outcome == "succeeded"
     await world.assert_matches_ground_truth()
@@ -213,16 +218,8 @@ async def test_an_incremental_run_killed_midway_converges_and_announces_every_ch
     members = {u for g, u in truth["memberships"] if g == groups[0]}
     newcomer = next(u for u in users if u not in members)
     control.add_member(tid, groups[0], newcomer)
-    ticks = 0
-
-    def die(phase: str, counts: dict[str, int]) -> None:
-        nonlocal ticks
-        ticks += 1
-        if ticks == die_at:
-            raise _Killed(phase)
-
     with pytest.raises(_Killed):
-        await run_sync(world.deps(progress=die), world.connection, budget_s=60)
+        await run_sync(world.deps(progress=_dying_at(die_at)), world.connection, budget_s=60)
     resumed = await world.sync()
     assert resumed.outcome == "succeeded" and resumed.mode == "incremental"
     await world.assert_matches_ground_truth()
