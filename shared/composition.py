@@ -97,30 +97,28 @@ class Container:
         return AZURITE_DEFAULT if conn == "UseDevelopmentStorage=true" else conn
 
     def tables(self) -> Any:
-        conn = self._storage_connection_string()
-        key = ("tables", conn or "", "" if conn else self.settings.storage.table_uri, None if conn else self._app_key())
-        return self.pool.get(key, self._make_tables, _closer)
-
-    def _make_tables(self) -> Any:
         from shared.adapters.table_store import TableStore
 
-        conn = self._storage_connection_string()
-        if conn:
-            return TableStore.from_connection_string(conn)
-        return TableStore.from_endpoint(self.settings.storage.table_uri or "", self.app_credential())
+        return self._storage("tables", TableStore, self.settings.storage.table_uri)
 
     def queues(self) -> Any:
-        conn = self._storage_connection_string()
-        key = ("queues", conn or "", "" if conn else self.settings.storage.queue_uri, None if conn else self._app_key())
-        return self.pool.get(key, self._make_queues, _closer)
-
-    def _make_queues(self) -> Any:
         from shared.adapters.queues import QueueSender
 
+        return self._storage("queues", QueueSender, self.settings.storage.queue_uri)
+
+    def _storage(self, kind: str, adapter: Any, uri: str | None) -> Any:
+        """A storage adapter from the pool: by connection string (Azurite, or a key) or by endpoint and identity."""
         conn = self._storage_connection_string()
-        if conn:
-            return QueueSender.from_connection_string(conn)
-        return QueueSender.from_endpoint(self.settings.storage.queue_uri or "", self.app_credential())
+        key = (kind, conn) if conn else (kind, uri, self._app_key())
+        return self.pool.get(
+            key,
+            lambda: (
+                adapter.from_connection_string(conn)
+                if conn
+                else adapter.from_endpoint(uri or "", self.app_credential())
+            ),
+            _closer,
+        )
 
     def secrets(self) -> Any:
         key = ("secrets", self.settings.key_vault_url, self.settings.ca_bundle, self.emulated, self._app_key())

@@ -32,6 +32,18 @@ def _stored(row: dict[str, Any]) -> StoredUser:
     )
 
 
+def _row_key_queries(
+    base: str, params: dict[str, Any], ids: list[str], per_query: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """`base and ( RowKey eq id or ... )` filters with their parameters, per_query ids each."""
+    queries = []
+    for start in range(0, len(ids), per_query):
+        chunk = ids[start : start + per_query]
+        either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
+        queries.append((f"{base} and ( {either} )", {**params, **{f"u{i}": uid for i, uid in enumerate(chunk)}}))
+    return queries
+
+
 def _now() -> str:
     return to_iso(utc_now())
 
@@ -69,12 +81,7 @@ class DirectoryStore:
         found: dict[str, StoredUser] = {}
         ids = sorted(user_ids)
         if 0 <= partition_rows <= SCAN_PARTITION_MAX and len(ids) > 1:
-            queries = []
-            for start in range(0, len(ids), ROWS_PER_FILTER):
-                chunk = ids[start : start + ROWS_PER_FILTER]
-                either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
-                params = {"pk": self.connection_id, **{f"u{i}": uid for i, uid in enumerate(chunk)}}
-                queries.append((f"PartitionKey eq @pk and ( {either} )", params))
+            queries = _row_key_queries("PartitionKey eq @pk", {"pk": self.connection_id}, ids, ROWS_PER_FILTER)
             async for row in self._each(names.DIRECTORY_USERS, queries, ["RowKey", "hash", "status", "in_scope"]):
                 found[row["RowKey"]] = _stored(row)
             return found
@@ -248,12 +255,7 @@ class DirectoryStore:
         if len(ids) > FILTERED_LINK_LOOKUP_MAX:
             queries = [("PartitionKey ge @lo and PartitionKey lt @hi", bounds)]
         else:
-            queries = []
-            for start in range(0, len(ids), IDS_PER_FILTER):
-                chunk = ids[start : start + IDS_PER_FILTER]
-                params = {**bounds, **{f"u{i}": uid for i, uid in enumerate(chunk)}}
-                either = " or ".join(f"RowKey eq @u{i}" for i in range(len(chunk)))
-                queries.append((f"PartitionKey ge @lo and PartitionKey lt @hi and ( {either} )", params))
+            queries = _row_key_queries("PartitionKey ge @lo and PartitionKey lt @hi", bounds, ids, IDS_PER_FILTER)
         async for row in self._each(names.DIRECTORY_MEMBERS, queries, ["PartitionKey", "RowKey"]):
             if row["RowKey"] in user_ids:
                 found.setdefault(str(row["PartitionKey"])[len(prefix) :], set()).add(str(row["RowKey"]))

@@ -160,9 +160,6 @@ class SyncState:
             delete=["checkpoint"] if drop_checkpoint else (),
         )
 
-    async def clear_cursor(self) -> None:
-        await self.tables.delete(names.SYNC_STATE, self.cid, "cursor")
-
     async def restart(self) -> None:
         """Forget the cursor and any checkpoint (the next run is a fresh full one), sent outbox rows with them."""
         await self._write([], delete=["cursor", "checkpoint"])
@@ -176,9 +173,6 @@ class SyncState:
         data = asdict(cp)
         data["started_at"] = iso(cp.started_at)
         await self._write([{"PartitionKey": self.cid, "RowKey": "checkpoint", "data": json.dumps(data)}])
-
-    async def clear_checkpoint(self) -> None:
-        await self.tables.delete(names.SYNC_STATE, self.cid, "checkpoint")
 
     # -- status ------------------------------------------------------------------------------------
     async def status(self) -> Status:
@@ -257,15 +251,6 @@ class SyncState:
             )
         await self._write(rows)
         return keys
-
-    async def outbox(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        return [
-            (row["RowKey"], _outbox_events(row))
-            async for row in self.tables.query(names.SYNC_STATE, *self._prefixed("outbox-"))
-        ]
-
-    async def drop_outbox(self, keys: list[str]) -> None:
-        await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])
 
     # -- approval (removals held back by the deletion threshold) ------------------------------------
     async def save_approval(self, run_id: str, removals: Sequence[tuple[str, str, str]]) -> None:

@@ -178,7 +178,6 @@ class _Run:
                 self.tick()  # a restarted incremental run reads its delta again: no checkpoint needed between phases
             else:
                 await self.save()
-        await self.apply.release()
         if self.scope_complete and self.connection.sync_group_id:
             self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
         self.totals()
@@ -211,12 +210,13 @@ class _Run:
         )
         changed = {str(i["id"]) for i in self.user_items if "id" in i}
         gone = {str(i["id"]) for i in self.user_items if "id" in i and removed_reason(i)}
-        linked = {
-            str(link.get("id", ""))
+        links = {  # (group id, user id) of every user link the groups delta names
+            (str(group.get("id", "")), str(link.get("id", "")))
             for group in self.group_items
             for link in group.get("members@delta", [])
             if link.get("@odata.type", USER_TYPE) == USER_TYPE
         }
+        linked = {uid for _, uid in links}
         tree = self.cursor.scope_tree
         # an approved run applies removals held back earlier: those need the complete scope
         dirty = (
@@ -228,13 +228,8 @@ class _Run:
         )
         if not dirty:
             # the links the groups phase will check are read now, beside the user rows (one round trip less)
-            pairs = {
-                (str(group.get("id", "")), str(link.get("id", "")))
-                for group in self.group_items
-                if group.get("id") and not removed_reason(group)
-                for link in group.get("members@delta", [])
-                if link.get("@odata.type", USER_TYPE) == USER_TYPE and link.get("id")
-            }
+            removed_groups = {str(g.get("id", "")) for g in self.group_items if removed_reason(g)}
+            pairs = {(gid, uid) for gid, uid in links if gid and uid and gid not in removed_groups}
             self.stored, found = await asyncio.gather(
                 self.store.read_users(changed | linked, partition_rows=self.cursor.users_stored),
                 self.store.existing_links(pairs),
