@@ -186,9 +186,10 @@ class Container:
         self._closers.append(credential.close)
         return credential
 
-    async def graph_for(self, connection: Connection) -> Any:
+    async def graph_for(self, connection: Connection, retry: Any = None) -> Any:
         """Graph for the sync and rotation jobs: the connection's credential is kept by the process pool (keyed by
-        tenant, app and a fingerprint of the material), so its token serves later invocations until near expiry."""
+        tenant, app and a fingerprint of the material), so its token serves later invocations until near expiry.
+        `retry`: a RetryPolicy other than the default (tests that inject many faults)."""
         from shared.adapters.entra_auth import CredentialTokens
         from shared.adapters.graph import GraphClient
 
@@ -199,4 +200,4 @@ class Container:
             key, lambda: self._make_connection_credential(connection, client_id, material), _closer
         )
         tokens = CredentialTokens(credential, cloud.graph_scope)
-        return GraphClient(self.http(), tokens, cloud.graph_v1)
+        return GraphClient(self.http(), tokens, cloud.graph_v1, retry=retry)

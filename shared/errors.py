@@ -103,7 +103,9 @@ class SecretStoreUnavailable(TransientError):
 
 
 class GraphError(ConnectorError):
-    """Graph answered with an error. `graph_code` is Graph's own code (e.g. Authorization_RequestDenied)."""
+    """Graph answered with an error. `graph_code` is Graph's own code (e.g. Authorization_RequestDenied).
+    `uncertain`: an earlier attempt of this write may have been carried out (its answer was lost), so this answer
+    does not prove the write never happened."""
 
     code = "graph_error"
     http_status = 502
@@ -112,6 +114,7 @@ class GraphError(ConnectorError):
         super().__init__(message, code=code)
         self.status = status
         self.graph_code = graph_code
+        self.uncertain = False
 
 
 class GraphPermissionDenied(GraphError):

@@ -397,7 +397,8 @@ class Control:
             self._world.settings = Settings()
             for t in self._world.tenants.values():
                 t.consent_decision = None
-                t.delta_reset_pending = t.delta_duplicates = t.password_reset_requires_role = False
+                t.delta_reset_pending = t.delta_duplicates = False
+                t.password_reset_requires_role = True
 
     def set_password_reset_requires_role(self, tenant: str, enabled: bool) -> None:
         with self._world.lock:

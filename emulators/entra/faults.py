@@ -1,4 +1,5 @@
-"""Injected failures (429, 503, 504, latency, dropped connections) and per-endpoint request counters."""
+"""Injected failures (429, 503, 504, latency, dropped connections, and writes applied before the answer is lost)
+and per-endpoint request counters."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["429", "503", "504", "latency", "drop"]
-KINDS: tuple[str, ...] = ("429", "503", "504", "latency", "drop")
+FaultKind = Literal["429", "503", "504", "latency", "drop", "apply_then_drop", "apply_then_504"]
+KINDS: tuple[str, ...] = ("429", "503", "504", "latency", "drop", "apply_then_drop", "apply_then_504")
+# The request is carried out (a write is committed) and only then is the answer lost: the connection closes without
+# a response, or a gateway answers 504. The client cannot tell this from a request that never arrived.
+AFTER_APPLY: frozenset[str] = frozenset({"apply_then_drop", "apply_then_504"})
 
 
 @dataclass

@@ -14,7 +14,8 @@ from emulators.entra.batch import run_batch
 from emulators.entra.calls import GraphCall, GraphResult
 from emulators.entra.delta import handle_delta
 from emulators.entra.errors import GRAPH_CONTENT_TYPE, GraphError
-from emulators.entra.faults import Faults
+from emulators.entra.faults import AFTER_APPLY, Faults
+from emulators.entra.roles import list_role_assignments
 from emulators.entra.state import GRAPH_RESOURCE, World
 
 SERVICE_UNAVAILABLE = {
@@ -74,7 +75,7 @@ class GraphService:
         client_request_id = headers.get("client-request-id", request_id)
         try:
             claims = self._authenticate(headers)
-            await self._apply_faults("/v1.0" + path, endpoint, claims["tid"])  # throttling is per app and tenant
+            after = await self._apply_faults("/v1.0" + path, endpoint, claims["tid"])  # per app and tenant
             with self.world.lock:
                 tenant = self.world.tenants.get(claims["tid"])
                 if tenant is None:
@@ -94,6 +95,8 @@ class GraphService:
                 result = None if endpoint == "batch" else route(call)
             if result is None:
                 result = await run_batch(call, self.handle)
+            if after is not None:
+                _lose_the_answer(after)
         except GraphError as exc:
             result = GraphResult(
                 exc.status,
@@ -104,10 +107,14 @@ class GraphService:
         result.headers.setdefault("client-request-id", client_request_id)
         return result
 
-    async def _apply_faults(self, path: str, endpoint: str, tenant_id: str) -> None:
+    async def _apply_faults(self, path: str, endpoint: str, tenant_id: str) -> str | None:
+        """Raise the fault that replaces the answer; return an after-apply fault kind to raise once the request is
+        carried out."""
         decision = self.faults.decide(path, endpoint, tenant_id)
         if decision is None:
-            return
+            return None
+        if decision.kind in AFTER_APPLY:
+            return decision.kind
         if decision.kind == "latency":
             await asyncio.sleep(decision.latency_ms / 1000)
         elif decision.kind == "drop":
@@ -123,6 +130,7 @@ class GraphService:
         else:
             status, code, message = SERVICE_UNAVAILABLE[decision.kind]
             raise GraphError(status, code, message)
+        return None
 
     def _authenticate(self, headers: Mapping[str, str]) -> dict[str, Any]:
         auth = headers.get("Authorization", "")
@@ -143,6 +151,14 @@ class GraphService:
         return claims
 
 
+def _lose_the_answer(kind: str) -> None:
+    """The request was carried out; now its answer is lost (a dropped connection or a gateway's 504)."""
+    if kind == "apply_then_drop":
+        raise DropConnection()
+    status, code, message = SERVICE_UNAVAILABLE["504"]
+    raise GraphError(status, code, message)
+
+
 def _unauthorized(message: str) -> GraphError:
     return GraphError(
         401,
@@ -161,6 +177,8 @@ def route(call: GraphCall) -> GraphResult:
         return resources.organization(call)
     if method == "GET" and s == ["domains"]:
         return resources.domains(call)
+    if method == "GET" and s == ["roleManagement", "directory", "roleAssignments"]:
+        return list_role_assignments(call)
     if s and s[0] == "users":
         if method == "GET" and len(s) == 1:
             return resources.list_users(call)

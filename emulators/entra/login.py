@@ -217,6 +217,7 @@ def grant_consent(
     sp = tenant.service_principals.get(client_id)
     if sp is None:
         sp = ServicePrincipal(id=guid_from(f"{tenant.id}|{client_id}"), client_id=client_id)
+        sp.directory_roles |= tenant.sp_roles_on_consent.get(client_id, set())
         tenant.service_principals[client_id] = sp
     sp.consented = True
     sp.permissions = set(permissions if permissions is not None else app.required_permissions)

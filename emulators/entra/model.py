@@ -34,11 +34,6 @@ GROUP_DEFAULT_SELECT: tuple[str, ...] = (
     "securityEnabled",
     "visibility",
 )
-PRIVILEGED_AUTH_ADMIN = "Privileged Authentication Administrator"
-USER_ADMIN = "User Administrator"
-PASSWORD_RESET_ROLES = frozenset(
-    {USER_ADMIN, PRIVILEGED_AUTH_ADMIN, "Helpdesk Administrator", "Password Administrator"}
-)
 
 
 @dataclass(slots=True)

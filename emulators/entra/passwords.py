@@ -1,4 +1,6 @@
-"""Entra's cloud password rules for a reset: length, character classes, ASCII, banned words, not the previous one."""
+"""Entra's cloud password rules for an admin reset: length, character classes, ASCII, banned words. An admin (or app)
+reset may set the current or a previous password again: password history applies when users change their own
+password, not to resets (Learn: "Password policies and account restrictions in Microsoft Entra ID")."""
 
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ BANNED = ("password", "passw0rd", "p@ssw0rd", "welcome", "letmein", "qwerty", "1
 COMPLEXITY = (
     "The specified password does not comply with password complexity requirements. Please provide a different password."
 )
-REUSED = "The specified password has been used previously. Please provide a different password."
 
 
-def password_problem(password: str, previous: str | None, current: str | None) -> str | None:
+def password_problem(password: str) -> str | None:
     """None when the password is acceptable; otherwise the Graph error message to return."""
     if not 8 <= len(password) <= 256 or not password.isascii():
         return COMPLEXITY
@@ -31,6 +32,4 @@ def password_problem(password: str, previous: str | None, current: str | None) -
     lowered = password.lower()
     if any(word in lowered for word in BANNED):
         return COMPLEXITY  # Entra answers a banned password with the complexity message
-    if password in (p for p in (previous, current) if p):
-        return REUSED
     return None

@@ -12,14 +12,13 @@ from emulators.entra.calls import GraphCall, GraphResult, decode_token, encode_t
 from emulators.entra.errors import GraphError, bad_request, denied, not_found, unsupported
 from emulators.entra.model import (
     GROUP_DEFAULT_SELECT,
-    PASSWORD_RESET_ROLES,
-    PRIVILEGED_AUTH_ADMIN,
     USER_DEFAULT_SELECT,
     Group,
     User,
 )
 from emulators.entra.passwords import password_problem
 from emulators.entra.query import is_advanced, parse_filter, select_of, top_of
+from emulators.entra.reset_rights import may_reset
 
 USER_PROPS = set(USER_DEFAULT_SELECT) | {
     "accountEnabled",
@@ -179,8 +178,8 @@ def update_user(call: GraphCall, key: str) -> GraphResult:
     unknown = set(body) - EDITABLE_USER_PROPS
     if unknown:
         raise bad_request(f"Property '{sorted(unknown)[0]}' cannot be updated by the emulator.", "BadRequest")
-    if profile is not None:
-        _check_password_rights(call)
+    if profile is not None and not call.roles & (perm.WRITE_PASSWORD | perm.WRITE_USERS):
+        raise denied()
     if body:
         call.require(perm.WRITE_USERS)
     if user is None:
@@ -192,30 +191,18 @@ def update_user(call: GraphCall, key: str) -> GraphResult:
         )
     if profile is not None:
         sp_roles = call.sp.directory_roles if call.sp else set()
-        if user.privileged and PRIVILEGED_AUTH_ADMIN not in sp_roles and "Global Administrator" not in sp_roles:
+        if not may_reset(call.roles, sp_roles, user.roles, role_required=call.tenant.password_reset_requires_role):
             raise denied()
         password = profile.get("password") if isinstance(profile, dict) else None
         if not isinstance(password, str):
             raise bad_request("Invalid value specified for property 'passwordProfile' of resource 'User'.")
-        problem = password_problem(password, user.previous_password, user.password)
+        problem = password_problem(password)
         if problem is not None:
             raise bad_request(problem)
         directory.set_password(user, password)
     if body:
         directory.update_user(user, body)
     return GraphResult(204)
-
-
-def _check_password_rights(call: GraphCall) -> None:
-    sp_roles = call.sp.directory_roles if call.sp else set()
-    has_role = bool(sp_roles & (PASSWORD_RESET_ROLES | {"Global Administrator"}))
-    dedicated = bool(call.roles & perm.WRITE_PASSWORD)
-    broad = bool(call.roles & perm.WRITE_USERS)
-    if dedicated and (has_role or not call.tenant.password_reset_requires_role):
-        return
-    if broad and has_role:
-        return
-    raise denied()
 
 
 # -- groups ------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from emulators.entra import names
 from emulators.entra.certs import make_certificate
 from emulators.entra.model import App, Certificate, Group, Link, Secret, ServicePrincipal, User
+from emulators.entra.reset_rights import USER_ADMIN, within_user_admin_reach
 from emulators.entra.state import Tenant, World
 
 DEFAULT_REDIRECT_URI = "http://localhost:7071/api/consent/callback"
@@ -131,8 +132,8 @@ def _build_groups(rng: random.Random, users: list[User]) -> tuple[list[Group], G
         specials[0].props["onPremisesSyncEnabled"] = True
         if len(specials) > 1:
             specials[1].props["accountEnabled"] = False
-        if len(specials) > 2 and not specials[2].roles:
-            specials[2].roles = ("Global Administrator",)
+        if len(specials) > 2 and within_user_admin_reach(specials[2].roles):
+            specials[2].roles = ("Global Administrator",)  # beyond a User Administrator's reset reach
     for index, user in enumerate(members):
         _link(rotation if index % 2 == 0 else pilot, user.id, "user")
     groups = [*chain, rotation, pilot, *dept_list, *projects]
@@ -234,8 +235,10 @@ def seed_world(
                 id=guid(rng),
                 client_id=app.client_id,
                 permissions=set(app.required_permissions),
+                directory_roles={USER_ADMIN} if app is customer else set(),  # app-only resets need a role
                 consented_at=now - 86400.0,
             )
+        tenant.sp_roles_on_consent[operator.client_id] = {USER_ADMIN}  # the seeded admins assign it after consent
         world.tenants[tid] = tenant
         described.append(describe_tenant(world, tenant, [operator, customer, identity], expired.value))
     return described

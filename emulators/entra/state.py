@@ -32,7 +32,8 @@ class Tenant:
     consent_decision: str | None = None  # the next admin-consent decision (used once)
     delta_reset_pending: bool = False  # the next delta call answers 410 Gone
     delta_duplicates: bool = False  # delta pages repeat entries (clients must be idempotent)
-    password_reset_requires_role: bool = False  # app-only resets also need a directory role on the SP
+    password_reset_requires_role: bool = True  # app-only resets need a directory role on the SP (Learn)
+    sp_roles_on_consent: dict[str, set[str]] = field(default_factory=dict)  # client id -> roles given at consent
 
 
 @dataclass

@@ -25,6 +25,10 @@ from shared.errors import (
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# After these a write may have been carried out although no answer says so (a gateway gave up, the connection
+# broke after the request went out). 429 is a definite "not done"; a failure to connect never sent anything.
+UNCERTAIN_STATUSES = frozenset({500, 502, 503, 504})
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 DELTA_RESET_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
 
 
@@ -120,9 +124,12 @@ class GraphClient:
         body: Any = None,
         label: str = "",
     ) -> httpx.Response:
-        """Send with retries; return a 2xx response or raise a typed GraphError."""
+        """Send with retries; return a 2xx response or raise a typed GraphError. When an earlier attempt of a write
+        may have been carried out (5xx, or the connection broke after sending), the error raised says so
+        (`uncertain`): a later refusal does not prove the write never happened."""
         url = self.url(path_or_url)
         attempt = 0
+        uncertain = False
         while True:
             attempt += 1
             token = await self._tokens.token()
@@ -140,6 +147,7 @@ class GraphClient:
                         method, url, params=params, headers=send_headers, content=content
                     )
             except httpx.TransportError as exc:
+                uncertain = uncertain or not isinstance(exc, NOT_SENT)
                 if attempt >= self._retry.max_attempts:
                     raise GraphUnavailable(
                         f"Graph could not be reached after {attempt} attempts: {type(exc).__name__}"
@@ -149,13 +157,17 @@ class GraphClient:
                 continue
             if response.status_code < 400:
                 return response
+            uncertain = uncertain or response.status_code in UNCERTAIN_STATUSES
             if response.status_code in RETRYABLE and attempt < self._retry.max_attempts:
                 self.stats.retries += 1
                 delay = self._retry.backoff(attempt, _retry_after(response))
                 log.info("graph %s %s: %s, retrying in %.1f s", method, label, response.status_code, delay)
                 await self._retry.sleep(delay)
                 continue
-            raise self._typed_error(response, method, label)
+            error = self._typed_error(response, method, label)
+            if isinstance(error, GraphError):
+                error.uncertain = uncertain and method != "GET"
+            raise error
 
     def _typed_error(self, response: httpx.Response, method: str, label: str) -> GraphError | GraphUnavailable:
         status = response.status_code
@@ -196,6 +208,12 @@ class GraphClient:
             next_link = data.get("@odata.nextLink")
             yield DeltaPage(items=data.get("value", []), next_link=next_link, delta_link=data.get("@odata.deltaLink"))
             url = next_link
+
+    async def caller_claims(self) -> dict[str, Any]:
+        """The claims of the app's own token (tid, oid = its service principal, roles); never the token."""
+        from shared.domain.token_claims import claims_of
+
+        return claims_of(await self._tokens.token())
 
     async def patch(self, path: str, body: Mapping[str, Any], *, label: str = "patch") -> None:
         await self.request("PATCH", path, body=dict(body), label=label)

@@ -65,9 +65,10 @@ def status_of(info: SecretVersionInfo) -> str:
     return str(info.tags.get(STATUS_TAG, ""))
 
 
-def newest_with(versions: list[SecretVersionInfo], status: str) -> SecretVersionInfo | None:
-    """The newest version (versions come newest first) carrying that status tag."""
-    return next((v for v in versions if status_of(v) == status and v.enabled), None)
+def needs_resolution(state: Mapping[str, Any]) -> bool:
+    """A user whose last attempt may have left a pending version in Key Vault (an unknown answer, a failure, or a
+    crash that kept the lock): every run looks at it first, whatever its due date."""
+    return bool(state.get("needs_resolution") or state.get("pending_version") or state.get("lock_owner"))
 
 
 def with_status(tags: Mapping[str, str], status: str, **extra: str) -> dict[str, str]:
@@ -83,9 +84,11 @@ class RotationReport:
     considered: int = 0
     rotated: dict[str, str] = field(default_factory=dict)  # user id -> Key Vault version now current
     resolved: dict[str, str] = field(default_factory=dict)  # user id -> pending version completed after a crash
+    pending: dict[str, str] = field(default_factory=dict)  # user id -> why Entra's answer is not known yet
     skipped: dict[str, str] = field(default_factory=dict)  # user id -> Skip reason
     failed: dict[str, str] = field(default_factory=dict)  # user id -> error code
     not_due: int = 0
+    blocked: dict[str, str] = field(default_factory=dict)  # reason, detail, remedy when no reset can work
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +97,9 @@ class RotationReport:
             "considered": self.considered,
             "rotated": dict(sorted(self.rotated.items())),
             "resolved": dict(sorted(self.resolved.items())),
+            "pending": dict(sorted(self.pending.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "failed": dict(sorted(self.failed.items())),
             "not_due": self.not_due,
+            "blocked": dict(self.blocked) or None,
         }

@@ -1,12 +1,14 @@
-"""Password rotation for a connection's rotation group: two-phase (Key Vault pending, Entra PATCH, Key Vault
-current) so a crash at any step is finished by the next run, and Key Vault's current version ends equal to Entra."""
+"""Password rotation for a connection's rotation group. Every run first resolves every pending version (a password
+in Key Vault that Entra may hold), whatever the due dates, then rotates the due users; see rotation_user.py for the
+two-phase change of one user. A run that finds the app without a directory role for resets marks the connection's
+rotation blocked (with the remedy) instead of calling every user privileged."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,31 +21,22 @@ from shared.adapters.secret_store import SecretStore
 from shared.adapters.table_store import TableStore
 from shared.domain import rotation as rules
 from shared.domain.connection import Connection
-from shared.domain.passwords import generate_password
+from shared.domain.directory_roles import ASSIGN_ROLE_REMEDY, RoleCheck
 from shared.domain.rate_limit import TokenBucket, bucket_for
-from shared.domain.secret_names import SecretRef, password_ref
-from shared.domain.secret_values import Secret, SecretVersionInfo
-from shared.errors import (
-    Conflict,
-    ConnectorError,
-    GraphError,
-    GraphNotFound,
-    GraphPermissionDenied,
-    NotFound,
-    SecretNotFound,
-    TransientError,
-)
+from shared.errors import Conflict, ConnectorError, NotFound
+from shared.services import audit
+from shared.services.reset_role import check_reset_role
 from shared.services.rotation_state import RotationState
-from shared.services.sync_apply import event
+from shared.services.rotation_user import STEPS, Outcome, StepHook, UserRotation
 from shared.services.sync_fetch import batch_get, scope_ids
 
+__all__ = ["STEPS", "RotationDeps", "enqueue_rotation_jobs", "rotate_connection", "run_rotation", "run_rotation_job"]
 log = logging.getLogger(__name__)
 
-STEPS = ("vault_written", "patched", "before_mark_current", "marked_current")
-StepHook = Callable[[str, str], Awaitable[None]]  # (step, user id): a test seam to inject a crash after a step
-REUSED_MARKER = "used previously"  # Graph's 400 when the password is the current or previous one
 USER_SELECT = "id,accountEnabled,onPremisesSyncEnabled,userPrincipalName"
 CONCURRENCY = 8
+BLOCKED = "reset_role_missing"
+ROTATION_STATUS_ROW = "rotation"  # in syncstate (PK connection id): the connection's rotation state, shown in status
 
 
 def _utcnow() -> datetime:
@@ -61,13 +54,6 @@ class RotationDeps:
     now: Callable[[], datetime] = _utcnow
     after_step: StepHook | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: str  # rotated | resolved | skipped | failed | not_due
-    reason: str = ""
-    version: str = ""
 
 
 async def deps_for(container: Any, connection: Connection, **options: Any) -> RotationDeps:
@@ -116,8 +102,8 @@ async def enqueue_rotation_jobs(container: Any) -> int:
 async def rotate_connection(
     deps: RotationDeps, connection: Connection, *, all: bool = False, user_ids: list[str] | None = None
 ) -> rules.RotationReport:
-    """Rotate the due users (every user in the set with `all`, or just `user_ids`, forced). Resolves any pending
-    version first. Users outside rotation group and sync scope are never touched."""
+    """Resolve every pending version, then rotate the due users (every user in the set with `all`, or just
+    `user_ids`, forced). Users outside rotation group and sync scope never get a new password."""
     if not connection.rotation_enabled:
         raise Conflict(f"password rotation is off for connection {connection.id}")
     if not connection.rotation_group_id:
@@ -131,172 +117,133 @@ class _Run:
         self.connection = connection
         self.state = RotationState(deps.tables, connection.id)
         self.report = rules.RotationReport(connection.id, deps.run_id)
+        self.user = UserRotation(deps, connection)
+        self.denied: list[tuple[str, str, datetime]] = []  # (user, lock etag, started): decided after the run
+        self.ever_rotated = False
+        self.recorded: dict[str, str] = {}  # user id -> the current version its state row knows
 
     async def run(self, *, all: bool, user_ids: list[str] | None) -> rules.RotationReport:
         graph = self.deps.graph
-        members = await scope_ids(graph, self.connection.rotation_group_id)
-        scope = await scope_ids(graph, self.connection.sync_group_id)
+        members, scope, states, role = await asyncio.gather(
+            scope_ids(graph, self.connection.rotation_group_id),
+            scope_ids(graph, self.connection.sync_group_id),
+            self.state.all(),
+            check_reset_role(graph),
+        )
         eligible = rules.due_set(members, scope)
-        force = all or user_ids is not None
         if user_ids is not None:
             for uid in sorted(set(user_ids) - set(eligible)):
                 self.report.skipped[uid] = rules.Skip.NOT_IN_SCOPE
             eligible = [uid for uid in eligible if uid in set(user_ids)]
-        states = await self.state.all()
         now = self.deps.now()
-        work = [u for u in eligible if force or rules.is_due(states.get(u), now) or states.get(u, {}).get("lock_owner")]
+        force = all or user_ids is not None
+        fresh = {u for u in eligible if force or rules.is_due(states.get(u), now)}
+        unresolved = {u for u, row in states.items() if rules.needs_resolution(row)}
+        self.recorded = {uid: str(row.get("current_version") or "") for uid, row in states.items()}
+        self.ever_rotated = any(self.recorded.values())
         self.report.considered = len(eligible)
-        self.report.not_due = len(eligible) - len(work)
-        users = await self._users(work)
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(uid: str) -> None:
-            async with limit:
-                await self._user(uid, users.get(uid), force)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for uid in work:
-                    group.create_task(one(uid))
-        except ExceptionGroup as errors:
-            raise errors.exceptions[0] from None
+        self.report.not_due = len(set(eligible) - fresh - unresolved)
+        if role.state == "missing":
+            await self._blocked(role, touched=0)
+            return self.report
+        users = await self._users(sorted(fresh))
+        # every pending version first, whatever the due dates and group membership; then the new passwords
+        await self._each(sorted(unresolved), users, new=fresh)
+        await self._each(sorted(fresh - unresolved), users, new=fresh)
+        await self._settle_denials(role)
         log.info(
-            "rotation run %s for connection %s: %d rotated, %d resolved, %d skipped, %d failed, %d not due",
+            "rotation run %s for connection %s: %d rotated, %d resolved, %d pending, %d skipped, %d failed, %d not due",
             self.deps.run_id,
             self.connection.id,
             len(self.report.rotated),
             len(self.report.resolved),
+            len(self.report.pending),
             len(self.report.skipped),
             len(self.report.failed),
             self.report.not_due,
         )
         return self.report
 
+    async def _each(self, ids: list[str], users: dict[str, dict[str, Any] | None], *, new: set[str]) -> None:
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(uid: str) -> None:
+            async with limit:
+                await self._user(uid, users.get(uid), new=uid in new, recorded=self.recorded.get(uid, ""))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for uid in ids:
+                    group.create_task(one(uid))
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
+
     async def _users(self, ids: list[str]) -> dict[str, dict[str, Any] | None]:
         urls = {uid: f"users/{uid}?$select={USER_SELECT}" for uid in ids}
         fetched = await batch_get(self.deps.graph, list(urls.values()), label="rotation.users")
         return {uid: fetched.get(url) for uid, url in urls.items()}
 
-    async def _user(self, uid: str, user: dict[str, Any] | None, force: bool) -> None:
-        now = self.deps.now()
-        etag = await self.state.lock(uid, self.deps.run_id, now)
+    async def _user(self, uid: str, user: dict[str, Any] | None, *, new: bool, recorded: str) -> None:
+        started = self.deps.now()
+        etag = await self.state.lock(uid, self.deps.run_id, started)
         if etag is None:
             self.report.skipped[uid] = rules.Skip.BUSY
             return
         try:
-            outcome = await self._work(uid, user)
+            outcome = await self.user.work(uid, user, new=new, recorded=recorded)
         except ConnectorError as exc:  # typed errors are recorded; anything else is a crash and keeps the lock
             log.warning("rotation of user %s in connection %s failed: %s", uid, self.connection.id, exc.code)
             outcome = Outcome("failed", exc.code)
-        await self._finish(uid, etag, outcome, now)
-
-    async def _step(self, step: str, uid: str) -> None:
-        if self.deps.after_step is not None:
-            await self.deps.after_step(step, uid)
-
-    async def _versions(self, name: str) -> list[SecretVersionInfo]:
-        try:
-            return await self.deps.secrets.versions(name)
-        except SecretNotFound:
-            return []
-
-    async def _work(self, uid: str, user: dict[str, Any] | None) -> Outcome:
-        ref = password_ref(self.connection.id, uid)
-        versions = await self._versions(ref.name)
-        current = rules.newest_with(versions, rules.CURRENT)
-        await self._supersede(ref, versions, keep=current)
-        pending = rules.newest_with(versions, rules.PENDING)
-        if pending is not None and current is not None and not _newer(pending, current):
-            await self._retag(ref, pending, rules.FAILED)  # older than the current one: never became Entra's
-            pending = None
-        if pending is not None:
-            value = (await self.deps.secrets.get(ref.name, pending.version)).value
-            outcome = await self._apply(uid, ref, pending, value, current, resolving=True)
-            return outcome
-        reason = rules.skip_reason(user)
-        if reason is not None:
-            return Outcome("skipped", reason)
-        previous = (await self.deps.secrets.get(ref.name, current.version)).value if current else None
-        password = Secret(generate_password(previous=previous.reveal() if previous else None))
-        await self.deps.vault_creates.acquire()
-        stamp = self.deps.now().isoformat()
-        info = await self.deps.secrets.set(
-            ref.name, password, tags=rules.with_status(ref.tags, rules.PENDING, run_id=self.deps.run_id, at=stamp)
-        )
-        await self._step("vault_written", uid)
-        return await self._apply(uid, ref, info, password, current, resolving=False)
-
-    async def _apply(
-        self,
-        uid: str,
-        ref: SecretRef,
-        version: SecretVersionInfo,
-        password: Secret,
-        current: SecretVersionInfo | None,
-        *,
-        resolving: bool,
-    ) -> Outcome:
-        body = {"passwordProfile": {"password": password.reveal(), "forceChangePasswordNextSignIn": False}}
-        try:
-            await self.deps.graph_writes.acquire()
-            await self.deps.graph.patch(f"users/{uid}", body, label="users.passwordReset")
-        except GraphPermissionDenied:
-            await self._abandon(ref, version, current)
-            return Outcome("skipped", rules.Skip.PRIVILEGED)
-        except GraphNotFound:
-            await self._abandon(ref, version, current)
-            return Outcome("skipped", rules.Skip.NOT_FOUND)
-        except GraphError as exc:
-            if not (resolving and exc.status == 400 and REUSED_MARKER in exc.message):
-                await self._abandon(ref, version, current)
-                return Outcome("failed", exc.graph_code or exc.code)
-            # resolving a version whose PATCH had already landed: Entra holds it, so it becomes current
-        except TransientError:
-            raise  # the version stays pending; the next run PATCHes it again
-        await self._step("patched", uid)
-        await self._step("before_mark_current", uid)
-        tags = rules.with_status(version.tags, rules.CURRENT, rotated_at=self.deps.now().isoformat())
-        await self.deps.secrets.update_tags(ref.name, version.version, tags)
-        await self._step("marked_current", uid)
-        if current is not None:
-            await self._retag(ref, current, rules.SUPERSEDED)
-        await self._announce(uid, ref, version.version)
-        return Outcome("resolved" if resolving else "rotated", version=version.version)
-
-    async def _abandon(self, ref: SecretRef, version: SecretVersionInfo, current: SecretVersionInfo | None) -> None:
-        """Entra refused the pending password for good: tag it failed and make the known password newest again."""
-        await self._retag(ref, version, rules.FAILED)
-        if current is None:
+        if outcome.result == "denied":
+            self.denied.append((uid, etag, started))
             return
-        value = (await self.deps.secrets.get(ref.name, current.version)).value
-        await self.deps.vault_creates.acquire()
-        await self.deps.secrets.set(
-            ref.name, value, tags=rules.with_status(ref.tags, rules.CURRENT, restored_from=current.version)
-        )
-        await self._retag(ref, current, rules.SUPERSEDED)
+        await self._finish(uid, etag, outcome, started)
 
-    async def _retag(self, ref: SecretRef, info: SecretVersionInfo, status: str) -> None:
-        await self.deps.secrets.update_tags(ref.name, info.version, rules.with_status(info.tags, status))
+    async def _settle_denials(self, role: RoleCheck) -> None:
+        """A 403 to a reset means a user beyond the app's role, or no role at all. When the role is known to be there,
+        or other resets in this run worked, the denied users are privileged. When the role could not be read and
+        nothing worked, the connection's rotation is blocked and nobody is called privileged, if several users were
+        refused or no reset of this connection ever worked (one refused user of a connection whose resets worked
+        before is taken for a privileged one)."""
+        worked = bool(self.report.rotated or self.report.resolved)
+        suspect = len(self.denied) >= 2 or not self.ever_rotated
+        if self.denied and role.state == "unknown" and not worked and suspect:
+            for uid, etag, started in self.denied:
+                await self._finish(uid, etag, Outcome("failed", BLOCKED), started)
+            await self._blocked(role, touched=len(self.denied))
+            return
+        for uid, etag, started in self.denied:
+            await self._finish(uid, etag, Outcome("skipped", rules.Skip.PRIVILEGED), started)
+        await self._record_rotation_status(None)
 
-    async def _supersede(
-        self, ref: SecretRef, versions: list[SecretVersionInfo], keep: SecretVersionInfo | None
-    ) -> None:
-        """Older versions still tagged current (a crash after marking the new one) are tidied up."""
-        for info in versions:
-            if keep is not None and info.version != keep.version and rules.status_of(info) == rules.CURRENT:
-                await self._retag(ref, info, rules.SUPERSEDED)
+    async def _blocked(self, role: RoleCheck, *, touched: int) -> None:
+        how = "has no directory role" if role.state == "missing" else "was refused every reset (403)"
+        detail = f"The app's service principal {how}: app-only password resets need one."
+        self.report.blocked = {"reason": BLOCKED, "detail": detail, "remedy": ASSIGN_ROLE_REMEDY}
+        await self._record_rotation_status(self.report.blocked)
+        await audit.record(self.deps.tables, "rotation.blocked", self.connection.id, BLOCKED, f"{detail} ({touched})")
+        log.warning("rotation of connection %s is blocked: %s", self.connection.id, detail)
 
-    async def _announce(self, uid: str, ref: SecretRef, version: str) -> None:
-        message = event(
-            "password.rotated", self.connection.id, self.connection.tenant_id, self.deps.run_id, uid, version=version
-        )
-        await self.deps.queues.publish_events(
-            names.DIRECTORY_CHANGES, [{**message, "secret_name": ref.name, "version": version}]
+    async def _record_rotation_status(self, blocked: dict[str, str] | None) -> None:
+        await self.deps.tables.upsert(
+            names.SYNC_STATE,
+            {
+                "PartitionKey": self.connection.id,
+                "RowKey": ROTATION_STATUS_ROW,
+                "state": "blocked" if blocked else "ok",
+                "reason": (blocked or {}).get("reason", ""),
+                "detail": (blocked or {}).get("detail", ""),
+                "remedy": (blocked or {}).get("remedy", ""),
+                "at": self.deps.now().isoformat(),
+                "run_id": self.deps.run_id,
+            },
         )
 
     async def _finish(self, uid: str, etag: str, outcome: Outcome, started: datetime) -> None:
         now = self.deps.now()
         fields: dict[str, Any] = {"last_result": outcome.result, "last_reason": outcome.reason}
+        fields["pending_version"] = outcome.version if outcome.result == "pending" else ""
+        fields["needs_resolution"] = outcome.result in ("pending", "failed")  # a failure may have left one pending
         if outcome.result in ("rotated", "resolved"):
             fields |= {"last_rotated_at": now.isoformat(), "current_version": outcome.version}
             fields["next_due_at"] = rules.next_due(now, self.connection.rotation_interval_days).isoformat()
@@ -304,13 +251,11 @@ class _Run:
         elif outcome.result == "skipped":
             fields["next_due_at"] = rules.next_due(now, 1).isoformat()  # look again tomorrow
             self.report.skipped[uid] = outcome.reason
-        else:
+        elif outcome.result == "pending":
+            self.report.pending[uid] = outcome.reason  # re-sent, the same password, by the next run
+        elif outcome.result == "failed":
             self.report.failed[uid] = outcome.reason  # next_due_at unchanged: still due, retried next run
         await self.state.finish(uid, etag, fields)
-        await self.state.record(uid, started, self.deps.run_id, outcome.result, outcome.reason, outcome.version)
+        if outcome.result != "nothing":
+            await self.state.record(uid, started, self.deps.run_id, outcome.result, outcome.reason, outcome.version)
 
-
-def _newer(a: SecretVersionInfo, b: SecretVersionInfo) -> bool:
-    if a.created_on is None or b.created_on is None:
-        return True
-    return a.created_on >= b.created_on

@@ -109,7 +109,7 @@ async def test_privileged_refusal_leaves_vault_and_entra_equal(world: RotationWo
     control.update_user(world.tid, uid, roles=[])
     assert await run_rotation(container, world.connection.id, user_id=uid)
     known = await _assert_vault_equals_entra(world, container, uid)
-    control.update_user(world.tid, uid, roles=["User Administrator"])
+    control.update_user(world.tid, uid, roles=["Global Administrator"])
     report = await run_rotation(container, world.connection.id, user_id=uid)
     assert report.skipped == {uid: rules.Skip.PRIVILEGED}
     assert await _assert_vault_equals_entra(world, container, uid) == known

@@ -10,6 +10,8 @@ from emulators.stack import LocalStack
 from shared import storage_names as names
 from shared.composition import Container
 from shared.domain.connection import Connection, CredentialInfo, to_entity
+from shared.domain.rotation import CURRENT
+from shared.domain.rotation_versions import newest_with
 from shared.domain.secret_names import client_secret_ref, password_name
 
 KINDS = ("ok1", "ok2", "onprem", "disabled", "privileged", "outside")
@@ -30,8 +32,11 @@ class RotationWorld:
         return self.stack.entra.control.get_password(self.tid, user_id)
 
     async def vault_current(self, container: Container, user_id: str) -> tuple[str, dict[str, str]]:
-        """Key Vault's current (newest) version of the user's password: its value and tags."""
-        got = await container.secrets().get(password_name(self.connection.id, user_id))
+        """What a reader takes: the newest version tagged current (by the product's own order): value and tags."""
+        name = password_name(self.connection.id, user_id)
+        info = newest_with(await container.secrets().versions(name), CURRENT)
+        assert info is not None, f"no current version of {name}"
+        got = await container.secrets().get(name, info.version)
         return got.value.reveal(), dict(got.tags)
 
 
@@ -52,7 +57,7 @@ async def make_world(stack: LocalStack, container: Container, *, kinds: tuple[st
             password=start,
             account_enabled=kind != "disabled",
             on_premises_sync=kind == "onprem",
-            roles=["User Administrator"] if kind == "privileged" else None,
+            roles=["Global Administrator"] if kind == "privileged" else None,  # beyond a User Administrator
             groups=[rotation_group] if kind == "outside" else [rotation_group, sync_group],
         )
         users[kind] = str(user["id"])

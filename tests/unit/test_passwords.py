@@ -15,7 +15,7 @@ def test_generated_passwords_are_long_varied_and_accepted_by_entra_rules() -> No
         pw = generate_password()
         assert len(pw) >= 24
         assert is_acceptable(pw)
-        assert password_problem(pw, None, None) is None
+        assert password_problem(pw) is None
         seen.add(pw)
     assert len(seen) == 300
 

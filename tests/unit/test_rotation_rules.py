@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.domain import rotation as rules
-from shared.domain.secret_values import SecretVersionInfo
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -38,14 +37,7 @@ def test_lock_expires() -> None:
     assert rules.lock_is_free(held, NOW + rules.LOCK_TTL)
 
 
-def test_newest_with_status_and_tags() -> None:
-    versions = [
-        SecretVersionInfo("n", "v3", tags={"status": "failed"}),
-        SecretVersionInfo("n", "v2", tags={"status": "current"}),
-        SecretVersionInfo("n", "v1", tags={"status": "current"}),
-    ]
-    assert rules.newest_with(versions, rules.CURRENT) == versions[1]
-    assert rules.newest_with(versions, rules.PENDING) is None
+def test_status_tags() -> None:
     assert rules.with_status({"kind": "password", "status": "pending"}, "current", rotated_at="t") == {
         "kind": "password",
         "status": "current",
