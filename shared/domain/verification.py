@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from shared.domain.connection import Connection
+from shared.domain.directory_roles import ASSIGN_ROLE_REMEDY, READ_ROLES_PERMISSION, RoleCheck
 
 Status = Literal["pass", "warn", "fail"]
 EXPIRY_WARNING = timedelta(days=30)
@@ -95,3 +96,28 @@ def expiry_check(expires_on: datetime | None, now: datetime) -> Check | None:
             "Create a new client secret or certificate now and update the connection with it.",
         )
     return Check("credential_expiry", "pass", f"The credential is valid until {expires_on.date().isoformat()}.")
+
+
+def rotation_role_check(role: RoleCheck, last_blocked: str = "") -> Check:
+    """Rotation readiness from the app's directory role, never from the token's permissions alone (app-only resets
+    are refused without a role however many permissions the token carries). `last_blocked`: what the last rotation
+    run recorded when every reset was refused."""
+    if role.state == "ready":
+        reach = "administrators too" if role.resets_admins else "not administrators (they are skipped)"
+        return Check("rotation_role", "pass", f"The app holds {', '.join(role.roles)}: it may reset users, {reach}.")
+    if role.state == "missing":
+        return Check(
+            "rotation_role",
+            "fail",
+            "The app's service principal holds no directory role that may reset passwords: every reset is refused.",
+            ASSIGN_ROLE_REMEDY,
+        )
+    if last_blocked:
+        return Check("rotation_role", "fail", f"The last rotation run was blocked: {last_blocked}", ASSIGN_ROLE_REMEDY)
+    return Check(
+        "rotation_role",
+        "warn",
+        f"Could not check the app's directory role (that needs the optional {READ_ROLES_PERMISSION}). App-only "
+        "password resets are refused without User Administrator (or Privileged Authentication Administrator).",
+        ASSIGN_ROLE_REMEDY,
+    )

@@ -99,6 +99,15 @@ async def enqueue_rotation_jobs(container: Any) -> int:
     return len(ids)
 
 
+async def rotation_status(tables: TableStore, connection_id: str) -> dict[str, str] | None:
+    """The connection's rotation state as the last run left it: `blocked` with reason, detail and remedy, or `ok`;
+    None before any run. Shown in the sync status and the verify report."""
+    row = await tables.get(names.SYNC_STATE, connection_id, ROTATION_STATUS_ROW)
+    if row is None:
+        return None
+    return {k: str(row.get(k, "")) for k in ("state", "reason", "detail", "remedy", "at")}
+
+
 async def rotate_connection(
     deps: RotationDeps, connection: Connection, *, all: bool = False, user_ids: list[str] | None = None
 ) -> rules.RotationReport:

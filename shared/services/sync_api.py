@@ -15,6 +15,7 @@ from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
+from shared.services.password_rotation import rotation_status
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "next_due": iso(next_slot(connection.schedule, utc_now())),
         "delta_links_obtained_at": iso(cursor.obtained_at) or None,
         "last_full_sync_at": iso(cursor.last_full_at) or None,
+        "rotation": await rotation_status(container.tables(), connection.id) if connection.rotation_enabled else None,
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.domain.connection import Connection, to_entity
 from shared.domain.token_claims import roles_of
-from shared.domain.verification import Check, Report, expiry_check, permissions_check
+from shared.domain.verification import Check, Report, expiry_check, permissions_check, rotation_role_check
 from shared.errors import (
     AuthenticationFailed,
     ConcurrencyConflict,
@@ -144,6 +144,14 @@ async def _scope_check(graph: Any, rotation_group: str, sync_group: str) -> Chec
     return Check("rotation_scope", "pass", "Every rotation group member is inside the sync scope.")
 
 
+async def _rotation_role(container: Any, graph: Any, connection: Connection) -> Check:
+    from shared.services.password_rotation import rotation_status
+    from shared.services.reset_role import check_reset_role
+
+    status = await rotation_status(container.tables(), connection.id)
+    return rotation_role_check(await check_reset_role(graph), status.get("detail", "") if status else "")
+
+
 async def run_checks(container: Any, connection: Connection, *, wait_s: float, sleep: Sleep) -> Report:
     from shared.adapters.graph import GraphClient, RetryPolicy
 
@@ -162,6 +170,8 @@ async def run_checks(container: Any, connection: Connection, *, wait_s: float, s
             container.http(), _StaticToken(token), cloud.graph_v1, retry=RetryPolicy(max_attempts=2, sleep=sleep)
         )
         checks.extend(await _probe(graph, connection))
+        if connection.rotation_enabled:
+            checks.append(await _rotation_role(container, graph, connection))
     if connection.credential_mode == "customer_app" and connection.credential:
         expiry = expiry_check(connection.credential.expires_on, datetime.now(UTC))
         if expiry:

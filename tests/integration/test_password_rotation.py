@@ -7,15 +7,19 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from emulators.stack import LocalStack
 from shared import storage_names as names
+from shared.client_pool import close_pool
 from shared.composition import Container
 from shared.domain import rotation as rules
+from shared.services.audit import trail as audit_trail
 from shared.services.password_rotation import STEPS, run_rotation
 from shared.services.rotation_state import RotationState
+from tests.integration.connections.conftest import call, request
 from tests.support.rotation import RotationWorld, make_world, remove_world, texts_of
 
 
@@ -155,3 +159,64 @@ async def test_a_crash_after_any_step_is_finished_by_the_next_run(
     assert after != before
     if step != "marked_current":
         assert uid in report.resolved
+
+
+async def test_without_a_directory_role_rotation_is_blocked_with_the_remedy_and_nobody_is_called_privileged(
+    world: RotationWorld, container: Container
+) -> None:
+    """Learn: app-only resets need a permission AND a directory role. The token looks fine; every reset is 403."""
+    control = world.stack.entra.control
+    app = world.stack.app("customer")
+    control.remove_directory_role(world.tid, app["client_id"], "User Administrator")
+    try:
+        report = await run_rotation(container, world.connection.id)
+        u = world.users
+        assert report.blocked and report.blocked["reason"] == "reset_role_missing"
+        assert "User Administrator" in report.blocked["remedy"]
+        assert rules.Skip.PRIVILEGED not in report.skipped.values()  # nobody marked privileged
+        assert report.failed == {u[k]: "reset_role_missing" for k in ("ok1", "ok2", "privileged")}
+        for kind in ("ok1", "ok2", "privileged"):
+            assert world.entra_password(u[kind]) == world.initial[u[kind]]
+        _, status, _ = await _sync_status(world)
+        assert status["rotation"]["state"] == "blocked" and "User Administrator" in status["rotation"]["remedy"]
+        actions = [r["action"] for r in await audit_trail(container.tables(), world.connection.id)]
+        assert "rotation.blocked" in actions
+    finally:
+        control.assign_directory_role(world.tid, app["client_id"], "User Administrator")
+    # with the role back, the same run rotates and Key Vault equals Entra; the status clears
+    report = await run_rotation(container, world.connection.id)
+    assert set(report.rotated) == {world.users["ok1"], world.users["ok2"]} and not report.blocked
+    assert report.skipped[world.users["privileged"]] == rules.Skip.PRIVILEGED
+    for kind in ("ok1", "ok2"):
+        await _assert_vault_equals_entra(world, container, world.users[kind])
+    _, status, _ = await _sync_status(world)
+    assert status["rotation"]["state"] == "ok"
+
+
+async def test_a_role_known_to_be_missing_blocks_before_any_reset_is_sent(
+    world: RotationWorld, container: Container
+) -> None:
+    """With the optional RoleManagement.Read.Directory the connector reads its own role and sends no doomed reset."""
+    control = world.stack.entra.control
+    app = world.stack.app("customer")
+    control.grant_permissions(world.tid, app["client_id"], ["RoleManagement.Read.Directory"])
+    control.remove_directory_role(world.tid, app["client_id"], "User Administrator")
+    await close_pool()  # a token taken from now on carries the new permission (a cached one would not)
+    try:
+        before = control.counters().get("users.update", 0)
+        report = await run_rotation(container, world.connection.id)
+        assert report.blocked["reason"] == "reset_role_missing"
+        assert control.counters().get("users.update", 0) == before  # not one PATCH
+        assert report.skipped == {} and report.rotated == {}
+        control.assign_directory_role(world.tid, app["client_id"], "User Administrator")
+        ready = await run_rotation(container, world.connection.id)
+        assert set(ready.rotated) == {world.users["ok1"], world.users["ok2"]}
+    finally:
+        control.revoke_permissions(world.tid, app["client_id"], ["RoleManagement.Read.Directory"])
+        control.assign_directory_role(world.tid, app["client_id"], "User Administrator")
+        await close_pool()
+
+
+async def _sync_status(world: RotationWorld) -> tuple[int, dict[str, Any], Any]:
+    """GET /api/connections/{id}/status, called as the host would."""
+    return await call("sync_status", request("GET", "s", route={"id": world.connection.id}))
