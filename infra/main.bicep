@@ -111,6 +111,7 @@ var tableNames = [
   'dirmembers'
   'rotationstate'
   'rotationhistory'
+  'rotationowners'
 ]
 var queueNames = [
   'sync-jobs'

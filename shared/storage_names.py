@@ -13,6 +13,7 @@ DIRECTORY_GROUPS = "dirgroups"  # PK connection id, RK group id
 DIRECTORY_MEMBERS = "dirmembers"  # PK connection id + "_" + group id, RK member id
 ROTATION_STATE = "rotationstate"  # PK connection id, RK user id: last rotation, lock, pending version
 ROTATION_HISTORY = "rotationhistory"  # PK connection id + "_" + user id, RK inverted time
+ROTATION_OWNERS = "rotationowners"  # PK tenant id, RK user id: the one connection that rotates that user
 
 TABLES = (
     CONNECTIONS,
@@ -25,6 +26,7 @@ TABLES = (
     DIRECTORY_MEMBERS,
     ROTATION_STATE,
     ROTATION_HISTORY,
+    ROTATION_OWNERS,
 )
 
 # Queues (lowercase letters, digits, dashes)

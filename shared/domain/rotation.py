@@ -25,6 +25,7 @@ class Skip(StrEnum):
     NOT_FOUND = "user_not_found"
     NOT_IN_SCOPE = "not_in_rotation_scope"
     BUSY = "rotation_in_progress"  # another rotation holds the user's lock
+    OTHER_OWNER = "rotated_by_another_connection"  # another connection of the tenant owns this user's rotation
 
 
 def skip_reason(user: Mapping[str, Any] | None) -> Skip | None:

@@ -130,6 +130,7 @@ class _Run:
         self.denied: list[tuple[str, str, datetime]] = []  # (user, lock etag, started): decided after the run
         self.ever_rotated = False
         self.recorded: dict[str, str] = {}  # user id -> the current version its state row knows
+        self.owners: dict[str, bool] = {}  # other connection id -> does it rotate (read once per run)
 
     async def run(self, *, all: bool, user_ids: list[str] | None) -> rules.RotationReport:
         graph = self.deps.graph
@@ -199,7 +200,10 @@ class _Run:
             self.report.skipped[uid] = rules.Skip.BUSY
             return
         try:
-            outcome = await self.user.work(uid, user, new=new, recorded=recorded)
+            other = new and await self._owned_elsewhere(uid)  # a pending version of ours is still resolved
+            outcome = await self.user.work(uid, user, new=new and not other, recorded=recorded)
+            if other and outcome.result == "nothing":
+                outcome = Outcome("skipped", rules.Skip.OTHER_OWNER)
         except ConnectorError as exc:  # typed errors are recorded; anything else is a crash and keeps the lock
             log.warning("rotation of user %s in connection %s failed: %s", uid, self.connection.id, exc.code)
             outcome = Outcome("failed", exc.code)
@@ -207,6 +211,18 @@ class _Run:
             self.denied.append((uid, etag, started))
             return
         await self._finish(uid, etag, outcome, started)
+
+    async def _owned_elsewhere(self, uid: str) -> bool:
+        owner = await self.state.claim(self.connection.tenant_id, uid, self._rotates)
+        if owner is not None:
+            log.info("user %s of connection %s is rotated by connection %s", uid, self.connection.id, owner)
+        return owner is not None
+
+    async def _rotates(self, connection_id: str) -> bool:
+        if connection_id not in self.owners:
+            row = await self.deps.tables.get(names.CONNECTIONS, "connection", connection_id)
+            self.owners[connection_id] = bool(row and row.get("rotation_enabled") and row.get("state") != "disabled")
+        return self.owners[connection_id]
 
     async def _settle_denials(self, role: RoleCheck) -> None:
         """A 403 to a reset means a user beyond the app's role, or no role at all. When the role is known to be there,

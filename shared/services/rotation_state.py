@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from shared.domain.rotation import LOCK_TTL, lock_is_free
 from shared.errors import ConcurrencyConflict, Conflict
 
 log = logging.getLogger(__name__)
+OwnerCheck = Callable[[str], Awaitable[bool]]  # connection id -> does it still exist and rotate passwords?
 
 
 def _iso(value: datetime) -> str:
@@ -59,6 +61,30 @@ class RotationState:
             await self._tables.update_if_match(names.ROTATION_STATE, entity, etag, replace=False)
         except ConcurrencyConflict:
             log.warning("rotation lock of user %s in connection %s was taken over", user_id, self.connection_id)
+
+    async def claim(self, tenant_id: str, user_id: str, owner_alive: OwnerCheck) -> str | None:
+        """Make this connection the one rotation owner of the tenant's user (insert-if-absent, ETag-guarded
+        take-over of an owner whose connection is gone or no longer rotates). None when it is ours now; otherwise the
+        id of the connection that owns the user (two connections must never rotate one user: each would keep its
+        own "current" password and one of them would be wrong)."""
+        row = await self._tables.get(names.ROTATION_OWNERS, tenant_id, user_id)
+        entity = {"PartitionKey": tenant_id, "RowKey": user_id, "connection_id": self.connection_id}
+        try:
+            if row is None:
+                await self._tables.insert(names.ROTATION_OWNERS, entity)
+                return None
+            owner = str(row.get("connection_id", ""))
+            if owner == self.connection_id:
+                return None
+            if await owner_alive(owner):
+                return owner
+            await self._tables.update_if_match(names.ROTATION_OWNERS, entity, etag_of(row) or "")
+            log.info("user %s: rotation taken over from connection %s (gone or not rotating)", user_id, owner)
+            return None
+        except (Conflict, ConcurrencyConflict):
+            latest = await self._tables.get(names.ROTATION_OWNERS, tenant_id, user_id)
+            owner = str((latest or {}).get("connection_id", ""))
+            return None if owner == self.connection_id else owner or "unknown"
 
     async def record(self, user_id: str, at: datetime, run_id: str, result: str, reason: str, version: str) -> None:
         inverted = f"{sys.maxsize - int(at.timestamp() * 1_000_000):020d}"

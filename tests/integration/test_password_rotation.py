@@ -16,6 +16,9 @@ from shared import storage_names as names
 from shared.client_pool import close_pool
 from shared.composition import Container
 from shared.domain import rotation as rules
+from shared.domain.connection import CredentialInfo, to_entity
+from shared.domain.rotation_versions import newest_with
+from shared.domain.secret_names import client_secret_ref, password_name
 from shared.services.audit import trail as audit_trail
 from shared.services.password_rotation import STEPS, run_rotation
 from shared.services.rotation_state import RotationState
@@ -220,3 +223,35 @@ async def test_a_role_known_to_be_missing_blocks_before_any_reset_is_sent(
 async def _sync_status(world: RotationWorld) -> tuple[int, dict[str, Any], Any]:
     """GET /api/connections/{id}/status, called as the host would."""
     return await call("sync_status", request("GET", "s", route={"id": world.connection.id}))
+
+
+async def test_two_connections_of_one_tenant_never_rotate_the_same_user(
+    world: RotationWorld, container: Container
+) -> None:
+    """One rotation owner per user: a second connection to the tenant (the API refuses it unless asked, and then
+    not with the same rotation group; nested groups can still overlap) skips the users the first one rotates."""
+    first = world.connection
+    ref = client_secret_ref(f"{first.id}b")
+    await container.secrets().set(ref.name, world.stack.app("customer")["client_secret"], tags=ref.tags)
+    credential = CredentialInfo(kind="secret", hint="x", secret_name=ref.name)
+    second = first.with_changes(id=f"{first.id}b", credential=credential)
+    await container.tables().upsert(names.CONNECTIONS, to_entity(second), replace=True)
+    u = world.users
+    rotatable = {u["ok1"], u["ok2"]}
+    a = await run_rotation(container, first.id)
+    b = await run_rotation(container, second.id, all=True)
+    assert set(a.rotated) == rotatable and b.rotated == {}
+    considered = {u[k] for k in ("ok1", "ok2", "onprem", "disabled", "privileged")}  # all claimed by the first
+    assert {uid for uid, why in b.skipped.items() if why == rules.Skip.OTHER_OWNER} == considered
+    for uid in rotatable:
+        await _assert_vault_equals_entra(world, container, uid)  # the first connection's current is Entra's
+    # once the first connection stops rotating, the second takes the users over
+    stopped = first.with_changes(rotation_enabled=False)
+    await container.tables().upsert(names.CONNECTIONS, to_entity(stopped), replace=True)
+    taken = await run_rotation(container, second.id, all=True)
+    assert set(taken.rotated) == rotatable
+    for uid in rotatable:
+        name = password_name(second.id, uid)
+        current = newest_with(await container.secrets().versions(name), rules.CURRENT)
+        assert current is not None
+        assert (await container.secrets().get(name, current.version)).value.reveal() == world.entra_password(uid)
