@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -56,6 +57,7 @@ class GraphService:
         self.signer = signer
         self.faults = faults
         self._verified: dict[str, dict[str, Any]] = {}
+        self._batch_order = random.Random(f"{world.seed}|batch-order")  # seeded: the same run, the same orders
 
     async def handle(
         self,
@@ -93,7 +95,7 @@ class GraphService:
                 )
                 result = None if endpoint == "batch" else route(call)
             if result is None:
-                result = await run_batch(call, self.handle)
+                result = await run_batch(call, self.handle, self._batch_order)
         except GraphError as exc:
             result = GraphResult(
                 exc.status,

@@ -178,6 +178,7 @@ def seed_world(
 ) -> list[dict[str, Any]]:
     """Fill `world` with tenants and apps; return the description tests and the demo read."""
     now = world.clock.now()
+    world.seed = seed
     uris = redirect_uris or [DEFAULT_REDIRECT_URI]
     top = random.Random(f"{seed}|operator")
     operator = _app_with_credentials(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -240,3 +241,101 @@ async def test_unknown_segment_and_paths_with_double_slashes(http: httpx.AsyncCl
     response = await http.get("/v1.0//users", params={"$top": "2"}, headers=auth)
     assert response.status_code == 200
     assert len(response.json()["value"]) == 2
+
+
+# -- $batch as documented (Learn: "Combine multiple HTTP requests using JSON batching") ------------------
+def _cloud_user(entra: EntraEmulator, tenant_id: str) -> str:
+    """A user whose password the customer app may reset (cloud-only, not privileged)."""
+    return next(
+        uid
+        for uid, u in sorted(_active_users(entra, tenant_id).items())
+        if not u.props.get("onPremisesSyncEnabled") and not u.roles
+    )
+
+
+async def test_batch_depends_on_orders_requests_and_fails_dependents_with_424(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient, graph_token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    uid = _cloud_user(entra, tenant["id"])
+    patch = {
+        "method": "PATCH",
+        "url": f"/users/{uid}",
+        "headers": {"Content-Type": "application/json"},
+        "body": {
+            "passwordProfile": {"password": "Batch-Order-7x!Quartz-Lemon", "forceChangePasswordNextSignIn": False}
+        },
+    }
+    # "second" comes first in the array but depends on "first": it must run after it, so it is the one that
+    # sets the same password again (400); "third" depends on the failed "second": 424 and never run.
+    batch = {
+        "requests": [
+            {"id": "second", "dependsOn": ["FIRST"], **patch},  # ids are compared without regard to case
+            {"id": "first", **patch},
+            {"id": "third", "dependsOn": ["second"], "method": "GET", "url": f"/users/{uid}?$select=id"},
+            {"id": "fourth", "dependsOn": ["first"], "method": "GET", "url": f"/users/{uid}?$select=id"},
+        ]
+    }
+    entra.control.counters(reset=True)
+    response = await http.post("/v1.0/$batch", json=batch, headers=auth)
+    assert response.status_code == 200
+    answers = {r["id"]: r for r in response.json()["responses"]}
+    assert {k: v["status"] for k, v in answers.items()} == {"first": 204, "second": 400, "third": 424, "fourth": 200}
+    assert answers["third"]["body"]["error"]["code"] == "FailedDependency"
+    assert entra.control.get_password(tenant["id"], uid) == patch["body"]["passwordProfile"]["password"]
+    counters = entra.control.counters()
+    assert (counters["users.update"], counters["users.get"]) == (2, 1)  # the 424 request was not run
+
+
+@pytest.mark.parametrize(
+    ("requests", "why"),
+    [
+        (
+            [{"id": "a", "method": "GET", "url": "/users"}, {"id": "A", "method": "GET", "url": "/groups"}],
+            "more than once",
+        ),
+        ([{"id": 1, "method": "GET", "url": "/users"}], "non-empty string"),
+        ([{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["9"]}], "not on another request"),
+        ([{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["1"]}], "not on another request"),
+        (
+            [
+                {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
+                {"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]},
+            ],
+            "cycle",
+        ),
+        ([{"id": "1", "method": "PATCH", "url": "/users/x", "body": {"jobTitle": "x"}}], "no Content-Type"),
+    ],
+)
+async def test_malformed_batches_are_400_and_run_nothing(
+    entra: EntraEmulator, http: httpx.AsyncClient, graph_token: str, requests: list[Any], why: str
+) -> None:
+    entra.control.counters(reset=True)
+    response = await http.post(
+        "/v1.0/$batch", json={"requests": requests}, headers={"Authorization": f"Bearer {graph_token}"}
+    )
+    assert why in _error(response, 400, "BadRequest")["message"]
+    assert set(entra.control.counters()) == {"batch"}
+
+
+async def test_batch_responses_come_in_a_seeded_shuffled_order() -> None:
+    from tests.support.entra import start_entra
+
+    orders = []
+    for _ in range(2):
+        with start_entra(seed="batch-order", size=25, tenants=1) as emulator:
+            tenant = emulator.tenants[0]
+            app = app_of(tenant, "customer")
+            verify = ssl.create_default_context(cafile=emulator.ca_path)
+            async with httpx.AsyncClient(verify=verify, base_url=emulator.login_url) as client:
+                token = await token_for(client, tenant["id"], app["client_id"], app["client_secret"])
+                uids = sorted(_active_users(emulator, tenant["id"]))[:20]
+                batch = {
+                    "requests": [{"id": str(i), "method": "GET", "url": f"/users/{u}"} for i, u in enumerate(uids)]
+                }
+                response = await client.post("/v1.0/$batch", json=batch, headers={"Authorization": f"Bearer {token}"})
+            ids = [r["id"] for r in response.json()["responses"]]
+            assert sorted(ids, key=int) == [str(i) for i in range(20)]
+            assert ids != sorted(ids, key=int)  # not in request order...
+            orders.append(ids)
+    assert orders[0] == orders[1]  # ...but the same order for the same seed
