@@ -134,16 +134,17 @@ def domains(call: GraphCall) -> GraphResult:
 
 
 # -- users -------------------------------------------------------------------------------------------
-def _filtered(call: GraphCall, known: set[str]) -> Callable[[dict[str, Any]], bool] | None:
+def _filtered(call: GraphCall, known: set[str], resource: str) -> Callable[[dict[str, Any]], bool] | None:
     expr = call.params.get("$filter")
-    return parse_filter(expr, known) if expr else None
+    advanced = is_advanced(call.headers, call.params)
+    return parse_filter(expr, known, advanced=advanced, resource=resource) if expr else None
 
 
 def list_users(call: GraphCall) -> GraphResult:
     call.require(perm.READ_USERS)
     directory = call.tenant.directory
     select = select_of(call.params, USER_PROPS, "user")
-    match = _filtered(call, USER_PROPS)
+    match = _filtered(call, USER_PROPS, "User")
     users = directory.users
 
     def lookup(uid: str) -> str | None:
@@ -223,7 +224,7 @@ def list_groups(call: GraphCall) -> GraphResult:
     call.require(perm.READ_GROUPS)
     directory = call.tenant.directory
     select = select_of(call.params, GROUP_PROPS, "group")
-    match = _filtered(call, GROUP_PROPS)
+    match = _filtered(call, GROUP_PROPS, "Group")
     groups = directory.groups
 
     def lookup(gid: str) -> str | None:
@@ -267,7 +268,7 @@ def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) 
         )
     select = select_of(call.params, USER_PROPS | GROUP_PROPS, "directoryObject")
     ids = directory.transitive_all(gid) if transitive else directory.members_by_id(group)
-    match = _filtered(call, USER_PROPS | GROUP_PROPS)
+    match = _filtered(call, USER_PROPS | GROUP_PROPS, "DirectoryObject")
     want_users = cast != "microsoft.graph.group"
     want_groups = cast != "microsoft.graph.user"
 

@@ -339,3 +339,92 @@ async def test_batch_responses_come_in_a_seeded_shuffled_order() -> None:
             assert ids != sorted(ids, key=int)  # not in request order...
             orders.append(ids)
     assert orders[0] == orders[1]  # ...but the same order for the same seed
+
+
+# -- $filter limits (Learn: "Advanced query capabilities on Microsoft Entra ID objects"; known issues) ----------
+async def test_in_takes_15_values_unless_the_query_is_advanced(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient, graph_token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    ids = sorted(_active_users(entra, tenant["id"]))[:16]
+
+    def expr(n: int) -> str:
+        return "id in (" + ",".join(f"'{i}'" for i in ids[:n]) + ")"
+
+    fifteen = await http.get("/v1.0/users", params={"$filter": expr(15), "$select": "id"}, headers=auth)
+    assert sorted(r["id"] for r in fifteen.json()["value"]) == ids[:15]
+    error = _error(
+        await http.get("/v1.0/users", params={"$filter": expr(16)}, headers=auth), 400, "Request_UnsupportedQuery"
+    )
+    assert error["message"].endswith("containing 'OR' operators: 16. Max allowed: 15.")
+    advanced = await http.get(
+        "/v1.0/users",
+        params={"$filter": expr(16), "$count": "true", "$select": "id"},
+        headers={**auth, "ConsistencyLevel": "eventual"},
+    )
+    assert advanced.json()["@odata.count"] == 16
+
+
+async def test_ne_needs_an_advanced_query_through_the_sdk(
+    entra: EntraEmulator, tenant: dict[str, Any], graph: Any
+) -> None:
+    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        filter="accountEnabled ne true", select=["id"], top=999
+    )
+    with pytest.raises(ODataError) as caught:
+        await graph.users.get(request_configuration=RequestConfiguration(query_parameters=query, options=NO_RETRY))
+    assert caught.value.response_status_code == 400
+    assert caught.value.error.code == "Request_UnsupportedQuery"
+    assert caught.value.error.message.startswith("Operator 'ne' is not supported because the required parameters")
+    query.count = True
+    config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
+    with pytest.raises(ODataError):  # $count=true alone is not enough: the header is needed too
+        await graph.users.get(request_configuration=RequestConfiguration(query_parameters=query, options=NO_RETRY))
+    config.headers.add("ConsistencyLevel", "eventual")
+    result = await graph.users.get(request_configuration=config)
+    disabled = {uid for uid, u in _active_users(entra, tenant["id"]).items() if u.props["accountEnabled"] is False}
+    assert {u.id for u in result.value} == disabled and disabled
+    assert result.odata_count == len(disabled)
+
+
+@pytest.mark.parametrize(
+    ("expression", "operator"),
+    [("not startsWith(displayName,'A')", "not"), ("endsWith(mail,'.example.com')", "endsWith")],
+)
+async def test_not_and_endswith_need_an_advanced_query(
+    entra: EntraEmulator,
+    tenant: dict[str, Any],
+    http: httpx.AsyncClient,
+    graph_token: str,
+    expression: str,
+    operator: str,
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    error = _error(
+        await http.get("/v1.0/users", params={"$filter": expression}, headers=auth), 400, "Request_UnsupportedQuery"
+    )
+    assert error["message"].startswith(f"Operator '{operator}' is not supported")
+    assert "https://aka.ms/graph-docs/advanced-queries" in error["message"]
+    ok = await http.get(
+        "/v1.0/users",
+        params={"$filter": expression, "$count": "true", "$select": "id,displayName,mail", "$top": "999"},
+        headers={**auth, "ConsistencyLevel": "eventual"},
+    )
+    users = _active_users(entra, tenant["id"]).values()
+    if operator == "not":
+        expected = {u.id for u in users if not u.props["displayName"].lower().startswith("a")}
+    else:
+        expected = {u.id for u in users if str(u.props["mail"]).endswith(".example.com")}
+    assert {r["id"] for r in ok.json()["value"]} == expected and expected
+
+
+async def test_endswith_only_on_the_documented_properties(http: httpx.AsyncClient, graph_token: str) -> None:
+    response = await http.get(
+        "/v1.0/users",
+        params={"$filter": "endsWith(displayName,'n')", "$count": "true"},
+        headers={"Authorization": f"Bearer {graph_token}", "ConsistencyLevel": "eventual"},
+    )
+    error = _error(response, 400, "Request_UnsupportedQuery")
+    assert error["message"] == (
+        "Unsupported or invalid query filter clause specified for property 'displayName' of resource 'User'."
+    )
