@@ -1,4 +1,5 @@
-"""One tenant's directory: users, groups and links, each stamped with the change sequence delta queries read."""
+"""One tenant's directory: users, groups, other member objects and links, each stamped with the change sequence
+delta queries read."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
-from emulators.entra.model import Group, Link, MemberKind, User
+from emulators.entra.model import DirectoryObject, Group, Link, MemberKind, User
 
 
 class DirectoryError(Exception):
@@ -20,6 +21,7 @@ class Directory:
         self.seq = 0
         self.users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
+        self.objects: dict[str, DirectoryObject] = {}  # devices, service principals, contacts (members only)
         self.user_ids: list[str] = []  # sorted; every user ever seen, tombstones included
         self.group_ids: list[str] = []
         self.user_log: list[tuple[int, str]] = []  # (seq, id) of each change after the seed
@@ -30,9 +32,10 @@ class Directory:
         self._transitive: dict[str, tuple[int, list[str], list[str], list[str]]] = {}
 
     # -- bulk load (seed) -------------------------------------------------------------------------
-    def load(self, users: Iterable[User], groups: Iterable[Group]) -> None:
+    def load(self, users: Iterable[User], groups: Iterable[Group], objects: Iterable[DirectoryObject] = ()) -> None:
         """Install seeded objects at sequence 1 (their links must already be set on the groups)."""
         self.seq = max(self.seq, 1)
+        self.objects.update((obj.id, obj) for obj in objects)
         for user in users:
             user.seq = 1
             self.users[user.id] = user
@@ -65,6 +68,8 @@ class Directory:
             return "user"
         if object_id in self.groups:
             return "group"
+        if object_id in self.objects:
+            return self.objects[object_id].kind
         raise DirectoryError(f"no object with id {object_id}")
 
     # -- change stamping --------------------------------------------------------------------------
@@ -138,6 +143,14 @@ class Directory:
         user.parked_groups = []
         user.password = user.previous_password = None
         self._touch_user(user)
+
+    # -- devices, service principals, contacts ------------------------------------------------------
+    def add_object(self, obj: DirectoryObject) -> DirectoryObject:
+        """A member object that is neither user nor group; it changes nothing delta reports until it is linked."""
+        if obj.id in self.users or obj.id in self.groups or obj.id in self.objects:
+            raise DirectoryError(f"an object with id {obj.id} already exists")
+        self.objects[obj.id] = obj
+        return obj
 
     # -- groups -----------------------------------------------------------------------------------
     def add_group(self, group: Group) -> Group:
@@ -220,7 +233,7 @@ class Directory:
         return cached[1], cached[2]
 
     def transitive_all(self, gid: str) -> list[str]:
-        """Users and groups below a group, one list sorted by id (what /transitiveMembers pages through)."""
+        """Every object below a group (users, groups, devices...), sorted by id (what /transitiveMembers pages)."""
         return self._transitive_entry(gid)[3]
 
     def _transitive_entry(self, gid: str) -> tuple[int, list[str], list[str], list[str]]:
@@ -229,6 +242,7 @@ class Directory:
             return cached
         users: set[str] = set()
         groups: set[str] = set()
+        others: set[str] = set()  # devices, service principals, contacts: listed, never followed
         stack = [gid]
         while stack:
             group = self.groups.get(stack.pop())
@@ -239,10 +253,12 @@ class Directory:
                     continue
                 if link.kind == "user":
                     users.add(mid)
+                elif link.kind != "group":
+                    others.add(mid)
                 elif mid not in groups:
                     groups.add(mid)
                     stack.append(mid)
-        entry = (self.links_version, sorted(users), sorted(groups), sorted(users | groups))
+        entry = (self.links_version, sorted(users), sorted(groups), sorted(users | groups | others))
         self._transitive[gid] = entry
         return entry
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulators.common.tokens import InvalidToken, TokenSigner
-from emulators.entra import resources
+from emulators.entra import members, resources
 from emulators.entra.batch import run_batch
 from emulators.entra.calls import GraphCall, GraphResult
 from emulators.entra.delta import handle_delta
@@ -173,7 +173,7 @@ def route(call: GraphCall) -> GraphResult:
         if len(s) == 2 and method == "PATCH":
             return resources.update_user(call, s[1])
         if method == "GET" and len(s) in (3, 4) and s[2] == "memberOf":
-            return resources.list_member_of(call, s[1], s[3] if len(s) == 4 else None)
+            return members.list_member_of(call, s[1], s[3] if len(s) == 4 else None)
     if s and s[0] == "groups":
         if method == "GET" and len(s) == 1:
             return resources.list_groups(call)
@@ -183,7 +183,7 @@ def route(call: GraphCall) -> GraphResult:
             return resources.get_group(call, s[1])
         if method == "GET" and len(s) in (3, 4) and s[2] in ("members", "transitiveMembers"):
             cast = s[3] if len(s) == 4 else None
-            return resources.list_members(call, s[1], s[2] == "transitiveMembers", cast)
+            return members.list_members(call, s[1], s[2] == "transitiveMembers", cast)
     if method not in ("GET", "PATCH", "POST", "DELETE"):
         raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
     segment = s[-1] if s else ""

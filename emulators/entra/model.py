@@ -1,4 +1,5 @@
-"""The emulated directory's records: users, groups, membership links, app registrations and service principals."""
+"""The emulated directory's records: users, groups, other member objects (devices, service principals, contacts),
+membership links, app registrations and service principals."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ObjectState = Literal["active", "soft_deleted", "hard_deleted"]
-MemberKind = Literal["user", "group"]
+MemberKind = Literal["user", "group", "device", "servicePrincipal", "orgContact"]
+OtherKind = Literal["device", "servicePrincipal", "orgContact"]
+OTHER_KINDS: tuple[OtherKind, ...] = ("device", "servicePrincipal", "orgContact")
 
 # Properties /users returns when no $select is given (Graph's default projection).
 USER_DEFAULT_SELECT: tuple[str, ...] = (
@@ -56,6 +59,19 @@ class User:
     @property
     def privileged(self) -> bool:
         return bool(self.roles)
+
+
+@dataclass(slots=True)
+class DirectoryObject:
+    """A group member that is neither a user nor a group: a device, a service principal (as a directory object, not
+    the consent record below) or an organizational contact. Graph lists them in members, transitiveMembers and
+    members@delta with their own @odata.type (Learn: "List group members", "group: delta")."""
+
+    id: str
+    kind: OtherKind
+    props: dict[str, Any]  # the type's own Graph properties (always includes "id")
+    state: ObjectState = "active"
+    json_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
