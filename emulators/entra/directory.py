@@ -38,6 +38,7 @@ class Directory:
         self.objects.update((obj.id, obj) for obj in objects)
         for user in users:
             user.seq = 1
+            user.stamp(1, life=True)
             self.users[user.id] = user
             self.upn_index[user.props["userPrincipalName"].lower()] = user.id
         for group in groups:
@@ -77,8 +78,10 @@ class Directory:
         self.seq += 1
         return self.seq
 
-    def _touch_user(self, user: User) -> None:
+    def _touch_user(self, user: User, changed: Iterable[str] = (), life: bool = False) -> None:
+        """Stamp a change: `changed` properties (what users/delta reports), or the object's life (all of it)."""
         user.seq = self._bump()
+        user.stamp(user.seq, changed, life)
         user.json_cache.clear()
         self.user_log.append((user.seq, user.id))
 
@@ -97,21 +100,22 @@ class Directory:
         self.users[user.id] = user
         self.upn_index[upn] = user.id
         bisect.insort(self.user_ids, user.id)
-        self._touch_user(user)
+        self._touch_user(user, life=True)
         return user
 
     def update_user(self, user: User, changes: dict[str, Any]) -> None:
         old_upn = user.props["userPrincipalName"].lower()
+        changed = [k for k, v in changes.items() if k != "id" and user.props.get(k) != v]
         user.props.update({k: v for k, v in changes.items() if k != "id"})
         new_upn = user.props["userPrincipalName"].lower()
         if new_upn != old_upn:
             self.upn_index.pop(old_upn, None)
             self.upn_index[new_upn] = user.id
-        self._touch_user(user)
+        self._touch_user(user, changed)
 
     def set_password(self, user: User, password: str) -> None:
         user.previous_password, user.password = user.password, password
-        self._touch_user(user)  # Entra records lastPasswordChangeDateTime: the user changes
+        self._touch_user(user)  # no property users/delta can select changes: delta reports nothing
 
     def soft_delete_user(self, user: User) -> None:
         """Move to deleted items (restorable): memberships go away without group delta reporting it."""
@@ -122,14 +126,14 @@ class Directory:
             self._drop_link_silently(self.groups[gid], user.id)
         user.state = "soft_deleted"
         self.upn_index.pop(user.props["userPrincipalName"].lower(), None)
-        self._touch_user(user)
+        self._touch_user(user, life=True)
 
     def restore_user(self, user: User) -> None:
         if user.state != "soft_deleted":
             raise DirectoryError(f"user {user.id} is not in deleted items")
         user.state = "active"
         self.upn_index[user.props["userPrincipalName"].lower()] = user.id
-        self._touch_user(user)
+        self._touch_user(user, life=True)
         for gid in user.parked_groups:
             group = self.groups.get(gid)
             if group is not None and group.state == "active":
@@ -142,7 +146,7 @@ class Directory:
         user.state = "hard_deleted"
         user.parked_groups = []
         user.password = user.previous_password = None
-        self._touch_user(user)
+        self._touch_user(user, life=True)
 
     # -- devices, service principals, contacts ------------------------------------------------------
     def add_object(self, obj: DirectoryObject) -> DirectoryObject:

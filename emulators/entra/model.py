@@ -3,6 +3,7 @@ membership links, app registrations and service principals."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +56,17 @@ class User:
     state: ObjectState = "active"
     parked_groups: list[str] = field(default_factory=list)  # memberships held while soft-deleted
     json_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
+    # users/delta reports what changed in the $select: the last change of each property ever set (a property
+    # never set is absent), and of the object's life (created, deleted, restored: the whole object is reported)
+    prop_seq: dict[str, int] = field(default_factory=dict)
+    life_seq: int = 0
+
+    def stamp(self, seq: int, changed: Iterable[str] = (), life: bool = False) -> None:
+        for name in changed:
+            self.prop_seq[name] = seq
+        if life:
+            self.life_seq = seq
+            self.prop_seq.update({k: seq for k, v in self.props.items() if v is not None and k not in self.prop_seq})
 
     @property
     def privileged(self) -> bool:
