@@ -1,4 +1,4 @@
-"""Graph v1.0 reads and writes on directory objects: organization, domains, users, groups and their members."""
+"""Graph v1.0 reads and writes on directory objects: organization, domains, users and groups (members: members.py)."""
 
 from __future__ import annotations
 
