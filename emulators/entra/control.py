@@ -9,8 +9,8 @@ from typing import Any, cast
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
-from emulators.entra.model import Group, Secret, User
-from emulators.entra.seed import group_props, secret_value
+from emulators.entra.model import OTHER_KINDS, DirectoryObject, Group, Secret, User
+from emulators.entra.seed import group_props, object_props, secret_value
 from emulators.entra.state import Settings, Tenant, World
 
 
@@ -33,6 +33,7 @@ class Control:
             "hard_delete_user",
             "get_password",
             "create_group",
+            "create_directory_object",
             "rename_group",
             "delete_group",
             "add_member",
@@ -218,6 +219,24 @@ class Control:
             except DirectoryError as exc:
                 raise ControlError(str(exc)) from exc
             return dict(group.props)
+
+    def create_directory_object(
+        self, tenant: str, kind: str, display_name: str, groups: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A device, service principal or organizational contact, optionally made a member of groups."""
+        if kind not in OTHER_KINDS:
+            raise ControlError(f"kind must be one of {OTHER_KINDS}")
+        with self._world.lock:
+            t = self._tenant(tenant)
+            oid = str(uuid.uuid4())
+            props = object_props(kind, oid, display_name, random.Random(oid))
+            obj = t.directory.add_object(DirectoryObject(id=oid, kind=kind, props=props))
+            try:
+                for gid in groups or ():
+                    t.directory.add_member(self._group(t, gid), oid)
+            except DirectoryError as exc:
+                raise ControlError(str(exc)) from exc
+            return {"@odata.type": f"#microsoft.graph.{kind}", **obj.props}
 
     def rename_group(self, tenant: str, group_id: str, display_name: str) -> None:
         with self._world.lock:

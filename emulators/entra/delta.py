@@ -11,7 +11,7 @@ from emulators.entra import permissions as perm
 from emulators.entra.calls import GraphCall, GraphResult, decode_token, encode_token, page
 from emulators.entra.directory import Directory
 from emulators.entra.errors import GraphError, bad_request
-from emulators.entra.model import Group, User
+from emulators.entra.model import USER_DEFAULT_SELECT, Group, User
 from emulators.entra.query import delta_filter_ids, reject_delta_options, select_of
 from emulators.entra.resources import GROUP_PROPS, USER_PROPS, object_json
 
@@ -77,7 +77,8 @@ def handle_delta(call: GraphCall, resource: Resource) -> GraphResult:
             state.w = seq
             return _respond(call, state, [], done=True)
     if resource == "users":
-        items, done = _user_page(tenant.directory, state, world.settings.delta_page_objects)
+        minimal = "return=minimal" in _preferences(call)
+        items, done = _user_page(tenant.directory, state, world.settings.delta_page_objects, minimal)
     else:
         items, done = _group_page(
             tenant.directory, state, world.settings.delta_page_objects, world.settings.delta_page_links
@@ -129,17 +130,48 @@ def _entry(obj: User | Group, state: DeltaState) -> str | None:
     elif obj.seq <= state.w:
         return None
     if obj.state == "active":
+        if isinstance(obj, User):
+            return delta_user_json(obj, tuple(state.s) if state.s else USER_DEFAULT_SELECT)
         return object_json(obj, tuple(state.s) if state.s else None)
     return _removed(obj.id, obj.state == "hard_deleted")
 
 
-def _user_page(directory: Directory, state: DeltaState, limit: int) -> tuple[list[str], bool]:
+def _preferences(call: GraphCall) -> set[str]:
+    return {p.strip().lower().replace(" ", "") for p in call.headers.get("Prefer", "").split(",") if p.strip()}
+
+
+def _user_entry(user: User, state: DeltaState, minimal: bool) -> str | None:
+    """What users/delta reports of a user (Learn: "user: delta", response): in a later round only a change of a
+    selected property or of the user's life (created, deleted, restored); properties never set are left out, a
+    property set to null is null; with `Prefer: return=minimal` only the properties that changed."""
+    if state.w < 0 or user.state != "active" or user.seq <= state.w:
+        return _entry(user, state)
+    fields = tuple(state.s) if state.s else USER_DEFAULT_SELECT
+    if user.life_seq > state.w:
+        return delta_user_json(user, fields)
+    changed = tuple(f for f in fields if user.prop_seq.get(f, 0) > state.w)
+    if not changed:
+        return None  # a password reset, or a change of a property the round does not select
+    return delta_user_json(user, changed if minimal else fields)
+
+
+def delta_user_json(user: User, fields: tuple[str, ...]) -> str:
+    """The user with `fields` that were ever set (cached like object_json until the user changes)."""
+    key = ("@delta", *fields)
+    cached = user.json_cache.get(key)
+    if cached is None:
+        body = {"id": user.id} | {f: user.props.get(f) for f in fields if f != "id" and f in user.prop_seq}
+        cached = user.json_cache[key] = json.dumps(body, ensure_ascii=False)
+    return cached
+
+
+def _user_page(directory: Directory, state: DeltaState, limit: int, minimal: bool) -> tuple[list[str], bool]:
     ids = _candidates(directory.user_ids, directory.user_log, state)
     items: list[str] = []
     index = bisect.bisect_right(ids, state.c) if state.c else 0
     while index < len(ids) and len(items) < limit:
         user = directory.users.get(ids[index])
-        entry = _entry(user, state) if user is not None else None
+        entry = _user_entry(user, state, minimal) if user is not None else None
         if entry is not None:
             items.append(entry)
         state.c = ids[index]

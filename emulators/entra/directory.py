@@ -1,4 +1,5 @@
-"""One tenant's directory: users, groups and links, each stamped with the change sequence delta queries read."""
+"""One tenant's directory: users, groups, other member objects and links, each stamped with the change sequence
+delta queries read."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
-from emulators.entra.model import Group, Link, MemberKind, User
+from emulators.entra.model import DirectoryObject, Group, Link, MemberKind, User
 
 
 class DirectoryError(Exception):
@@ -20,6 +21,7 @@ class Directory:
         self.seq = 0
         self.users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
+        self.objects: dict[str, DirectoryObject] = {}  # devices, service principals, contacts (members only)
         self.user_ids: list[str] = []  # sorted; every user ever seen, tombstones included
         self.group_ids: list[str] = []
         self.user_log: list[tuple[int, str]] = []  # (seq, id) of each change after the seed
@@ -30,11 +32,13 @@ class Directory:
         self._transitive: dict[str, tuple[int, list[str], list[str], list[str]]] = {}
 
     # -- bulk load (seed) -------------------------------------------------------------------------
-    def load(self, users: Iterable[User], groups: Iterable[Group]) -> None:
+    def load(self, users: Iterable[User], groups: Iterable[Group], objects: Iterable[DirectoryObject] = ()) -> None:
         """Install seeded objects at sequence 1 (their links must already be set on the groups)."""
         self.seq = max(self.seq, 1)
+        self.objects.update((obj.id, obj) for obj in objects)
         for user in users:
             user.seq = 1
+            user.stamp(1, life=True)
             self.users[user.id] = user
             self.upn_index[user.props["userPrincipalName"].lower()] = user.id
         for group in groups:
@@ -65,6 +69,8 @@ class Directory:
             return "user"
         if object_id in self.groups:
             return "group"
+        if object_id in self.objects:
+            return self.objects[object_id].kind
         raise DirectoryError(f"no object with id {object_id}")
 
     # -- change stamping --------------------------------------------------------------------------
@@ -72,8 +78,10 @@ class Directory:
         self.seq += 1
         return self.seq
 
-    def _touch_user(self, user: User) -> None:
+    def _touch_user(self, user: User, changed: Iterable[str] = (), life: bool = False) -> None:
+        """Stamp a change: `changed` properties (what users/delta reports), or the object's life (all of it)."""
         user.seq = self._bump()
+        user.stamp(user.seq, changed, life)
         user.json_cache.clear()
         self.user_log.append((user.seq, user.id))
 
@@ -92,21 +100,22 @@ class Directory:
         self.users[user.id] = user
         self.upn_index[upn] = user.id
         bisect.insort(self.user_ids, user.id)
-        self._touch_user(user)
+        self._touch_user(user, life=True)
         return user
 
     def update_user(self, user: User, changes: dict[str, Any]) -> None:
         old_upn = user.props["userPrincipalName"].lower()
+        changed = [k for k, v in changes.items() if k != "id" and user.props.get(k) != v]
         user.props.update({k: v for k, v in changes.items() if k != "id"})
         new_upn = user.props["userPrincipalName"].lower()
         if new_upn != old_upn:
             self.upn_index.pop(old_upn, None)
             self.upn_index[new_upn] = user.id
-        self._touch_user(user)
+        self._touch_user(user, changed)
 
     def set_password(self, user: User, password: str) -> None:
         user.previous_password, user.password = user.password, password
-        self._touch_user(user)  # Entra records lastPasswordChangeDateTime: the user changes
+        self._touch_user(user)  # no property users/delta can select changes: delta reports nothing
 
     def soft_delete_user(self, user: User) -> None:
         """Move to deleted items (restorable): memberships go away without group delta reporting it."""
@@ -117,14 +126,14 @@ class Directory:
             self._drop_link_silently(self.groups[gid], user.id)
         user.state = "soft_deleted"
         self.upn_index.pop(user.props["userPrincipalName"].lower(), None)
-        self._touch_user(user)
+        self._touch_user(user, life=True)
 
     def restore_user(self, user: User) -> None:
         if user.state != "soft_deleted":
             raise DirectoryError(f"user {user.id} is not in deleted items")
         user.state = "active"
         self.upn_index[user.props["userPrincipalName"].lower()] = user.id
-        self._touch_user(user)
+        self._touch_user(user, life=True)
         for gid in user.parked_groups:
             group = self.groups.get(gid)
             if group is not None and group.state == "active":
@@ -137,7 +146,15 @@ class Directory:
         user.state = "hard_deleted"
         user.parked_groups = []
         user.password = user.previous_password = None
-        self._touch_user(user)
+        self._touch_user(user, life=True)
+
+    # -- devices, service principals, contacts ------------------------------------------------------
+    def add_object(self, obj: DirectoryObject) -> DirectoryObject:
+        """A member object that is neither user nor group; it changes nothing delta reports until it is linked."""
+        if obj.id in self.users or obj.id in self.groups or obj.id in self.objects:
+            raise DirectoryError(f"an object with id {obj.id} already exists")
+        self.objects[obj.id] = obj
+        return obj
 
     # -- groups -----------------------------------------------------------------------------------
     def add_group(self, group: Group) -> Group:
@@ -220,7 +237,7 @@ class Directory:
         return cached[1], cached[2]
 
     def transitive_all(self, gid: str) -> list[str]:
-        """Users and groups below a group, one list sorted by id (what /transitiveMembers pages through)."""
+        """Every object below a group (users, groups, devices...), sorted by id (what /transitiveMembers pages)."""
         return self._transitive_entry(gid)[3]
 
     def _transitive_entry(self, gid: str) -> tuple[int, list[str], list[str], list[str]]:
@@ -229,6 +246,7 @@ class Directory:
             return cached
         users: set[str] = set()
         groups: set[str] = set()
+        others: set[str] = set()  # devices, service principals, contacts: listed, never followed
         stack = [gid]
         while stack:
             group = self.groups.get(stack.pop())
@@ -239,10 +257,12 @@ class Directory:
                     continue
                 if link.kind == "user":
                     users.add(mid)
+                elif link.kind != "group":
+                    others.add(mid)
                 elif mid not in groups:
                     groups.add(mid)
                     stack.append(mid)
-        entry = (self.links_version, sorted(users), sorted(groups), sorted(users | groups))
+        entry = (self.links_version, sorted(users), sorted(groups), sorted(users | groups | others))
         self._transitive[gid] = entry
         return entry
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from emulators.common.tokens import InvalidToken, TokenSigner
-from emulators.entra import resources
+from emulators.entra import members, resources
 from emulators.entra.batch import run_batch
 from emulators.entra.calls import GraphCall, GraphResult
 from emulators.entra.delta import handle_delta
@@ -57,6 +58,7 @@ class GraphService:
         self.signer = signer
         self.faults = faults
         self._verified: dict[str, dict[str, Any]] = {}
+        self._batch_order = random.Random(f"{world.seed}|batch-order")  # seeded: the same run, the same orders
 
     async def handle(
         self,
@@ -94,7 +96,7 @@ class GraphService:
                 )
                 result = None if endpoint == "batch" else route(call)
             if result is None:
-                result = await run_batch(call, self.handle)
+                result = await run_batch(call, self.handle, self._batch_order)
             if after is not None:
                 _lose_the_answer(after)
         except GraphError as exc:
@@ -189,7 +191,7 @@ def route(call: GraphCall) -> GraphResult:
         if len(s) == 2 and method == "PATCH":
             return resources.update_user(call, s[1])
         if method == "GET" and len(s) in (3, 4) and s[2] == "memberOf":
-            return resources.list_member_of(call, s[1], s[3] if len(s) == 4 else None)
+            return members.list_member_of(call, s[1], s[3] if len(s) == 4 else None)
     if s and s[0] == "groups":
         if method == "GET" and len(s) == 1:
             return resources.list_groups(call)
@@ -199,7 +201,7 @@ def route(call: GraphCall) -> GraphResult:
             return resources.get_group(call, s[1])
         if method == "GET" and len(s) in (3, 4) and s[2] in ("members", "transitiveMembers"):
             cast = s[3] if len(s) == 4 else None
-            return resources.list_members(call, s[1], s[2] == "transitiveMembers", cast)
+            return members.list_members(call, s[1], s[2] == "transitiveMembers", cast)
     if method not in ("GET", "PATCH", "POST", "DELETE"):
         raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
     segment = s[-1] if s else ""

@@ -9,6 +9,7 @@ from typing import Any
 
 from emulators.common.tokens import TokenSigner
 from emulators.entra.assertion import verify_client_assertion
+from emulators.entra.discovery import v1_issuer
 from emulators.entra.errors import EntraError
 from emulators.entra.state import GRAPH_RESOURCE, KNOWN_RESOURCES, Tenant, World
 
@@ -60,7 +61,6 @@ def issue_client_credentials_token(
     tenant_key: str,
     form: Mapping[str, str],
     audiences: set[str],
-    issuer_base: str,
 ) -> dict[str, Any]:
     """Validate a client-credentials request and return the token response body, or raise EntraError."""
     now = world.clock.now()
@@ -126,18 +126,20 @@ def issue_client_credentials_token(
             f"'{app.name}'. Send an interactive authorization request for this user and resource.",
         )
     resource = resource_of(form.get("scope", ""), tenant)
+    # App-only tokens for Microsoft Graph and Key Vault are v1.0 tokens: both resources accept v1 (their
+    # accessTokenAcceptedVersion), whichever endpoint (v1 or v2) issued them. Learn: "Access tokens in the
+    # Microsoft identity platform" (token formats) and "Access token claims reference" (v1.0 claims).
     claims: dict[str, Any] = {
         "aud": resource,
-        "iss": f"{issuer_base}/{tenant.id}/v2.0",
+        "iss": v1_issuer(tenant.id),
+        "idp": v1_issuer(tenant.id),
         "tid": tenant.id,
         "appid": client_id,
-        "azp": client_id,
         "appidacr": acr,
-        "azpacr": acr,
         "idtyp": "app",
         "oid": sp.id,
         "sub": sp.id,
-        "ver": "2.0",
+        "ver": "1.0",
     }
     propagated = now >= sp.consented_at + world.settings.consent_propagation_s
     if resource == GRAPH_RESOURCE and sp.permissions and propagated:

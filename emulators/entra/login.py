@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from emulators.common.tokens import TokenSigner
+from emulators.entra.discovery import v1_document
 from emulators.entra.errors import EntraError
 from emulators.entra.faults import Faults
 from emulators.entra.issuance import issue_client_credentials_token, tenant_or_error
@@ -75,6 +76,8 @@ class LoginService:
                 except EntraError as exc:
                     exc.error = "invalid_tenant"
                     return self._error(exc)
+        if "/v2.0/" not in request.path:  # the v1 document: v1 endpoints, issuer https://sts.windows.net/{tid}/
+            return web.json_response(v1_document(base, segment, issuer_tenant, request.host))
         return web.json_response(
             {
                 "token_endpoint": f"{base}/{segment}/oauth2/v2.0/token",
@@ -133,7 +136,7 @@ class LoginService:
             audiences = {f"{base}/{name}/oauth2/v2.0/token" for name in names}
             audiences |= {f"{base}/{name}/v2.0" for name in names}
             try:
-                body = issue_client_credentials_token(self.world, self.signer, key, form, audiences, base)
+                body = issue_client_credentials_token(self.world, self.signer, key, form, audiences)
             except EntraError as exc:
                 return self._error(exc)
         return web.json_response(body, headers=NO_STORE)

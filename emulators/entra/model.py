@@ -1,12 +1,16 @@
-"""The emulated directory's records: users, groups, membership links, app registrations and service principals."""
+"""The emulated directory's records: users, groups, other member objects (devices, service principals, contacts),
+membership links, app registrations and service principals."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ObjectState = Literal["active", "soft_deleted", "hard_deleted"]
-MemberKind = Literal["user", "group"]
+MemberKind = Literal["user", "group", "device", "servicePrincipal", "orgContact"]
+OtherKind = Literal["device", "servicePrincipal", "orgContact"]
+OTHER_KINDS: tuple[OtherKind, ...] = ("device", "servicePrincipal", "orgContact")
 
 # Properties /users returns when no $select is given (Graph's default projection).
 USER_DEFAULT_SELECT: tuple[str, ...] = (
@@ -47,10 +51,34 @@ class User:
     state: ObjectState = "active"
     parked_groups: list[str] = field(default_factory=list)  # memberships held while soft-deleted
     json_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
+    # users/delta reports what changed in the $select: the last change of each property ever set (a property
+    # never set is absent), and of the object's life (created, deleted, restored: the whole object is reported)
+    prop_seq: dict[str, int] = field(default_factory=dict)
+    life_seq: int = 0
+
+    def stamp(self, seq: int, changed: Iterable[str] = (), life: bool = False) -> None:
+        for name in changed:
+            self.prop_seq[name] = seq
+        if life:
+            self.life_seq = seq
+            self.prop_seq.update({k: seq for k, v in self.props.items() if v is not None and k not in self.prop_seq})
 
     @property
     def privileged(self) -> bool:
         return bool(self.roles)
+
+
+@dataclass(slots=True)
+class DirectoryObject:
+    """A group member that is neither a user nor a group: a device, a service principal (as a directory object, not
+    the consent record below) or an organizational contact. Graph lists them in members, transitiveMembers and
+    members@delta with their own @odata.type (Learn: "List group members", "group: delta")."""
+
+    id: str
+    kind: OtherKind
+    props: dict[str, Any]  # the type's own Graph properties (always includes "id")
+    state: ObjectState = "active"
+    json_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""OData query options as Graph reads them: $top, $select, a small $filter subset, advanced-query rules."""
+"""OData query options as Graph reads them: $top, $select, a $filter subset with its limits, advanced-query rules."""
 
 from __future__ import annotations
 
@@ -76,10 +76,28 @@ def _literal(kind: str, text: str) -> Any:
     raise unsupported(f"Invalid filter clause: '{text}' is not a literal.")
 
 
-def parse_filter(expr: str, known: set[str]) -> Predicate:
-    """`a eq 'x'`, `a ne 'x'`, `startswith(a,'x')`, `a in ('x','y')`, joined by and/or (and binds tighter)."""
+IN_LIMIT = 15  # values of one `in` outside advanced queries (Learn: known issues, "query parameter limitations")
+FUNCTIONS = ("startswith", "endswith")  # endsWith, like ne and not, only in advanced queries
+ENDSWITH_PROPS = frozenset({"mail", "userPrincipalName", "otherMails", "proxyAddresses"})
+
+
+def needs_advanced(operator: str) -> GraphError:
+    return unsupported(
+        f"Operator '{operator}' is not supported because the required parameters might be missing. Try adding "
+        "$count=true query parameter and ConsistencyLevel:eventual header. Refer to "
+        "https://aka.ms/graph-docs/advanced-queries for more information"
+    )
+
+
+def parse_filter(expr: str, known: set[str], *, advanced: bool = False, resource: str = "User") -> Predicate:
+    """`a eq 'x'`, `a in ('x','y')`, `startswith(a,'x')`, and (advanced queries only) `a ne 'x'`, `not ...`,
+    `endswith(a,'x')`; joined by and/or (and binds tighter), grouped by parentheses.
+    Learn: "Advanced query capabilities on Microsoft Entra ID objects", "Use the $filter query parameter"."""
     tokens = _tokens(expr)
     pos = 0
+
+    def peek(offset: int = 0) -> tuple[str, str]:
+        return tokens[pos + offset] if pos + offset < len(tokens) else ("end", "")
 
     def take(kind: str | None = None, word: str | None = None) -> str:
         nonlocal pos
@@ -94,34 +112,53 @@ def parse_filter(expr: str, known: set[str]) -> Predicate:
     def prop() -> str:
         name = take("word")
         if name not in known:
-            raise unsupported(f"Unsupported or invalid query filter clause specified for property '{name}'.")
+            raise unsupported(
+                f"Unsupported or invalid query filter clause specified for property '{name}' of resource '{resource}'."
+            )
         return name
 
-    def clause() -> Predicate:
-        kind, text = tokens[pos]
-        if kind == "word" and text.lower() == "startswith":
-            take()
-            take("open")
-            name = prop()
-            take("comma")
-            prefix = str(_literal("str", take("str"))).lower()
-            take("close")
-            return lambda p: str(p.get(name) or "").lower().startswith(prefix)
+    def advanced_only(operator: str) -> None:
+        if not advanced:
+            raise needs_advanced(operator)
+
+    def function(word: str) -> Predicate:
+        take()
+        take("open")
+        name = prop()
+        take("comma")
+        text = str(_literal("str", take("str"))).lower()
+        take("close")
+        if word == "startswith":
+            return lambda p: str(p.get(name) or "").lower().startswith(text)
+        if name not in ENDSWITH_PROPS:
+            raise unsupported(
+                f"Unsupported or invalid query filter clause specified for property '{name}' of resource '{resource}'."
+            )
+        return lambda p: str(p.get(name) or "").lower().endswith(text)
+
+    def comparison() -> Predicate:
         name = prop()
         op = take("word").lower()
         if op == "in":
             take("open")
             values = set()
+            count = 0
             while True:
-                kind, text = tokens[pos]
+                kind, text = peek()
                 take()
                 values.add(_literal(kind, text))
-                if tokens[pos][0] == "close":
+                count += 1
+                if peek()[0] == "close":
                     take()
                     break
                 take("comma")
+            if count > IN_LIMIT and not advanced:
+                raise unsupported(
+                    "Too many child clauses specified in search filter expression containing 'OR' operators: "
+                    f"{count}. Max allowed: {IN_LIMIT}."
+                )
             return lambda p: p.get(name) in values
-        kind, text = tokens[pos]
+        kind, text = peek()
         take()
         value = _literal(kind, text)
         if op == "eq":
@@ -129,23 +166,49 @@ def parse_filter(expr: str, known: set[str]) -> Predicate:
                 return lambda p: isinstance(p.get(name), str) and p[name].lower() == value.lower()
             return lambda p: p.get(name) == value
         if op == "ne":
+            advanced_only("ne")
+            if isinstance(value, str):
+                return lambda p: not (isinstance(p.get(name), str) and p[name].lower() == value.lower())
             return lambda p: p.get(name) != value
         raise unsupported(f"Unsupported operator '{op}' in filter clause.")
 
-    def conjunction() -> Predicate:
-        parts = [clause()]
-        while pos < len(tokens) and tokens[pos][1].lower() == "and":
+    def primary() -> Predicate:
+        kind, text = peek()
+        word = text.lower() if kind == "word" else ""
+        if kind == "open":
             take()
-            parts.append(clause())
+            inner = disjunction()
+            take("close")
+            return inner
+        if word == "not":  # `not startsWith(...)`, `not (a eq 'x')`: no property is named "not"
+            advanced_only("not")
+            take()
+            negated = primary()
+            return lambda p: not negated(p)
+        if word in FUNCTIONS and peek(1)[0] == "open":
+            if word == "endswith":
+                advanced_only("endsWith")
+            return function(word)
+        return comparison()
+
+    def conjunction() -> Predicate:
+        parts = [primary()]
+        while peek()[1].lower() == "and" and peek()[0] == "word":
+            take()
+            parts.append(primary())
         return parts[0] if len(parts) == 1 else lambda p: all(f(p) for f in parts)
 
-    alternatives = [conjunction()]
-    while pos < len(tokens) and tokens[pos][1].lower() == "or":
-        take()
-        alternatives.append(conjunction())
+    def disjunction() -> Predicate:
+        alternatives = [conjunction()]
+        while peek()[1].lower() == "or" and peek()[0] == "word":
+            take()
+            alternatives.append(conjunction())
+        return alternatives[0] if len(alternatives) == 1 else lambda p: any(f(p) for f in alternatives)
+
+    result = disjunction()
     if pos != len(tokens):
         raise unsupported(f"Invalid filter clause: unexpected '{tokens[pos][1]}' in '{expr}'.")
-    return alternatives[0] if len(alternatives) == 1 else lambda p: any(f(p) for f in alternatives)
+    return result
 
 
 def delta_filter_ids(expr: str, limit: int = 50) -> list[str]:

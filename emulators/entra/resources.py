@@ -1,4 +1,4 @@
-"""Graph v1.0 reads and writes on directory objects: organization, domains, users, groups and their members."""
+"""Graph v1.0 reads and writes on directory objects: organization, domains, users and groups (members: members.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 from emulators.entra import permissions as perm
 from emulators.entra.calls import GraphCall, GraphResult, decode_token, encode_token, ok, page
-from emulators.entra.errors import GraphError, bad_request, denied, not_found, unsupported
+from emulators.entra.errors import bad_request, denied, not_found
 from emulators.entra.model import (
     GROUP_DEFAULT_SELECT,
     USER_DEFAULT_SELECT,
+    DirectoryObject,
     Group,
     User,
 )
@@ -29,26 +30,24 @@ USER_PROPS = set(USER_DEFAULT_SELECT) | {
     "createdDateTime",
 }
 GROUP_PROPS = set(GROUP_DEFAULT_SELECT)
-USER_TYPE = '{"@odata.type":"#microsoft.graph.user",'
-GROUP_TYPE = '{"@odata.type":"#microsoft.graph.group",'
+Member = User | Group | DirectoryObject
 EDITABLE_USER_PROPS = {"displayName", "jobTitle", "department", "accountEnabled", "officeLocation", "mobilePhone"}
 
 
-def object_json(obj: User | Group, select: tuple[str, ...] | None) -> str:
+def object_json(obj: Member, select: tuple[str, ...] | None) -> str:
     """An object's JSON for a projection, cached on the object until it changes."""
     key = select or ()
     cached = obj.json_cache.get(key)
     if cached is None:
-        fields = select or (USER_DEFAULT_SELECT if isinstance(obj, User) else GROUP_DEFAULT_SELECT)
         props = obj.props
-        cached = json.dumps({f: props.get(f) for f in fields if f != "members"}, ensure_ascii=False)
+        if isinstance(obj, DirectoryObject):  # only the type's own properties: a device has no userPrincipalName
+            body = {f: props[f] for f in (select or tuple(props)) if f in props}
+        else:
+            fields = select or (USER_DEFAULT_SELECT if isinstance(obj, User) else GROUP_DEFAULT_SELECT)
+            body = {f: props.get(f) for f in fields if f != "members"}
+        cached = json.dumps(body, ensure_ascii=False)
         obj.json_cache[key] = cached
     return cached
-
-
-def typed_json(obj: User | Group, select: tuple[str, ...] | None) -> str:
-    body = object_json(obj, select)
-    return (USER_TYPE if isinstance(obj, User) else GROUP_TYPE) + body[1:]
 
 
 def _context(call: GraphCall, entity: str, select: tuple[str, ...] | None) -> str:
@@ -56,7 +55,7 @@ def _context(call: GraphCall, entity: str, select: tuple[str, ...] | None) -> st
     return f"{call.base}/$metadata#{entity}{fields}"
 
 
-def _paged(
+def paged(
     call: GraphCall,
     path: str,
     ids: list[str],
@@ -133,16 +132,17 @@ def domains(call: GraphCall) -> GraphResult:
 
 
 # -- users -------------------------------------------------------------------------------------------
-def _filtered(call: GraphCall, known: set[str]) -> Callable[[dict[str, Any]], bool] | None:
+def filtered(call: GraphCall, known: set[str], resource: str) -> Callable[[dict[str, Any]], bool] | None:
     expr = call.params.get("$filter")
-    return parse_filter(expr, known) if expr else None
+    advanced = is_advanced(call.headers, call.params)
+    return parse_filter(expr, known, advanced=advanced, resource=resource) if expr else None
 
 
 def list_users(call: GraphCall) -> GraphResult:
     call.require(perm.READ_USERS)
     directory = call.tenant.directory
     select = select_of(call.params, USER_PROPS, "user")
-    match = _filtered(call, USER_PROPS)
+    match = filtered(call, USER_PROPS, "User")
     users = directory.users
 
     def lookup(uid: str) -> str | None:
@@ -157,7 +157,7 @@ def list_users(call: GraphCall) -> GraphResult:
         def count() -> int:
             return sum(1 for u in users.values() if u.state == "active" and (match is None or match(u.props)))
 
-    return _paged(call, "users", directory.user_ids, lookup, "users", select, count)
+    return paged(call, "users", directory.user_ids, lookup, "users", select, count)
 
 
 def get_user(call: GraphCall, key: str) -> GraphResult:
@@ -210,7 +210,7 @@ def list_groups(call: GraphCall) -> GraphResult:
     call.require(perm.READ_GROUPS)
     directory = call.tenant.directory
     select = select_of(call.params, GROUP_PROPS, "group")
-    match = _filtered(call, GROUP_PROPS)
+    match = filtered(call, GROUP_PROPS, "Group")
     groups = directory.groups
 
     def lookup(gid: str) -> str | None:
@@ -225,7 +225,7 @@ def list_groups(call: GraphCall) -> GraphResult:
         def count() -> int:
             return sum(1 for g in groups.values() if g.state == "active" and (match is None or match(g.props)))
 
-    return _paged(call, "groups", directory.group_ids, lookup, "groups", select, count)
+    return paged(call, "groups", directory.group_ids, lookup, "groups", select, count)
 
 
 def get_group(call: GraphCall, gid: str) -> GraphResult:
@@ -236,70 +236,3 @@ def get_group(call: GraphCall, gid: str) -> GraphResult:
     select = select_of(call.params, GROUP_PROPS, "group")
     context = _context(call, "groups", select) + "/$entity"
     return ok('{"@odata.context":' + json.dumps(context) + "," + object_json(group, select)[1:])
-
-
-def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) -> GraphResult:
-    call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
-    group = directory.find_group(gid)
-    if group is None:
-        raise not_found(gid)
-    advanced = is_advanced(call.headers, call.params)
-    if cast is not None and cast not in ("microsoft.graph.user", "microsoft.graph.group"):
-        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{cast}'.")
-    if (cast or "$filter" in call.params) and not advanced:
-        raise unsupported(
-            "The OData cast and $filter on (transitive) members are advanced queries: send the "
-            "'ConsistencyLevel: eventual' header and $count=true."
-        )
-    select = select_of(call.params, USER_PROPS | GROUP_PROPS, "directoryObject")
-    ids = directory.transitive_all(gid) if transitive else directory.members_by_id(group)
-    match = _filtered(call, USER_PROPS | GROUP_PROPS)
-    want_users = cast != "microsoft.graph.group"
-    want_groups = cast != "microsoft.graph.user"
-
-    def lookup(mid: str) -> str | None:
-        obj: User | Group | None = directory.users.get(mid) if want_users else None
-        if obj is None and want_groups:
-            obj = directory.groups.get(mid)
-        if obj is None or obj.state != "active" or (match is not None and not match(obj.props)):
-            return None
-        return typed_json(obj, select)
-
-    count = None
-    if advanced:
-
-        def count() -> int:
-            return sum(1 for mid in ids if lookup(mid) is not None)
-
-    segment = "transitiveMembers" if transitive else "members"
-    path = f"groups/{gid}/{segment}" + (f"/{cast}" if cast else "")
-    entity = "users" if cast == "microsoft.graph.user" else "directoryObjects"
-    return _paged(call, path, ids, lookup, entity, select, count)
-
-
-def list_member_of(call: GraphCall, uid: str, cast: str | None) -> GraphResult:
-    """GET /users/{id}/memberOf[/microsoft.graph.group]: the groups the user is a direct member of."""
-    call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
-    user = directory.find_user(uid)
-    if user is None:
-        raise not_found(uid)
-    if cast is not None and cast != "microsoft.graph.group":
-        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{cast}'.")
-    if (cast or "$filter" in call.params) and not is_advanced(call.headers, call.params):
-        raise unsupported(
-            "The OData cast and $filter on memberOf are advanced queries: send the "
-            "'ConsistencyLevel: eventual' header and $count=true."
-        )
-    select = select_of(call.params, GROUP_PROPS, "directoryObject")
-    ids = sorted(directory.member_of.get(user.id, set()))
-
-    def lookup(gid: str) -> str | None:
-        group = directory.groups.get(gid)
-        if group is None or group.state != "active":
-            return None
-        return typed_json(group, select)
-
-    path = f"users/{uid}/memberOf" + (f"/{cast}" if cast else "")
-    return _paged(call, path, ids, lookup, "directoryObjects", select, None)

@@ -11,7 +11,17 @@ from typing import Any
 
 from emulators.entra import names
 from emulators.entra.certs import make_certificate
-from emulators.entra.model import App, Certificate, Group, Link, Secret, ServicePrincipal, User
+from emulators.entra.model import (
+    App,
+    Certificate,
+    DirectoryObject,
+    Group,
+    Link,
+    OtherKind,
+    Secret,
+    ServicePrincipal,
+    User,
+)
 from emulators.entra.reset_rights import USER_ADMIN, within_user_admin_reach
 from emulators.entra.state import Tenant, World
 
@@ -90,6 +100,65 @@ def _group(rng: random.Random, name: str, description: str = "") -> Group:
 
 def _link(parent: Group, member_id: str, kind: str) -> None:
     parent.links[member_id] = Link("user" if kind == "user" else "group", 1)
+
+
+def object_props(kind: OtherKind, oid: str, name: str, rng: random.Random) -> dict[str, Any]:
+    """A device, service principal or organizational contact as Graph returns it (seeded and made through control)."""
+    if kind == "device":
+        return {
+            "id": oid,
+            "accountEnabled": True,
+            "deviceId": guid(rng),
+            "displayName": name,
+            "operatingSystem": "Windows",
+            "operatingSystemVersion": "10.0.22631.3447",
+            "trustType": "AzureAd",
+        }
+    if kind == "servicePrincipal":
+        return {
+            "id": oid,
+            "accountEnabled": True,
+            "appId": guid(rng),
+            "appDisplayName": name,
+            "displayName": name,
+            "servicePrincipalType": "Application",
+        }
+    nickname = "".join(ch for ch in name.lower() if ch.isalnum())[:40] or "contact"
+    given, _, surname = name.partition(" ")
+    return {
+        "id": oid,
+        "displayName": name,
+        "givenName": given,
+        "surname": surname,
+        "mail": f"{nickname}@partner.example.net",
+        "mailNickname": nickname,
+        "companyName": "Partner Ltd",
+    }
+
+
+# (kind, name, index of the group it joins: 0-5 the sync chain, 6 "Password Rotation", 7 "Rotation Pilot")
+NON_USER_MEMBERS: tuple[tuple[OtherKind, str, int], ...] = (
+    ("device", "LAPTOP-SCOPE01", 0),
+    ("servicePrincipal", "Scope Reporting App", 0),
+    ("orgContact", "Pat Partner", 0),
+    ("device", "KIOSK-TIER3", 3),
+    ("servicePrincipal", "Tier Five Automation", 5),
+    ("orgContact", "Sam Supplier", 5),
+    ("device", "LAPTOP-ROTATION", 6),
+    ("servicePrincipal", "Rotation Audit App", 6),
+    ("orgContact", "Robin Contractor", 7),
+)
+
+
+def _non_user_members(rng: random.Random, groups: list[Group]) -> list[DirectoryObject]:
+    """Devices, service principals and contacts in the sync tree and the rotation pair, at every size. Drawn from
+    their own random stream, so users, groups and memberships stay what the seed always made."""
+    objects = []
+    for kind, name, index in NON_USER_MEMBERS:
+        oid = guid(rng)
+        objects.append(DirectoryObject(id=oid, kind=kind, props=object_props(kind, oid, name, rng)))
+        groups[index].links[oid] = Link(kind, 1)
+    return objects
 
 
 def _build_groups(rng: random.Random, users: list[User]) -> tuple[list[Group], Group, Group]:
@@ -179,6 +248,7 @@ def seed_world(
 ) -> list[dict[str, Any]]:
     """Fill `world` with tenants and apps; return the description tests and the demo read."""
     now = world.clock.now()
+    world.seed = seed
     uris = redirect_uris or [DEFAULT_REDIRECT_URI]
     top = random.Random(f"{seed}|operator")
     operator = _app_with_credentials(
@@ -205,7 +275,8 @@ def seed_world(
         )
         users = [_user(rng, i, tenant.domains[1]) for i in range(size)]
         groups, sync, rotation = _build_groups(rng, users)
-        tenant.directory.load(users, groups)
+        objects = _non_user_members(random.Random(f"{seed}|{size}|tenant{k}|non-user members"), groups)
+        tenant.directory.load(users, groups, objects)
         tenant.sync_group_id, tenant.rotation_group_id = sync.id, rotation.id
         customer = _app_with_credentials(
             rng,

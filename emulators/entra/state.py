@@ -54,6 +54,7 @@ class World:
     clock: Clock = field(default_factory=Clock)
     settings: Settings = field(default_factory=Settings)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    seed: str = ""  # the seed the directory was built from (also seeds the order of $batch responses)
 
     def find_tenant(self, key: str) -> Tenant | None:
         """A tenant by GUID or by one of its verified domains (case-insensitive)."""

@@ -125,7 +125,7 @@ class Throttle:
         headroom = PRIORITY_HEADROOM.get(priority.lower(), 1.1)
         now = self.clock()
         with self._lock:
-            limits = [
+            limits: list[tuple[tuple[str, ...], int, float, int, str, str]] = [
                 (
                     ("ru", app_id, tenant_id),
                     bucket_size(user_count),

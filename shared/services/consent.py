@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from shared.domain.connection import Connection, to_entity
 from shared.domain.consent_state import STATE_TTL_S, BadState, ConsentState, read_state, sign_state
 from shared.domain.secret_names import consent_signing_key_ref
-from shared.domain.token_claims import claims_of
+from shared.domain.token_claims import tenant_of
 from shared.domain.verification import Report
 from shared.errors import (
     AuthenticationFailed,
@@ -103,12 +103,13 @@ async def _consume(container: Any, token: str | None) -> ConsentState:
 
 
 async def _operator_tenant_of(container: Any, connection: Connection) -> str:
-    """Ask Entra for an operator-app token in the connection's tenant; its tid is the proof of consent."""
+    """Ask Entra for an operator-app token in the connection's tenant; its tid is the proof of consent (v1.0 or
+    v2.0 token: `tid`, checked against the tenant its `iss` names; "" when they disagree)."""
     from shared.adapters.entra_auth import CredentialTokens
 
     credential = await container.connection_credential(connection)
     token = await CredentialTokens(credential, container.cloud(connection.cloud).graph_scope).token()
-    return str(claims_of(token).get("tid", "")).lower()
+    return tenant_of(token)
 
 
 async def handle_callback(

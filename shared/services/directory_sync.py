@@ -22,7 +22,15 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Cursor, Snapshot, SyncState
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection
-from shared.domain.directory import INACTIVE, USER_TYPE, UserRecord, group_record, removed_reason, user_record
+from shared.domain.directory import (
+    GROUP_TYPE,
+    INACTIVE,
+    USER_TYPE,
+    UserRecord,
+    group_record,
+    removed_reason,
+    user_record,
+)
 from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
 from shared.domain.timestamps import utc_now
 from shared.errors import DeltaTokenExpired, ValidationError
@@ -218,12 +226,15 @@ class _Run:
         }
         linked = {uid for _, uid in links}
         tree = self.cursor.scope_tree
-        # an approved run applies removals held back earlier: those need the complete scope
+        # an approved run applies removals held back earlier: those need the complete scope. Only user and group
+        # links can change who is in scope: devices, service principals and contacts joining the tree cannot.
         dirty = (
             self.approved
             or tree is None
             or any(
-                str(g.get("id", "")) in tree and (removed_reason(g) or g.get("members@delta")) for g in self.group_items
+                str(g.get("id", "")) in tree
+                and (removed_reason(g) or any(map(_scope_link, g.get("members@delta", []))))
+                for g in self.group_items
             )
         )
         if not dirty:
@@ -501,6 +512,11 @@ class _Run:
         await self.apply.removals(removals)
         if stale_groups:
             await self.apply.delete_groups(sorted(set(stale_groups)))
+
+
+def _scope_link(link: dict[str, Any]) -> bool:
+    """A members@delta entry that can change the scope: a user or a nested group (an untyped entry counts)."""
+    return link.get("@odata.type", USER_TYPE) in (USER_TYPE, GROUP_TYPE)
 
 
 def behaviour_removes_links(behaviour: str) -> bool:

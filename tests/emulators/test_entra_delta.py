@@ -230,3 +230,89 @@ async def test_duplicate_switch_repeats_entries(
     page = (await http.get("/v1.0/users/delta", headers={"Authorization": f"Bearer {graph_token}"})).json()
     ids = [row["id"] for row in page["value"]]
     assert len(ids) > len(set(ids))
+
+
+# -- what users/delta reports (Learn: "user: delta" response notes; "Use delta query to track changes") ------------
+async def _raw_round(http: httpx.AsyncClient, url: str, auth: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    rows: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url:
+        page = (await http.get(next_url, headers=auth)).json()
+        rows += page["value"]
+        next_url = page.get("@odata.nextLink")
+        delta = page.get("@odata.deltaLink")
+    return rows, delta
+
+
+def _cloud_users(entra: EntraEmulator, tenant_id: str, n: int) -> list[str]:
+    users = entra.world.tenants[tenant_id].directory.users
+    return [
+        uid
+        for uid, u in sorted(users.items())
+        if u.state == "active" and not u.props.get("onPremisesSyncEnabled") and not u.roles
+    ][:n]
+
+
+async def test_users_delta_tracks_only_the_selected_properties(
+    entra: EntraEmulator, tenant: dict[str, Any], graph: Any, http: httpx.AsyncClient, graph_token: str
+) -> None:
+    tid = tenant["id"]
+    config = RequestConfiguration(
+        query_parameters=UsersDelta.DeltaRequestBuilderGetQueryParameters(select=["displayName", "jobTitle"])
+    )
+    _, delta_link, _ = await _round(graph.users.delta, graph.users.delta, config)
+    reset, unselected, selected = _cloud_users(entra, tid, 3)
+    patch = await http.patch(
+        f"/v1.0/users/{reset}",
+        json={"passwordProfile": {"password": "Delta-Quiet-9x!Pumpkin-Orbit", "forceChangePasswordNextSignIn": False}},
+        headers={"Authorization": f"Bearer {graph_token}"},
+    )
+    assert patch.status_code == 204
+    entra.control.update_user(tid, unselected, department="Not Selected Dept")
+    entra.control.update_user(tid, selected, jobTitle="Selected Change")
+    entries, _, _ = await _round(graph.users.delta, graph.users.delta.with_url(delta_link))
+    assert [(e.id, e.job_title) for e in entries] == [(selected, "Selected Change")]
+
+
+async def test_users_delta_leaves_out_properties_never_set(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient, graph_token: str
+) -> None:
+    tid = tenant["id"]
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    created = entra.control.create_user(tid, "Nev", "Erset")  # mobilePhone and officeLocation never set
+    select = "displayName,mobilePhone,officeLocation,jobTitle"
+    rows, delta_link = await _raw_round(http, f"/v1.0/users/delta?$select={select}", auth)
+    row = next(r for r in rows if r["id"] == created["id"])
+    assert set(row) == {"id", "displayName", "jobTitle"}
+    assert all(None not in r.values() for r in rows)  # nothing unset comes back as null
+    entra.control.update_user(tid, created["id"], mobilePhone="+31 20 555 0100")
+    rows, delta_link = await _raw_round(http, delta_link, auth)
+    assert rows == [
+        {"id": created["id"], "displayName": "Nev Erset", "jobTitle": "Engineer", "mobilePhone": "+31 20 555 0100"}
+    ]
+    entra.control.update_user(tid, created["id"], mobilePhone=None)  # set to null: reported as null
+    rows, _ = await _raw_round(http, delta_link, auth)
+    assert rows == [{"id": created["id"], "displayName": "Nev Erset", "jobTitle": "Engineer", "mobilePhone": None}]
+
+
+async def test_prefer_return_minimal_returns_only_changed_properties(
+    entra: EntraEmulator, tenant: dict[str, Any], graph: Any, http: httpx.AsyncClient, graph_token: str
+) -> None:
+    tid = tenant["id"]
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    _, delta_link = await _raw_round(http, "/v1.0/users/delta?$select=displayName,jobTitle,department", auth)
+    first, second = _cloud_users(entra, tid, 2)
+    entra.control.update_user(tid, first, jobTitle="Minimal Title")
+    entra.control.update_user(tid, second, department="Minimal Dept", displayName="Minimal Name")
+    minimal, _ = await _raw_round(http, delta_link, {**auth, "Prefer": "return=minimal"})
+    assert sorted(minimal, key=lambda r: r["id"] != first) == [
+        {"id": first, "jobTitle": "Minimal Title"},
+        {"id": second, "department": "Minimal Dept", "displayName": "Minimal Name"},
+    ]
+    full, _ = await _raw_round(http, delta_link, auth)  # the same round without the header: every selected property
+    assert all(set(r) == {"id", "displayName", "jobTitle", "department"} for r in full)
+    config = RequestConfiguration()
+    config.headers.add("Prefer", "return=minimal")
+    result = await graph.users.delta.with_url(delta_link).get(request_configuration=config)
+    by_id = {u.id: u for u in result.value}
+    assert by_id[first].job_title == "Minimal Title" and by_id[first].department is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -240,3 +241,193 @@ async def test_unknown_segment_and_paths_with_double_slashes(http: httpx.AsyncCl
     response = await http.get("/v1.0//users", params={"$top": "2"}, headers=auth)
     assert response.status_code == 200
     assert len(response.json()["value"]) == 2
+
+
+# -- $batch as documented (Learn: "Combine multiple HTTP requests using JSON batching") ------------------
+def _cloud_user(entra: EntraEmulator, tenant_id: str) -> str:
+    """A user whose password the customer app may reset (cloud-only, not privileged)."""
+    return next(
+        uid
+        for uid, u in sorted(_active_users(entra, tenant_id).items())
+        if not u.props.get("onPremisesSyncEnabled") and not u.roles
+    )
+
+
+async def test_batch_depends_on_orders_requests_and_fails_dependents_with_424(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient, graph_token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    uid = _cloud_user(entra, tenant["id"])
+
+    def patch(password: str) -> dict[str, Any]:
+        return {
+            "method": "PATCH",
+            "url": f"/users/{uid}",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": False}},
+        }
+
+    # "second" comes first in the array but depends on "first": it runs after it, so its password is the one left.
+    # "third" depends on the failed "bad" (a weak password, 400): 424 and never run.
+    batch = {
+        "requests": [
+            {"id": "second", "dependsOn": ["FIRST"], **patch("Batch-Order-7x!Quartz-Second")},  # ids: any case
+            {"id": "first", **patch("Batch-Order-7x!Quartz-First")},
+            {"id": "bad", **patch("weak")},
+            {"id": "third", "dependsOn": ["bad"], "method": "GET", "url": f"/users/{uid}?$select=id"},
+            {"id": "fourth", "dependsOn": ["first"], "method": "GET", "url": f"/users/{uid}?$select=id"},
+        ]
+    }
+    entra.control.counters(reset=True)
+    response = await http.post("/v1.0/$batch", json=batch, headers=auth)
+    assert response.status_code == 200
+    answers = {r["id"]: r for r in response.json()["responses"]}
+    statuses = {k: v["status"] for k, v in answers.items()}
+    assert statuses == {"first": 204, "second": 204, "bad": 400, "third": 424, "fourth": 200}
+    assert answers["third"]["body"]["error"]["code"] == "FailedDependency"
+    assert entra.control.get_password(tenant["id"], uid) == "Batch-Order-7x!Quartz-Second"
+    counters = entra.control.counters()
+    assert (counters["users.update"], counters["users.get"]) == (3, 1)  # the 424 request was not run
+
+
+@pytest.mark.parametrize(
+    ("requests", "why"),
+    [
+        (
+            [{"id": "a", "method": "GET", "url": "/users"}, {"id": "A", "method": "GET", "url": "/groups"}],
+            "more than once",
+        ),
+        ([{"id": 1, "method": "GET", "url": "/users"}], "non-empty string"),
+        ([{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["9"]}], "not on another request"),
+        ([{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["1"]}], "not on another request"),
+        (
+            [
+                {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
+                {"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]},
+            ],
+            "cycle",
+        ),
+        ([{"id": "1", "method": "PATCH", "url": "/users/x", "body": {"jobTitle": "x"}}], "no Content-Type"),
+    ],
+)
+async def test_malformed_batches_are_400_and_run_nothing(
+    entra: EntraEmulator, http: httpx.AsyncClient, graph_token: str, requests: list[Any], why: str
+) -> None:
+    entra.control.counters(reset=True)
+    response = await http.post(
+        "/v1.0/$batch", json={"requests": requests}, headers={"Authorization": f"Bearer {graph_token}"}
+    )
+    assert why in _error(response, 400, "BadRequest")["message"]
+    assert set(entra.control.counters()) == {"batch"}
+
+
+async def test_batch_responses_come_in_a_seeded_shuffled_order() -> None:
+    from tests.support.entra import start_entra
+
+    orders = []
+    for _ in range(2):
+        with start_entra(seed="batch-order", size=25, tenants=1) as emulator:
+            tenant = emulator.tenants[0]
+            app = app_of(tenant, "customer")
+            verify = ssl.create_default_context(cafile=emulator.ca_path)
+            async with httpx.AsyncClient(verify=verify, base_url=emulator.login_url) as client:
+                token = await token_for(client, tenant["id"], app["client_id"], app["client_secret"])
+                uids = sorted(_active_users(emulator, tenant["id"]))[:20]
+                batch = {
+                    "requests": [{"id": str(i), "method": "GET", "url": f"/users/{u}"} for i, u in enumerate(uids)]
+                }
+                response = await client.post("/v1.0/$batch", json=batch, headers={"Authorization": f"Bearer {token}"})
+            ids = [r["id"] for r in response.json()["responses"]]
+            assert sorted(ids, key=int) == [str(i) for i in range(20)]
+            assert ids != sorted(ids, key=int)  # not in request order...
+            orders.append(ids)
+    assert orders[0] == orders[1]  # ...but the same order for the same seed
+
+
+# -- $filter limits (Learn: "Advanced query capabilities on Microsoft Entra ID objects"; known issues) ----------
+async def test_in_takes_15_values_unless_the_query_is_advanced(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient, graph_token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    ids = sorted(_active_users(entra, tenant["id"]))[:16]
+
+    def expr(n: int) -> str:
+        return "id in (" + ",".join(f"'{i}'" for i in ids[:n]) + ")"
+
+    fifteen = await http.get("/v1.0/users", params={"$filter": expr(15), "$select": "id"}, headers=auth)
+    assert sorted(r["id"] for r in fifteen.json()["value"]) == ids[:15]
+    error = _error(
+        await http.get("/v1.0/users", params={"$filter": expr(16)}, headers=auth), 400, "Request_UnsupportedQuery"
+    )
+    assert error["message"].endswith("containing 'OR' operators: 16. Max allowed: 15.")
+    advanced = await http.get(
+        "/v1.0/users",
+        params={"$filter": expr(16), "$count": "true", "$select": "id"},
+        headers={**auth, "ConsistencyLevel": "eventual"},
+    )
+    assert advanced.json()["@odata.count"] == 16
+
+
+async def test_ne_needs_an_advanced_query_through_the_sdk(
+    entra: EntraEmulator, tenant: dict[str, Any], graph: Any
+) -> None:
+    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        filter="accountEnabled ne true", select=["id"], top=999
+    )
+    with pytest.raises(ODataError) as caught:
+        await graph.users.get(request_configuration=RequestConfiguration(query_parameters=query, options=NO_RETRY))
+    assert caught.value.response_status_code == 400
+    assert caught.value.error.code == "Request_UnsupportedQuery"
+    assert caught.value.error.message.startswith("Operator 'ne' is not supported because the required parameters")
+    query.count = True
+    config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
+    with pytest.raises(ODataError):  # $count=true alone is not enough: the header is needed too
+        await graph.users.get(request_configuration=RequestConfiguration(query_parameters=query, options=NO_RETRY))
+    config.headers.add("ConsistencyLevel", "eventual")
+    result = await graph.users.get(request_configuration=config)
+    disabled = {uid for uid, u in _active_users(entra, tenant["id"]).items() if u.props["accountEnabled"] is False}
+    assert {u.id for u in result.value} == disabled and disabled
+    assert result.odata_count == len(disabled)
+
+
+@pytest.mark.parametrize(
+    ("expression", "operator"),
+    [("not startsWith(displayName,'A')", "not"), ("endsWith(mail,'.example.com')", "endsWith")],
+)
+async def test_not_and_endswith_need_an_advanced_query(
+    entra: EntraEmulator,
+    tenant: dict[str, Any],
+    http: httpx.AsyncClient,
+    graph_token: str,
+    expression: str,
+    operator: str,
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}"}
+    error = _error(
+        await http.get("/v1.0/users", params={"$filter": expression}, headers=auth), 400, "Request_UnsupportedQuery"
+    )
+    assert error["message"].startswith(f"Operator '{operator}' is not supported")
+    assert "https://aka.ms/graph-docs/advanced-queries" in error["message"]
+    ok = await http.get(
+        "/v1.0/users",
+        params={"$filter": expression, "$count": "true", "$select": "id,displayName,mail", "$top": "999"},
+        headers={**auth, "ConsistencyLevel": "eventual"},
+    )
+    users = _active_users(entra, tenant["id"]).values()
+    if operator == "not":
+        expected = {u.id for u in users if not u.props["displayName"].lower().startswith("a")}
+    else:
+        expected = {u.id for u in users if str(u.props["mail"]).endswith(".example.com")}
+    assert {r["id"] for r in ok.json()["value"]} == expected and expected
+
+
+async def test_endswith_only_on_the_documented_properties(http: httpx.AsyncClient, graph_token: str) -> None:
+    response = await http.get(
+        "/v1.0/users",
+        params={"$filter": "endsWith(displayName,'n')", "$count": "true"},
+        headers={"Authorization": f"Bearer {graph_token}", "ConsistencyLevel": "eventual"},
+    )
+    error = _error(response, 400, "Request_UnsupportedQuery")
+    assert error["message"] == (
+        "Unsupported or invalid query filter clause specified for property 'displayName' of resource 'User'."
+    )

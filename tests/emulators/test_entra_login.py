@@ -49,6 +49,43 @@ async def test_openid_configuration_by_guid_and_domain(
         assert {"authorization_endpoint", "msgraph_host", "tenant_region_scope"} <= set(config)
 
 
+async def test_v1_and_v2_discovery_documents_have_their_own_issuers(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    """Learn "OpenID Connect on the Microsoft identity platform": v1 metadata at /{tenant}/.well-known/...,
+    issuer https://sts.windows.net/{tid}/; v2 metadata at /{tenant}/v2.0/.well-known/..., issuer .../{tid}/v2.0."""
+    for key in (tenant["id"], tenant["domains"][1]):
+        v1 = (await http.get(f"/{key}/.well-known/openid-configuration")).json()
+        v2 = (await http.get(f"/{key}/v2.0/.well-known/openid-configuration")).json()
+        assert v1["issuer"] == f"https://sts.windows.net/{tenant['id']}/"
+        assert v2["issuer"] == f"{entra.login_url}/{tenant['id']}/v2.0"
+        assert v1["token_endpoint"] == f"{entra.login_url}/{tenant['id']}/oauth2/token"
+        assert v2["token_endpoint"] == f"{entra.login_url}/{tenant['id']}/oauth2/v2.0/token"
+        assert v1["jwks_uri"] == f"{entra.login_url}/{tenant['id']}/discovery/keys"
+        assert (await http.get(v1["jwks_uri"])).json()["keys"][0]["kid"] == entra.signer.kid
+    common = (await http.get("/common/.well-known/openid-configuration")).json()
+    assert common["issuer"] == "https://sts.windows.net/{tenantid}/"
+
+
+async def test_graph_and_vault_tokens_are_v1(
+    entra: EntraEmulator, tenant: dict[str, Any], customer_app: dict[str, Any]
+) -> None:
+    """Learn "Access token claims reference": v1.0 app tokens carry iss https://sts.windows.net/{tid}/, ver 1.0,
+    appid and appidacr (not the v2.0-only azp/azpacr), idtyp app, oid, tid and, for Graph, roles."""
+    args = (entra, tenant["id"], customer_app["client_id"], customer_app["client_secret"])
+    async with secret_credential(*args) as credential:
+        graph = jwt_claims((await credential.get_token(GRAPH_SCOPE)).token)
+        vault = jwt_claims((await credential.get_token(VAULT_SCOPE)).token)
+    sp_id = entra.world.tenants[tenant["id"]].service_principals[customer_app["client_id"]].id
+    for claims in (graph, vault):
+        assert claims["iss"] == f"https://sts.windows.net/{tenant['id']}/"
+        assert (claims["ver"], claims["idtyp"], claims["appidacr"]) == ("1.0", "app", "1")
+        assert (claims["appid"], claims["tid"], claims["oid"]) == (customer_app["client_id"], tenant["id"], sp_id)
+        assert not {"azp", "azpacr"} & set(claims)
+    assert graph["roles"] == CUSTOMER_ROLES
+    assert "roles" not in vault
+
+
 async def test_unknown_tenant_is_aadsts90002(http: httpx.AsyncClient) -> None:
     response = await http.get("/nosuch.onmicrosoft.com/v2.0/.well-known/openid-configuration")
     assert response.status_code == 400
@@ -97,10 +134,9 @@ def test_sync_secret_and_certificate_credentials(
     secret = secret_credential(entra, tenant["id"], customer_app["client_id"], customer_app["client_secret"], aio=False)
     claims = jwt_claims(secret.get_token(GRAPH_SCOPE).token)
     assert claims["roles"] == CUSTOMER_ROLES
-    assert (claims["tid"], claims["aud"], claims["appid"], claims["azp"]) == (
+    assert (claims["tid"], claims["aud"], claims["appid"]) == (
         tenant["id"],
         "https://graph.microsoft.com",
-        customer_app["client_id"],
         customer_app["client_id"],
     )
     assert claims["appidacr"] == "1"
