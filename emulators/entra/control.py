@@ -39,6 +39,7 @@ class Control:
             "add_member",
             "remove_member",
             "set_fault",
+            "set_throttling",
             "clear_faults",
             "faults",
             "counters",
@@ -292,6 +293,13 @@ class Control:
         except ValueError as exc:
             raise ControlError(str(exc)) from exc
 
+    def set_throttling(self, enabled: bool = True, scale: float = 1.0) -> None:
+        """Resource-unit throttling (on, at the documented sizes, by default). `scale` multiplies every limit, so a
+        test can reach one with a few requests; buckets start full again."""
+        if not 0 < float(scale) <= 1000:
+            raise ControlError("scale must be above 0 and at most 1000")
+        self._world.throttle.reset(enabled=bool(enabled), scale=float(scale))
+
     def clear_faults(self, seed: int | None = None) -> None:
         self._faults.clear(seed)
 
@@ -412,6 +420,7 @@ class Control:
         Directory contents, consents, secrets and the clock are left as they are.
         """
         self._faults.clear()
+        self._world.throttle.reset()
         with self._world.lock:
             self._world.settings = Settings()
             for t in self._world.tenants.values():

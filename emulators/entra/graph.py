@@ -18,6 +18,7 @@ from emulators.entra.errors import GRAPH_CONTENT_TYPE, GraphError
 from emulators.entra.faults import AFTER_APPLY, Faults
 from emulators.entra.roles import list_role_assignments
 from emulators.entra.state import GRAPH_RESOURCE, World
+from emulators.entra.throttle import WRITE_METHODS, request_cost
 
 SERVICE_UNAVAILABLE = {
     "503": (503, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later."),
@@ -94,7 +95,12 @@ class GraphService:
                     roles=frozenset(claims.get("roles", ())),
                     sp=tenant.service_principals.get(claims.get("appid", "")),
                 )
+                cost = 0 if endpoint == "batch" else request_cost(method, segments, params)  # inner ones count
+                if cost:
+                    self._throttle(claims, tenant, method, cost, headers)
                 result = None if endpoint == "batch" else route(call)
+                if result is not None:
+                    result.headers["x-aad-resource-unit"] = str(cost)
             if result is None:
                 result = await run_batch(call, self.handle, self._batch_order)
             if after is not None:
@@ -108,6 +114,31 @@ class GraphService:
         result.headers.setdefault("request-id", request_id)
         result.headers.setdefault("client-request-id", client_request_id)
         return result
+
+    def _throttle(
+        self, claims: Mapping[str, Any], tenant: Any, method: str, cost: int, headers: Mapping[str, str]
+    ) -> None:
+        """Resource-unit throttling per app and tenant (Learn: "Microsoft Graph service-specific throttling limits",
+        identity and access): 429 with Retry-After and the documented x-ms-throttle-* headers."""
+        refused = self.world.throttle.charge(
+            str(claims.get("appid", "")),
+            tenant.id,
+            len(tenant.directory.users),
+            cost,
+            write=method in WRITE_METHODS,
+            priority=headers.get("x-ms-throttle-priority", "normal"),
+        )
+        if refused is not None:
+            raise GraphError(
+                429,
+                "TooManyRequests",
+                "Too many requests. Please retry after the time in the Retry-After header.",
+                {
+                    "Retry-After": str(refused.retry_after),
+                    "x-ms-throttle-scope": refused.scope,
+                    "x-ms-throttle-reason": refused.reason,
+                },
+            )
 
     async def _apply_faults(self, path: str, endpoint: str, tenant_id: str) -> str | None:
         """Raise the fault that replaces the answer; return an after-apply fault kind to raise once the request is

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from emulators.entra.clock import Clock
 from emulators.entra.directory import Directory
 from emulators.entra.model import App, ServicePrincipal
+from emulators.entra.throttle import Throttle
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 VAULT_RESOURCE = "https://vault.azure.net"
@@ -55,6 +56,7 @@ class World:
     settings: Settings = field(default_factory=Settings)
     lock: threading.RLock = field(default_factory=threading.RLock)
     seed: str = ""  # the seed the directory was built from (also seeds the order of $batch responses)
+    throttle: Throttle = field(default_factory=Throttle)  # resource-unit limits per app and tenant (on by default)
 
     def find_tenant(self, key: str) -> Tenant | None:
         """A tenant by GUID or by one of its verified domains (case-insensitive)."""

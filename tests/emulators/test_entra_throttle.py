@@ -3,6 +3,11 @@ priorities, and the Retry-After a client must honour. Pure: a fake clock moves t
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
+from emulators.entra.server import EntraEmulator
 from emulators.entra.throttle import Throttle, bucket_size, request_cost
 
 
@@ -71,3 +76,28 @@ def test_switched_off_or_scaled_by_the_control_api() -> None:
     assert throttle.charge("a", "t", 1, 1, write=False, priority="low") is not None
     throttle.reset(enabled=False)
     assert all(throttle.charge("a", "t", 1, 100, write=False) is None for _ in range(1000))
+
+
+async def test_graph_throttles_by_resource_units_and_says_when_to_come_back(
+    entra: EntraEmulator, tenant: dict[str, Any], http: httpx.AsyncClient, graph_token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {graph_token}", "x-ms-throttle-priority": "low"}
+    first = await http.get("/v1.0/users", params={"$select": "id"}, headers=auth)
+    assert first.status_code == 200 and first.headers["x-aad-resource-unit"] == "1"
+    full = await http.get("/v1.0/users", headers=auth)
+    assert full.headers["x-aad-resource-unit"] == "2"
+    entra.control.set_throttling(scale=0.002)  # 10 RU per 10 s for this tenant of 60 users
+    try:
+        answers = [await http.get("/v1.0/users", headers=auth) for _ in range(6)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429]
+        refused = answers[-1]
+        assert refused.json()["error"]["code"] == "TooManyRequests"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.headers["x-ms-throttle-reason"] == "RULimitExceeded"
+        assert refused.headers["x-ms-throttle-scope"] == "Tenant_Application_All"
+        batch = {"requests": [{"id": str(i), "method": "GET", "url": "/users?$select=id"} for i in range(8)]}
+        inner = (await http.post("/v1.0/$batch", json=batch, headers=auth)).json()["responses"]
+        throttled = [r for r in inner if r["status"] == 429]  # each inner request is charged on its own
+        assert throttled and all("Retry-After" in r["headers"] for r in throttled)
+    finally:
+        entra.control.set_throttling()
