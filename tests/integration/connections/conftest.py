@@ -100,12 +100,19 @@ def request(
     )
 
 
+def record_response(response: func.HttpResponse) -> str:
+    """Remember a response's body and headers for the secret scan. Set-Cookie is left out: handing a cookie to the
+    browser is its purpose (the scan then proves the cookie appears nowhere else)."""
+    text = response.get_body().decode("utf-8", "replace")
+    SEEN.texts.append(text)
+    SEEN.texts.append(json.dumps({k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}))
+    return text
+
+
 async def call(name: str, req: func.HttpRequest) -> tuple[int, Any, func.HttpResponse]:
     """Invoke a registered function; remember its body for the secret scan."""
     response = await acall(name, req)
-    text = response.get_body().decode("utf-8", "replace")
-    SEEN.texts.append(text)
-    SEEN.texts.append(json.dumps(dict(response.headers)))
+    text = record_response(response)
     try:
         body = json.loads(text) if text else None
     except ValueError:
