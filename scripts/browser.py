@@ -55,9 +55,7 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.cookie_values: set[str] = set()  # every cookie value the app set (tests check none leaked)
 
-    async def open(
-        self, url: str, *, max_hops: int = 10, stop_at: Callable[[str], bool] | None = None
-    ) -> Page:
+    async def open(self, url: str, *, max_hops: int = 10, stop_at: Callable[[str], bool] | None = None) -> Page:
         trail: list[str] = []
         verify = ssl.create_default_context(cafile=self.ca_bundle)
         async with httpx.AsyncClient(verify=verify, follow_redirects=False) as http:

@@ -284,4 +284,3 @@ async def test_decline_and_cancel_are_shown_and_audited_as_declined(
     row = await stored(container, created["id"])
     assert row is not None and row["state"] == "pending_consent"
     assert results(await audit_rows(container, created["id"])) == ["declined"]
-
