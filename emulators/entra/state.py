@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from emulators.entra.clock import Clock
 from emulators.entra.directory import Directory
-from emulators.entra.model import App, ServicePrincipal
+from emulators.entra.model import App, AuthCode, ServicePrincipal
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 VAULT_RESOURCE = "https://vault.azure.net"
@@ -33,6 +34,7 @@ class Tenant:
     delta_reset_pending: bool = False  # the next delta call answers 410 Gone
     delta_duplicates: bool = False  # delta pages repeat entries (clients must be idempotent)
     password_reset_requires_role: bool = False  # app-only resets also need a directory role on the SP
+    admin_user_id: str = ""  # the seeded Global Administrator (the browser's account by default)
 
 
 @dataclass
@@ -53,6 +55,9 @@ class World:
     clock: Clock = field(default_factory=Clock)
     settings: Settings = field(default_factory=Settings)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    codes: dict[str, AuthCode] = field(default_factory=dict)  # authorization codes by value
+    browser_user: str | None = None  # the account the browser is signed in with (a user id), if chosen
+    issued: deque[str] = field(default_factory=lambda: deque(maxlen=2000))  # code-flow secrets, for leak tests
 
     def find_tenant(self, key: str) -> Tenant | None:
         """A tenant by GUID or by one of its verified domains (case-insensitive)."""
