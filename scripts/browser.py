@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +17,9 @@ import httpx
 APP_ROUTES = {"/api/consent/callback": "consent_callback", "/api/consent/start": "consent_start"}
 REDIRECTS = (301, 302, 303, 307, 308)
 Invoke = Callable[[str, func.HttpRequest], Awaitable[Any]]
+# True while the browser itself talks to Entra: the codes in the redirects it receives are the browser's to see
+# (its address bar), so log scans that look for leaks by the app leave out what its HTTP client logs then.
+IN_BROWSER: ContextVar[bool] = ContextVar("in_browser", default=False)
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Browser:
         self.invoke = invoke
         self.rewrite = rewrite
         self.cookies: dict[str, str] = {}
-        self.cookie_values: set[str] = set()  # every cookie value the app set (tests check none leaked)
+        self.cookies_set: dict[str, str] = {}  # every cookie the app ever set here, cleared or not
 
     async def open(self, url: str, *, max_hops: int = 10, stop_at: Callable[[str], bool] | None = None) -> Page:
         trail: list[str] = []
@@ -68,7 +72,11 @@ class Browser:
                 if url.startswith(self.app_base + "/"):
                     status, headers, text = await self._app(url)
                 else:
-                    answer = await http.get(url)
+                    token = IN_BROWSER.set(True)
+                    try:
+                        answer = await http.get(url)
+                    finally:
+                        IN_BROWSER.reset(token)
                     status, headers, text = answer.status_code, dict(answer.headers), answer.text
                 location = headers.get("Location") or headers.get("location")
                 if status in REDIRECTS and location:
@@ -100,5 +108,4 @@ class Browser:
         if expired or not value:
             self.cookies.pop(name, None)
         else:
-            self.cookies[name] = value
-            self.cookie_values.add(value)
+            self.cookies[name] = self.cookies_set[name] = value

@@ -16,6 +16,7 @@ import pytest
 
 from emulators.entra.control import ControlError
 from emulators.stack import LocalStack
+from scripts.browser import IN_BROWSER
 from shared.composition import Container
 from shared.config import load_settings
 from tests.functions.invoke import acall
@@ -34,6 +35,8 @@ SEEN = Seen()
 
 class _Recorder(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        if IN_BROWSER.get():  # the scripted browser's own HTTP client: it is the admin's browser, not the app
+            return
         try:
             SEEN.texts.append(record.getMessage())
         except Exception:  # noqa: BLE001 (a bad log call must not break the suite)

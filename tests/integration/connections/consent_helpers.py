@@ -68,7 +68,7 @@ BROWSERS: list[Browser] = []
 
 def remember_browser_secrets() -> None:
     for made in BROWSERS:
-        SEEN.secrets.update(v for v in made.cookie_values if len(v) >= 16)
+        SEEN.secrets.update(v for v in made.cookies_set.values() if len(v) >= 16)
 
 
 async def callback(query: dict[str, str], cookies: dict[str, str] | None = None) -> tuple[int, str, Any]:
@@ -89,3 +89,25 @@ async def stored(container: Container, connection_id: str) -> dict[str, Any] | N
 async def audit_rows(container: Container, connection_id: str) -> list[dict[str, Any]]:
     rows = container.tables().query(AUDIT, "PartitionKey eq @p", {"p": connection_id})
     return [dict(r) async for r in rows]
+
+
+async def until_sign_in_answer(stack: LocalStack, link: str, **kwargs: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Walk a consent link through the consent page and the first callback to the administrator's sign-in; stop
+    before the sign-in answer reaches the callback. Returns that answer's query and the browser's cookies."""
+    walker = browser(stack, **kwargs)
+    page = await walker.open(link, stop_at=lambda u: u.startswith(CALLBACK) and "code=" in u)
+    assert page.status == 0, page.text
+    return query_of(page.url), dict(walker.cookies)
+
+
+async def signing_key(container: Container) -> bytes:
+    """The consent signing key every worker uses (the Key Vault version its record names)."""
+    import base64
+
+    from shared.domain.secret_names import consent_signing_key_ref
+    from shared.storage_names import CONSENT_STATES
+
+    record = await container.tables().get(CONSENT_STATES, "signing-key", "current")
+    assert record is not None
+    value = await container.secrets().get(consent_signing_key_ref().name, record["version"])
+    return base64.b64decode(value.value.reveal())

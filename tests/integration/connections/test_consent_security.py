@@ -259,7 +259,10 @@ async def test_a_bad_shape_state_is_refused_without_reading_key_vault(
                 result = await handle_callback(worker, {"state": bad, "admin_consent": "True"})
                 assert result.status == 400 and result.outcome == "bad_state"
             assert stack.keyvault.control.counters().get("requests", 0) == before
-            forged = base64.urlsafe_b64encode(b'{"c":"00000000-0000-4000-8000-000000000000"}').decode().rstrip("=")
+            raw = (
+                b'{"c":"00000000-0000-4000-8000-000000000000","n":"nnnnnnnnnnnnnnnnnnnn","e":9999999999,"l":"consent"}'
+            )
+            forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")  # the right shape, a made-up MAC
             result = await handle_callback(worker, {"state": f"{forged}.{'A' * 43}"})
             assert result.outcome == "bad_state"
             read_once = stack.keyvault.control.counters().get("requests", 0)
