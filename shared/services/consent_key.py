@@ -35,12 +35,14 @@ class _KeyCache:
 
 async def signing_key(container: Any) -> bytes:
     """The signing key (read from Key Vault once per worker; concurrent first callers wait for one read)."""
-    cache = container.pool.get(("consent-signing-key", container.settings.key_vault_url), _KeyCache, lambda c: c.forget)
+    pool_key = ("consent-signing-key", container.settings.key_vault_url)
+    cache: _KeyCache = container.pool.get(pool_key, _KeyCache, lambda c: c.forget)
     if cache.key is None:
         async with cache.lock:
             if cache.key is None:
                 cache.key = await _load(container)
-    return cache.key
+    key: bytes = cache.key
+    return key
 
 
 async def _load(container: Any) -> bytes:
