@@ -21,6 +21,7 @@ from shared.domain.secret_names import consent_signing_key_ref
 from shared.services.consent import handle_callback
 from shared.storage_names import CONNECTIONS, CONSENT_STATES
 from tests.functions.invoke import call_http
+from tests.integration.connections.conftest import call, request
 from tests.integration.connections.consent_helpers import (
     CALLBACK,
     audit_rows,
@@ -220,6 +221,8 @@ async def test_a_connection_disabled_since_the_link_was_made_is_not_reactivated(
     after = await stored(container, created["id"])
     assert after is not None and after["state"] == "disabled" and not after["consented_at"]
     assert "disabled" in results(await audit_rows(container, created["id"]))
+    status, body, _ = await call("consent_start", request("GET", "consent/start", params={"connection": created["id"]}))
+    assert status == 400 and body["problems"] == {"connection": "is disabled: enable it before connecting it again"}
 
 
 @pytest.mark.parametrize("error", ["server_error", "access_denied", "invalid_request", "temporarily_unavailable"])
@@ -287,3 +290,19 @@ async def test_decline_and_cancel_are_shown_and_audited_as_declined(
     row = await stored(container, created["id"])
     assert row is not None and row["state"] == "pending_consent"
     assert results(await audit_rows(container, created["id"])) == ["declined"]
+
+
+async def test_without_wids_in_the_id_token_the_remedy_is_named(
+    stack: LocalStack, container: Container, tenant: dict[str, Any]
+) -> None:
+    operator = stack.app("multi_tenant")["client_id"]
+    created = await create_admin_consent(tenant)
+    stack.entra.control.set_group_membership_claims(operator, "None")
+    try:
+        page = await browser(stack).open(await start_consent(created["id"]))
+    finally:
+        stack.entra.control.set_group_membership_claims(operator, "DirectoryRole")
+    assert page.status == 403 and "groupMembershipClaims" in page.text and "DirectoryRole" in page.text
+    row = await stored(container, created["id"])
+    assert row is not None and row["state"] == "pending_consent"
+    assert "roles_missing" in results(await audit_rows(container, created["id"]), "consent.signin")
