@@ -1,6 +1,9 @@
-"""Admin consent: GET /api/consent/start (function key) redirects to Entra; GET /api/consent/callback (anonymous)."""
+"""Admin consent: GET /api/consent/start (function key) redirects to Entra; GET /api/consent/callback (anonymous)
+takes both legs of the flow (the admin-consent answer, then the administrator's sign-in)."""
 
 from __future__ import annotations
+
+from http.cookies import CookieError, SimpleCookie
 
 import azure.functions as func
 
@@ -25,6 +28,15 @@ async def start(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc)
 
 
+def _cookies(header: str | None) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load((header or "")[:4096])
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
 @bp.function_name("consent_callback")
 @bp.route(route="consent/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def callback(req: func.HttpRequest) -> func.HttpResponse:
@@ -34,10 +46,16 @@ async def callback(req: func.HttpRequest) -> func.HttpResponse:
 
     try:
         async with Container.from_env() as container:
-            result = await handle_callback(container, {k: str(v)[:2048] for k, v in req.params.items()})
+            query = {k: str(v)[:2048] for k, v in req.params.items()}
+            result = await handle_callback(container, query, cookies=_cookies(req.headers.get("Cookie")))
+        headers = dict(HTML_HEADERS)
+        if result.set_cookie:
+            headers["Set-Cookie"] = result.set_cookie
+        if result.location:
+            return func.HttpResponse(status_code=302, headers={**headers, "Location": result.location})
         checks = result.report.to_dict()["checks"] if result.report else None
-        page = render_page(result.title, result.message, checks)
-        return func.HttpResponse(page, status_code=result.status, mimetype="text/html", headers=HTML_HEADERS)
+        page = render_page(result.title, result.message, checks, result.details)
+        return func.HttpResponse(page, status_code=result.status, mimetype="text/html", headers=headers)
     except ConnectorError as exc:
         page = render_page("Something went wrong", f"{exc.message} Try again later.")
         return func.HttpResponse(

@@ -9,17 +9,15 @@ import asyncio
 import contextlib
 import os
 import signal
-import ssl
 import sys
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from types import FrameType
 from typing import Any
 
-import httpx
-
 from emulators.stack import LocalStack, start_local_stack
 from scripts import host
+from scripts.browser import Browser
 from shared import storage_names as names
 from shared.composition import Container
 from shared.domain.secret_names import password_ref
@@ -68,13 +66,15 @@ async def onboard(stack: LocalStack, container: Container) -> str:
     assert status == 302, headers
     consent_link = headers.get("Location") or headers.get("location") or ""
     say(f"admin-consent link: {consent_link.split('&state=')[0]}&state=...")
-    verify = ssl.create_default_context(cafile=stack.ca_bundle)
-    async with httpx.AsyncClient(verify=verify) as browser:  # the admin's browser, accepting the consent
-        answer = await browser.get(consent_link)
-    callback = answer.headers["location"]
-    say(f"Entra redirected back: {callback.split('?')[0]}?admin_consent=True&tenant=...")
-    status, page, _ = await host.http("consent_callback", "GET", "/api/consent/callback?" + callback.split("?", 1)[1])
-    say(f"callback page: HTTP {status}; " + ("verification passed" if "fail" not in str(page).lower() else str(page)))
+    admin = tenant["admin"]["user_principal_name"]
+    page = await Browser(stack.ca_bundle).open(consent_link)  # the admin's browser: consent, then sign in
+    for hop in page.trail:
+        say(f"  browser -> {hop.split('?')[0]}")
+    say(f"{admin} consented and signed in (Global Administrator of {tenant['domains'][0]})")
+    outcome = "verification passed" if "fail" not in page.text.lower() else page.text
+    say(f"callback page: HTTP {page.status}; " + outcome)
+    if page.status != 200:
+        raise SystemExit("the consent flow did not connect the tenant")
     return connection_id
 
 

@@ -186,6 +186,17 @@ class Container:
         self._closers.append(credential.close)
         return credential
 
+    async def operator_sign_in(self, connection: Connection) -> Any:
+        """The operator app as a confidential client of the connection's tenant, for the administrator's sign-in
+        during consent (its credential read from Key Vault now, like every credential)."""
+        from shared.adapters.entra_signin import OperatorSignIn
+
+        client_id, material = await self._credential_material(connection)
+        login_url = self.cloud(connection.cloud).login_url
+        return OperatorSignIn(
+            client_id, material, login_url, connection.tenant_id, self.http(), self.settings.ca_bundle
+        )
+
     async def graph_for(self, connection: Connection, retry: Any = None) -> Any:
         """Graph for the sync and rotation jobs: the connection's credential is kept by the process pool (keyed by
         tenant, app and a fingerprint of the material), so its token serves later invocations until near expiry.

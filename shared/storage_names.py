@@ -5,7 +5,9 @@ from __future__ import annotations
 # Tables (alphanumeric, 3-63 characters, starting with a letter)
 CONNECTIONS = "connections"  # PK "connection", RK connection id
 AUDIT = "audit"  # PK connection id (or "deployment"), RK inverted time + id
-CONSENT_STATES = "consentstates"  # PK "state", RK nonce: single-use consent states
+CONSENT_STATES = (
+    "consentstates"  # PK "state", RK nonce: single-use consent states; "signing-key"/"current": key version
+)
 SYNC_STATE = "syncstate"  # PK connection id, RK cursor-users / cursor-groups / lease / job ...
 SYNC_RUNS = "syncruns"  # PK connection id, RK inverted start time + run id
 DIRECTORY_USERS = "dirusers"  # PK connection id, RK user id

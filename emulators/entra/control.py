@@ -6,6 +6,7 @@ import random
 import uuid
 from typing import Any, cast
 
+from emulators.entra.control_signin import SignInControl, SignInControlError
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
@@ -18,10 +19,10 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control:
+class Control(SignInControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
-    OPERATIONS = frozenset(
+    OPERATIONS = SignInControl.OPERATIONS | frozenset(
         {
             "tenants",
             "sequence",
@@ -79,6 +80,8 @@ class Control:
             return getattr(self, operation)(**arguments)
         except TypeError as exc:
             raise ControlError(f"{operation}: {exc}") from exc
+        except SignInControlError as exc:
+            raise ControlError(str(exc)) from exc
 
     # -- helpers ----------------------------------------------------------------------------------
     def _tenant(self, tenant: str) -> Tenant:
@@ -415,7 +418,8 @@ class Control:
         self._world.settings.delta_max_age_s = float(seconds)
 
     def reset_behaviour(self) -> None:
-        """Back to defaults: no faults, no pending decisions or resets, default delta and consent settings.
+        """Back to defaults: no faults, no pending decisions or resets, default delta and consent settings, the
+        browser signed out (each tenant's seeded admin signs in).
 
         Directory contents, consents, secrets and the clock are left as they are.
         """
@@ -423,6 +427,7 @@ class Control:
         self._world.throttle.reset()
         with self._world.lock:
             self._world.settings = Settings()
+            self._world.browser_user = None
             for t in self._world.tenants.values():
                 t.consent_decision = None
                 t.delta_reset_pending = t.delta_duplicates = False

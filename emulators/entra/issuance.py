@@ -11,6 +11,7 @@ from emulators.common.tokens import TokenSigner
 from emulators.entra.assertion import verify_client_assertion
 from emulators.entra.discovery import v1_issuer
 from emulators.entra.errors import EntraError
+from emulators.entra.model import App
 from emulators.entra.state import GRAPH_RESOURCE, KNOWN_RESOURCES, Tenant, World
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -85,6 +86,42 @@ def issue_client_credentials_token(
             "consented to by any user in the tenant. You may have sent your authentication request to the wrong "
             "tenant.",
         )
+    acr = authenticate_client(app, form, audiences, now)
+    if not sp.consented:
+        raise EntraError(
+            400,
+            "invalid_grant",
+            65001,
+            f"The user or administrator has not consented to use the application with ID '{client_id}' named "
+            f"'{app.name}'. Send an interactive authorization request for this user and resource.",
+        )
+    resource = resource_of(form.get("scope", ""), tenant)
+    # App-only tokens for Microsoft Graph and Key Vault are v1.0 tokens: both resources accept v1 (their
+    # accessTokenAcceptedVersion), whichever endpoint (v1 or v2) issued them. Learn: "Access tokens in the
+    # Microsoft identity platform" (token formats) and "Access token claims reference" (v1.0 claims).
+    claims: dict[str, Any] = {
+        "aud": resource,
+        "iss": v1_issuer(tenant.id),
+        "idp": v1_issuer(tenant.id),
+        "tid": tenant.id,
+        "appid": client_id,
+        "appidacr": acr,
+        "idtyp": "app",
+        "oid": sp.id,
+        "sub": sp.id,
+        "ver": "1.0",
+    }
+    propagated = now >= sp.consented_at + world.settings.consent_propagation_s
+    if resource == GRAPH_RESOURCE and sp.permissions and propagated:
+        claims["roles"] = sorted(sp.permissions)
+    lifetime = world.settings.token_lifetime_s
+    token = signer.issue(claims, lifetime_s=lifetime)  # wall-clock times: SDK token caches stay consistent
+    return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
+
+
+def authenticate_client(app: App, form: Mapping[str, str], audiences: set[str], now: float) -> str:
+    """Check the client secret or certificate assertion of a confidential client; return its `appidacr`."""
+    client_id = app.client_id
     secret = form.get("client_secret")
     if secret is not None:
         match = next((s for s in app.secrets if hmac.compare_digest(s.value, secret)), None)
@@ -117,33 +154,4 @@ def issue_client_credentials_token(
             7000218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )
-    if not sp.consented:
-        raise EntraError(
-            400,
-            "invalid_grant",
-            65001,
-            f"The user or administrator has not consented to use the application with ID '{client_id}' named "
-            f"'{app.name}'. Send an interactive authorization request for this user and resource.",
-        )
-    resource = resource_of(form.get("scope", ""), tenant)
-    # App-only tokens for Microsoft Graph and Key Vault are v1.0 tokens: both resources accept v1 (their
-    # accessTokenAcceptedVersion), whichever endpoint (v1 or v2) issued them. Learn: "Access tokens in the
-    # Microsoft identity platform" (token formats) and "Access token claims reference" (v1.0 claims).
-    claims: dict[str, Any] = {
-        "aud": resource,
-        "iss": v1_issuer(tenant.id),
-        "idp": v1_issuer(tenant.id),
-        "tid": tenant.id,
-        "appid": client_id,
-        "appidacr": acr,
-        "idtyp": "app",
-        "oid": sp.id,
-        "sub": sp.id,
-        "ver": "1.0",
-    }
-    propagated = now >= sp.consented_at + world.settings.consent_propagation_s
-    if resource == GRAPH_RESOURCE and sp.permissions and propagated:
-        claims["roles"] = sorted(sp.permissions)
-    lifetime = world.settings.token_lifetime_s
-    token = signer.issue(claims, lifetime_s=lifetime)  # wall-clock times: SDK token caches stay consistent
-    return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
+    return acr

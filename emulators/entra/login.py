@@ -1,4 +1,5 @@
-"""Login endpoints: tenant discovery, signing keys, the client-credentials token endpoint and admin consent."""
+"""Login endpoints: tenant discovery, signing keys, the token endpoint (client credentials, authorization code),
+admin consent and the OpenID Connect authorization endpoint (emulators/entra/oidc.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from emulators.entra.discovery import v1_document
 from emulators.entra.errors import EntraError
 from emulators.entra.faults import Faults
 from emulators.entra.issuance import issue_client_credentials_token, tenant_or_error
-from emulators.entra.model import ServicePrincipal
+from emulators.entra.model import CONSENT_ADMIN_ROLES, ServicePrincipal
+from emulators.entra.oidc import authorize, redeem_code, signed_in_account
 from emulators.entra.seed import guid_from
-from emulators.entra.state import Tenant, World
+from emulators.entra.state import GRAPH_RESOURCE, Tenant, World
 
 DECISIONS = ("accept", "decline", "cancel", "consent_required")
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -35,6 +37,7 @@ class LoginService:
             web.post("/{tenant}/oauth2/v2.0/token", self.token),
             web.get("/{tenant}/v2.0/adminconsent", self.admin_consent),
             web.get("/{tenant}/adminconsent", self.admin_consent),
+            web.get("/{tenant}/oauth2/v2.0/authorize", self.authorize),
         ]
 
     def _error(self, exc: EntraError) -> web.Response:
@@ -136,10 +139,24 @@ class LoginService:
             audiences = {f"{base}/{name}/oauth2/v2.0/token" for name in names}
             audiences |= {f"{base}/{name}/v2.0" for name in names}
             try:
-                body = issue_client_credentials_token(self.world, self.signer, key, form, audiences)
+                if form.get("grant_type") == "authorization_code":
+                    body = redeem_code(self.world, self.signer, key, form, audiences, base)
+                else:
+                    body = issue_client_credentials_token(self.world, self.signer, key, form, audiences)
             except EntraError as exc:
                 return self._error(exc)
         return web.json_response(body, headers=NO_STORE)
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        faulted = self._fault(request, "authorize")
+        if faulted is not None:
+            return faulted
+        with self.world.lock:
+            try:
+                location = authorize(self.world, request.match_info["tenant"], dict(request.query))
+            except EntraError as exc:
+                return _error_page(exc)
+        return web.Response(status=302, headers={"Location": location, **NO_STORE})
 
     async def admin_consent(self, request: web.Request) -> web.Response:
         faulted = self._fault(request, "adminconsent")
@@ -184,11 +201,15 @@ class LoginService:
             )
         decision = q.get("emulator_decision") or tenant.consent_decision or "accept"
         tenant.consent_decision = None
+        _, account = signed_in_account(self.world, tenant, None)  # the browser's account must be of this tenant
+        if decision == "accept" and not CONSENT_ADMIN_ROLES & set(account.roles):
+            decision = "consent_required"  # only a Global or Privileged Role Administrator may grant Graph roles
         state = q.get("state")
         params: dict[str, str] = {}
         if decision == "accept":
-            grant_consent(self.world, tenant, client_id)
-            params = {"admin_consent": "True", "tenant": tenant.id, "scope": q.get("scope", "")}
+            sp = grant_consent(self.world, tenant, client_id)
+            granted = " ".join(f"{GRAPH_RESOURCE}/{p}" for p in sorted(sp.permissions))
+            params = {"admin_consent": "True", "tenant": tenant.id, "scope": granted}
         elif decision == "cancel":
             params = {
                 "error": "access_denied",
@@ -198,8 +219,9 @@ class LoginService:
         elif decision == "decline":
             params = {
                 "admin_consent": "True",
-                "error": "access_denied",
-                "error_description": "AADSTS65004: The resource owner or authorization server denied the request.",
+                "tenant": tenant.id,
+                "error": "consent_required",
+                "error_description": "AADSTS65004: User declined to consent to access the app.",
             }
         else:
             params = {

@@ -38,6 +38,29 @@ GROUP_DEFAULT_SELECT: tuple[str, ...] = (
     "securityEnabled",
     "visibility",
 )
+PRIVILEGED_AUTH_ADMIN = "Privileged Authentication Administrator"
+USER_ADMIN = "User Administrator"
+GLOBAL_ADMIN = "Global Administrator"
+PRIVILEGED_ROLE_ADMIN = "Privileged Role Administrator"
+# Built-in role template ids (Learn: "Microsoft Entra built-in roles"); tokens list them in `wids`.
+DIRECTORY_ROLE_TEMPLATES: dict[str, str] = {
+    GLOBAL_ADMIN: "62e90394-69f5-4237-9190-012177145e10",
+    PRIVILEGED_ROLE_ADMIN: "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    USER_ADMIN: "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    PRIVILEGED_AUTH_ADMIN: "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+    "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    "Password Administrator": "966707d0-3269-4727-9be2-8c3a10f19b9d",
+    "Application Administrator": "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+    "Cloud Application Administrator": "158c047a-c907-4556-b7ef-446551a6b5f7",
+    "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "Groups Administrator": "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+    "Directory Readers": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
+}
+MEMBER_ROLE_TEMPLATE = "b79fbf4d-3ef9-4689-8143-76b194e85509"  # every member user's default role, also in `wids`
+# Who may grant tenant-wide admin consent to Microsoft Graph application permissions.
+CONSENT_ADMIN_ROLES = frozenset({GLOBAL_ADMIN, PRIVILEGED_ROLE_ADMIN})
+# The manifest's groupMembershipClaims values; DirectoryRole and All put `wids` into tokens.
+GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
 
 
 @dataclass(slots=True)
@@ -134,6 +157,23 @@ class App:
     secrets: list[Secret] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
     kind: str = "app"  # multi_tenant | customer | connector_identity | custom
+    group_membership_claims: str = "None"  # the manifest's groupMembershipClaims
+
+
+@dataclass(slots=True)
+class AuthCode:
+    """A one-time authorization code: what it was issued for, and whether it was redeemed."""
+
+    client_id: str
+    redirect_uri: str
+    tenant_id: str  # the signed-in user's tenant: the tokens' tid
+    user_id: str
+    scope: str
+    nonce: str | None
+    challenge: str | None
+    challenge_method: str
+    issued_at: float  # emulator clock
+    redeemed: bool = False
 
 
 @dataclass(slots=True)

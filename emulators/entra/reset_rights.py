@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from emulators.entra import permissions as perm
+from emulators.entra.model import DIRECTORY_ROLE_TEMPLATES, GLOBAL_ADMIN, PRIVILEGED_AUTH_ADMIN, USER_ADMIN
 
-GLOBAL_ADMIN = "Global Administrator"
-PRIVILEGED_AUTH_ADMIN = "Privileged Authentication Administrator"
-USER_ADMIN = "User Administrator"
 HELPDESK_ADMIN = "Helpdesk Administrator"
 PASSWORD_ADMIN = "Password Administrator"
 
@@ -31,17 +29,7 @@ REACH: dict[str, frozenset[str] | None] = {
     GLOBAL_ADMIN: None,
 }
 RESET_ROLES = frozenset(REACH)
-# Role template ids: the same in every tenant (Learn: "Microsoft Entra built-in roles").
-ROLE_TEMPLATE_IDS: dict[str, str] = {
-    GLOBAL_ADMIN: "62e90394-69f5-4237-9190-012177145e10",
-    "Privileged Role Administrator": "e8611ab8-c189-46e8-94e1-60213ab1f814",
-    PRIVILEGED_AUTH_ADMIN: "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
-    USER_ADMIN: "fe930be7-5e62-47db-91af-98c3a49a38b1",
-    HELPDESK_ADMIN: "729827e3-9c14-49f7-bb1b-9608f156bbb8",
-    PASSWORD_ADMIN: "966707d0-3269-4727-9be2-8c3a10f19b9d",
-    "Groups Administrator": "fdd7a751-b60b-444a-984c-02652fe8fa1c",
-    "Directory Readers": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
-}
+ROLE_TEMPLATE_IDS = DIRECTORY_ROLE_TEMPLATES  # the same in every tenant (Learn: "Microsoft Entra built-in roles")
 
 
 def may_reset(

@@ -12,6 +12,7 @@ from typing import Any
 from emulators.entra import names
 from emulators.entra.certs import make_certificate
 from emulators.entra.model import (
+    USER_ADMIN,
     App,
     Certificate,
     DirectoryObject,
@@ -22,7 +23,7 @@ from emulators.entra.model import (
     ServicePrincipal,
     User,
 )
-from emulators.entra.reset_rights import USER_ADMIN, within_user_admin_reach
+from emulators.entra.reset_rights import within_user_admin_reach
 from emulators.entra.state import Tenant, World
 
 DEFAULT_REDIRECT_URI = "http://localhost:7071/api/consent/callback"
@@ -74,6 +75,33 @@ def _user(rng: random.Random, index: int, domain: str) -> User:
     }
     roles = (names.ADMIN_ROLES[rng.randrange(len(names.ADMIN_ROLES))],) if rng.random() < 0.02 else ()
     return User(id=uid, props=props, roles=roles)
+
+
+def _tenant_admin(rng: random.Random, tenant: Tenant) -> User:
+    """The tenant's Global Administrator (every tenant has one: whoever created it), in no group, so outside
+    every sync and rotation scope. The emulated browser is signed in with this account unless told otherwise."""
+    uid = guid(rng)
+    upn = f"admin@{tenant.domains[0]}"
+    props: dict[str, Any] = {
+        "id": uid,
+        "businessPhones": [],
+        "displayName": f"{tenant.display_name} Administrator",
+        "givenName": "Tenant",
+        "surname": "Administrator",
+        "jobTitle": "IT Administrator",
+        "mail": upn,
+        "mobilePhone": None,
+        "officeLocation": None,
+        "preferredLanguage": "en-US",
+        "userPrincipalName": upn,
+        "department": "IT",
+        "accountEnabled": True,
+        "onPremisesSyncEnabled": None,
+        "userType": "Member",
+        "mailNickname": "admin",
+        "createdDateTime": "2023-01-01T08:00:00Z",
+    }
+    return User(id=uid, props=props, roles=("Global Administrator",))
 
 
 def group_props(gid: str, name: str, description: str = "", created: str = "2023-02-01T08:00:00Z") -> dict[str, Any]:
@@ -261,6 +289,7 @@ def seed_world(
         OPERATOR_PERMISSIONS,
         uris,
     )
+    operator.group_membership_claims = "DirectoryRole"  # its tokens list the signed-in admin's roles (`wids`)
     world.apps[operator.client_id] = operator
     described: list[dict[str, Any]] = []
     for k in range(tenant_count):
@@ -276,7 +305,9 @@ def seed_world(
         users = [_user(rng, i, tenant.domains[1]) for i in range(size)]
         groups, sync, rotation = _build_groups(rng, users)
         objects = _non_user_members(random.Random(f"{seed}|{size}|tenant{k}|non-user members"), groups)
-        tenant.directory.load(users, groups, objects)
+        admin = _tenant_admin(random.Random(f"{seed}|{size}|tenant{k}|admin"), tenant)
+        tenant.directory.load([*users, admin], groups, objects)
+        tenant.admin_user_id = admin.id
         tenant.sync_group_id, tenant.rotation_group_id = sync.id, rotation.id
         customer = _app_with_credentials(
             rng,
@@ -318,6 +349,7 @@ def seed_world(
 def describe_tenant(world: World, tenant: Tenant, apps: list[App], expired_secret: str) -> dict[str, Any]:
     sync = tenant.directory.groups[tenant.sync_group_id]
     rotation = tenant.directory.groups[tenant.rotation_group_id]
+    admin = tenant.directory.users[tenant.admin_user_id].props
     app_rows = []
     for app in apps:
         sp = tenant.service_principals.get(app.client_id)
@@ -332,6 +364,7 @@ def describe_tenant(world: World, tenant: Tenant, apps: list[App], expired_secre
                 "consented_permissions": sorted(sp.permissions) if sp else [],
                 "requested_permissions": list(app.required_permissions),
                 "redirect_uris": list(app.redirect_uris),
+                "group_membership_claims": app.group_membership_claims,
             }
         )
     return {
@@ -342,5 +375,6 @@ def describe_tenant(world: World, tenant: Tenant, apps: list[App], expired_secre
         "group_count": len(tenant.directory.groups),
         "sync_group": {"id": sync.id, "name": sync.props["displayName"]},
         "rotation_group": {"id": rotation.id, "name": rotation.props["displayName"]},
+        "admin": {"id": tenant.admin_user_id, "user_principal_name": admin["userPrincipalName"]},
         "apps": app_rows,
     }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from emulators.entra.clock import Clock
 from emulators.entra.directory import Directory
-from emulators.entra.model import App, ServicePrincipal
+from emulators.entra.model import App, AuthCode, ServicePrincipal
 from emulators.entra.throttle import Throttle
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -35,6 +36,7 @@ class Tenant:
     delta_duplicates: bool = False  # delta pages repeat entries (clients must be idempotent)
     password_reset_requires_role: bool = True  # app-only resets need a directory role on the SP (Learn)
     sp_roles_on_consent: dict[str, set[str]] = field(default_factory=dict)  # client id -> roles given at consent
+    admin_user_id: str = ""  # the seeded Global Administrator (the browser's account by default)
 
 
 @dataclass
@@ -57,6 +59,9 @@ class World:
     lock: threading.RLock = field(default_factory=threading.RLock)
     seed: str = ""  # the seed the directory was built from (also seeds the order of $batch responses)
     throttle: Throttle = field(default_factory=Throttle)  # resource-unit limits per app and tenant (on by default)
+    codes: dict[str, AuthCode] = field(default_factory=dict)  # authorization codes by value
+    browser_user: str | None = None  # the account the browser is signed in with (a user id), if chosen
+    issued: deque[str] = field(default_factory=lambda: deque(maxlen=2000))  # code-flow secrets, for leak tests
 
     def find_tenant(self, key: str) -> Tenant | None:
         """A tenant by GUID or by one of its verified domains (case-insensitive)."""

@@ -36,6 +36,23 @@ REMEDIES: dict[int, tuple[str, str]] = {
         "The application is disabled in this tenant.",
         "Enable the app's enterprise application (service principal).",
     ),
+    # The administrator's sign-in during consent (authorization code redemption).
+    50011: (
+        "The redirect URI is not one registered for the operator app.",
+        "Add {PUBLIC_BASE_URL}/api/consent/callback as a Web redirect URI of the operator app registration.",
+    ),
+    50020: (
+        "The account that signed in belongs to another tenant.",
+        "Sign in with an administrator account of the connection's tenant.",
+    ),
+    54005: ("The sign-in answer was already used.", "Start the connection again."),
+    70008: ("The sign-in took too long and its code expired.", "Start the connection again and sign in promptly."),
+    700005: (
+        "The sign-in happened in another tenant than the connection's.",
+        "Sign in with an administrator account of the connection's tenant.",
+    ),
+    50148: ("The sign-in answer does not belong to this consent link.", "Start the connection again."),
+    501481: ("The sign-in answer does not belong to this consent link.", "Start the connection again."),
 }
 
 

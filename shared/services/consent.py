@@ -1,42 +1,49 @@
-"""Consent service: the admin-consent URL with a signed single-use state, and the callback that checks and activates."""
+"""Consent service: the admin-consent link with a signed single-use state, and the callback's two legs on one URL:
+(1) Entra's admin-consent answer, which only moves the flow on to (2) the tenant administrator's OpenID sign-in
+(shared/services/consent_signin.py), which proves the tenant and activates. docs/connections.md tells the flow."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import secrets as random_secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.domain.connection import Connection, to_entity
-from shared.domain.consent_state import STATE_TTL_S, BadState, ConsentState, read_state, sign_state
-from shared.domain.secret_names import consent_signing_key_ref
-from shared.domain.token_claims import tenant_of
-from shared.domain.verification import Report
-from shared.errors import (
-    AuthenticationFailed,
-    ConcurrencyConflict,
-    ConfigurationError,
-    SecretNotFound,
-    ValidationError,
+from shared.domain.connection import Connection
+from shared.domain.consent_outcomes import OUTCOMES, audited_error, consent_answer_outcome
+from shared.domain.consent_state import (
+    STATE_TTL_S,
+    BadState,
+    ConsentState,
+    browser_binding,
+    oidc_nonce,
+    parse_state,
+    pkce_pair,
+    sign_state,
+    verify_state,
 )
+from shared.domain.verification import Report
+from shared.errors import ConcurrencyConflict, ConfigurationError, NotFound, ValidationError
 from shared.services import audit
 from shared.services.connections import load
-from shared.services.verification import Sleep, run_checks
-from shared.storage_names import CONNECTIONS, CONSENT_STATES
+from shared.services.consent_key import signing_key
+from shared.services.verification import Sleep
+from shared.storage_names import CONSENT_STATES
 
 log = logging.getLogger(__name__)
 STATE_PARTITION = "state"
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+COOKIE_ATTRIBUTES = "Path=/; Secure; HttpOnly; SameSite=Lax"
 
 
 @dataclass(frozen=True)
 class CallbackResult:
-    """What the callback page shows. `status`: HTTP status; `outcome`: ok, declined, error, bad_state."""
+    """What the callback answers: a page (`status`, fixed `title`/`message`), or a redirect (`location`), plus a
+    cookie to set or clear. `outcome` is the audited result (ok, declined, not_admin, bad_state...)."""
 
     status: int
     outcome: str
@@ -45,37 +52,29 @@ class CallbackResult:
     connection: Connection | None = None
     report: Report | None = None
     details: list[str] = field(default_factory=list)
+    location: str | None = None
+    set_cookie: str | None = None
 
-
-async def _signing_key(container: Any) -> bytes:
-    ref = consent_signing_key_ref()
-    try:
-        value = (await container.secrets().get(ref.name)).value.reveal()
-    except SecretNotFound:
-        value = base64.b64encode(random_secrets.token_bytes(32)).decode()
-        await container.secrets().set(ref.name, value, tags=ref.with_tags(), content_type="hmac-sha256-key")
-    return base64.b64decode(value)
+    @classmethod
+    def page(cls, outcome: str, connection: Connection | None = None, **extra: Any) -> CallbackResult:
+        fixed = OUTCOMES[outcome]
+        return cls(fixed.status, outcome, fixed.title, fixed.message, connection, **extra)
 
 
 async def consent_url(container: Any, connection_id: str) -> str:
-    """The adminconsent URL for the connection's tenant, carrying a fresh state (recorded as unused)."""
+    """The adminconsent URL for the connection's tenant, carrying a fresh state (recorded as `issued`)."""
     connection, _ = await load(container, connection_id)
     if connection.credential_mode != "admin_consent":
         raise ValidationError({"connection": "uses the customer's own app: no admin consent through this app"})
+    if connection.state == "disabled":
+        raise ValidationError({"connection": "is disabled: enable it before connecting it again"})
     client_id = container.settings.operator_client_id
     if not client_id:
         raise ConfigurationError({"OPERATOR_CLIENT_ID": "missing: needed for admin-consent connections"})
     state = ConsentState(connection.id, random_secrets.token_urlsafe(24), int(time.time()) + STATE_TTL_S)
-    token = sign_state(state, await _signing_key(container))
-    await container.tables().insert(
-        CONSENT_STATES,
-        {
-            "PartitionKey": STATE_PARTITION,
-            "RowKey": state.nonce,
-            "connection_id": connection.id,
-            "expires_at": state.expires_at,
-        },
-    )
+    token = sign_state(state, await signing_key(container))
+    row = {"PartitionKey": STATE_PARTITION, "RowKey": state.nonce, "connection_id": connection.id}
+    await container.tables().insert(CONSENT_STATES, {**row, "expires_at": state.expires_at, "phase": "issued"})
     await audit.record(container.tables(), "consent.start", connection.id, "ok")
     query = urlencode(
         {
@@ -88,79 +87,97 @@ async def consent_url(container: Any, connection_id: str) -> str:
     return f"{container.cloud(connection.cloud).login_url}/{connection.tenant_id}/v2.0/adminconsent?{query}"
 
 
-async def _consume(container: Any, token: str | None) -> ConsentState:
-    """Check the state and use it up (ETag-guarded delete); BadState when missing, forged, expired or replayed."""
-    state = read_state(token, await _signing_key(container), time.time())
+async def consume(container: Any, state: ConsentState, expect: str, to: str, expires_at: int | None = None) -> bool:
+    """Use the state up: move its row from phase `expect` to `to` with an ETag-guarded write. Exactly one of any
+    number of concurrent callers wins (a missing row, another phase or a lost race: False)."""
     tables = container.tables()
     row = await tables.get(CONSENT_STATES, STATE_PARTITION, state.nonce)
-    if row is None or row.get("connection_id") != state.connection_id:
-        raise BadState("this consent link was already used: start again")
+    if row is None or row.get("connection_id") != state.connection_id or row.get("phase", "issued") != expect:
+        return False
+    changed = {**row, "phase": to, "used_at": int(time.time())}
+    if expires_at is not None:
+        changed["expires_at"] = expires_at
     try:
-        await tables.delete(CONSENT_STATES, STATE_PARTITION, state.nonce, etag=str(row.metadata.get("etag", "")))
+        await tables.update_if_match(CONSENT_STATES, changed, str(row.metadata.get("etag", "")))
     except ConcurrencyConflict:
-        raise BadState("this consent link was already used: start again") from None
-    return state
+        return False
+    return True
 
 
-async def _operator_tenant_of(container: Any, connection: Connection) -> str:
-    """Ask Entra for an operator-app token in the connection's tenant; its tid is the proof of consent (v1.0 or
-    v2.0 token: `tid`, checked against the tenant its `iss` names; "" when they disagree)."""
-    from shared.adapters.entra_auth import CredentialTokens
+async def forget(container: Any, state: ConsentState) -> None:
+    """Remove a state row once the flow is over (it was used up first, so a replay finds nothing either way)."""
+    await container.tables().delete(CONSENT_STATES, STATE_PARTITION, state.nonce)
 
-    credential = await container.connection_credential(connection)
-    token = await CredentialTokens(credential, container.cloud(connection.cloud).graph_scope).token()
-    return tenant_of(token)
+
+def clear_cookie(key: bytes, nonce: str) -> str:
+    name, _ = browser_binding(key, nonce)
+    return f"{name}=; Max-Age=0; {COOKIE_ATTRIBUTES}"
 
 
 async def handle_callback(
-    container: Any, query: dict[str, str], *, sleep: Sleep = asyncio.sleep, wait_s: float = 60.0
+    container: Any,
+    query: Mapping[str, str],
+    *,
+    cookies: Mapping[str, str] | None = None,
+    sleep: Sleep = asyncio.sleep,
+    wait_s: float = 60.0,
 ) -> CallbackResult:
+    """Both legs: the state's shape is checked first (no Key Vault read for junk), then its MAC and expiry, and
+    its leg decides which answer this is. Pages carry fixed texts only; nothing from the query is shown."""
     try:
-        state = await _consume(container, query.get("state"))
+        parsed = parse_state(query.get("state"))
+        key = await signing_key(container)
+        state = verify_state(parsed, key, time.time())
     except BadState as exc:
-        return CallbackResult(400, "bad_state", "This consent link is not valid", str(exc))
+        log.warning("consent callback refused: %s", exc)  # not audited: an unproven state names no connection
+        return CallbackResult.page("bad_state")
     try:
         connection, etag = await load(container, state.connection_id)
-    except Exception:  # noqa: BLE001 (NotFound: the connection was removed meanwhile)
-        return CallbackResult(400, "bad_state", "Connection not found", "The connection was removed. Create it again.")
+    except (NotFound, ValidationError):
+        return CallbackResult.page("connection_removed")
+    if state.leg == "signin":
+        from shared.services.consent_signin import signin_leg
+
+        return await signin_leg(container, query, cookies or {}, state, key, connection, etag, sleep, wait_s)
+    return await _consent_leg(container, query, state, key, connection)
+
+
+async def _consent_leg(
+    container: Any, query: Mapping[str, str], state: ConsentState, key: bytes, connection: Connection
+) -> CallbackResult:
+    """Entra's admin-consent answer. It proves nothing about the tenant (anyone can type it); when it claims
+    success, the state moves on to the sign-in leg and the browser goes to the tenant's sign-in page."""
     tables = container.tables()
-    error = query.get("error")
-    if error:
-        declined = error == "access_denied"
-        description = query.get("error_description", "")[:300]
-        await audit.record(tables, "consent.callback", connection.id, "declined" if declined else "error", error[:100])
-        title = "Consent was declined" if declined else "Consent did not complete"
-        message = (
-            "The administrator did not grant the permissions. Nothing was changed; start again to connect."
-            if declined
-            else f"Microsoft Entra returned {error}: {description}"
-        )
-        return CallbackResult(200, "declined" if declined else "error", title, message, connection)
-    given = (query.get("tenant") or "").lower()
-    if given and given != connection.tenant_id:
-        await audit.record(
-            tables, "consent.callback", connection.id, "tenant_mismatch", f"tenant parameter {given[:40]}"
-        )
-        return CallbackResult(
-            400, "error", "Wrong tenant", "Consent was given in a different tenant than this connection's.", connection
-        )
-    try:
-        tid = await _operator_tenant_of(container, connection)
-    except AuthenticationFailed as exc:
-        await audit.record(tables, "consent.callback", connection.id, "not_confirmed", exc.message)
-        return CallbackResult(
-            400, "error", "Consent could not be confirmed", f"{exc.cause} {exc.fix}".strip(), connection
-        )
-    if tid != connection.tenant_id:
-        await audit.record(tables, "consent.callback", connection.id, "tenant_mismatch", "token tid differs")
-        return CallbackResult(
-            400, "error", "Wrong tenant", "The token came from another tenant; nothing was changed.", connection
-        )
-    now = datetime.now(UTC)
-    activated = connection.with_changes(state="active", consented_at=now, state_reason=None)
-    await tables.update_if_match(CONNECTIONS, to_entity(activated), etag)
-    await audit.record(tables, "consent.callback", connection.id, "ok", f"tenant {tid}")
-    report = await run_checks(container, activated, wait_s=wait_s, sleep=sleep)
-    await audit.record(tables, "connection.verify", connection.id, report.status, "after consent")
-    title = "Connected" if report.status != "fail" else "Connected, but verification failed"
-    return CallbackResult(200, "ok", title, f"Tenant {connection.tenant_id} is connected.", activated, report)
+    refusal = consent_answer_outcome(query, connection)
+    expires_at = int(time.time()) + STATE_TTL_S
+    if not await consume(container, state, "issued", "closed" if refusal else "consented", expires_at):
+        await audit.record(tables, "consent.callback", connection.id, "already_used")
+        return CallbackResult.page("already_used", connection)
+    if refusal is not None:
+        await forget(container, state)
+        await audit.record(tables, "consent.callback", connection.id, refusal, audited_error(query))
+        return CallbackResult.page(refusal, connection)
+    from shared.adapters.entra_signin import authorize_url
+
+    signin = ConsentState(connection.id, state.nonce, expires_at, "signin")
+    _, challenge = pkce_pair(key, state.nonce)
+    location = authorize_url(
+        container.cloud(connection.cloud).login_url,
+        connection.tenant_id,
+        str(container.settings.operator_client_id),
+        container.settings.consent_redirect_uri,
+        state=sign_state(signin, key),
+        nonce=oidc_nonce(key, state.nonce),
+        code_challenge=challenge,
+    )
+    name, value = browser_binding(key, state.nonce)
+    await audit.record(tables, "consent.callback", connection.id, "consented", "on to the administrator's sign-in")
+    return CallbackResult(
+        302,
+        "consented",
+        "Sign in",
+        "Sign in as an administrator of the tenant.",
+        connection,
+        location=location,
+        set_cookie=f"{name}={value}; Max-Age={STATE_TTL_S}; {COOKIE_ATTRIBUTES}",
+    )

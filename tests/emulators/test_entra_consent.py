@@ -51,12 +51,8 @@ async def test_accept_creates_service_principal_with_requested_roles(
     operator = app_of(fresh_tenant, "multi_tenant")
     response = await http.get(_consent_url(fresh_tenant["domains"][1], operator["client_id"]))
     params = _callback(response)
-    assert params == {
-        "admin_consent": "True",
-        "tenant": fresh_tenant["id"],
-        "scope": "https://graph.microsoft.com/.default",
-        "state": "s-123",
-    }
+    granted = " ".join(f"https://graph.microsoft.com/{p}" for p in sorted(operator["requested_permissions"]))
+    assert params == {"admin_consent": "True", "tenant": fresh_tenant["id"], "scope": granted, "state": "s-123"}
     token = await token_for(http, fresh_tenant["id"], operator["client_id"], operator["client_secret"])
     claims = jwt_claims(token)
     assert claims["tid"] == fresh_tenant["id"]
@@ -76,9 +72,9 @@ async def test_cancel_and_decline_redirect_with_errors(
     declined = _callback(
         await http.get(_consent_url(fresh_tenant["id"], operator["client_id"], emulator_decision="decline"))
     )
-    assert declined["error"] == "access_denied"
+    assert declined["error"] == "consent_required"  # Learn's documented decline
     assert declined["error_description"].startswith("AADSTS65004")
-    assert declined["admin_consent"] == "True"  # arrives with an error: the error wins
+    assert declined["admin_consent"] == "True" and declined["tenant"] == fresh_tenant["id"]  # the error wins
     # Nothing was granted: the app still has no service principal there.
     response = await http.post(
         f"/{fresh_tenant['id']}/oauth2/v2.0/token",
@@ -115,3 +111,19 @@ async def test_unknown_tenant_consent_is_90002_page(http: httpx.AsyncClient, cus
     response = await http.get(_consent_url("nosuch.example.com", customer_app["client_id"]))
     assert response.status_code == 400
     assert "AADSTS90002" in response.text
+
+
+async def test_only_a_consent_admin_signed_in_to_the_tenant_can_grant(
+    entra: EntraEmulator, fresh_tenant: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    operator = app_of(fresh_tenant, "multi_tenant")
+    user = entra.control.create_user(fresh_tenant["id"], "Una", "Member")
+    entra.control.sign_in_browser(fresh_tenant["id"], user["id"])
+    refused = _callback(await http.get(_consent_url(fresh_tenant["id"], operator["client_id"])))
+    assert refused["error"] == "consent_required" and refused["error_description"].startswith("AADSTS90094")
+    assert operator["client_id"] not in entra.world.tenants[fresh_tenant["id"]].service_principals
+    entra.control.assign_user_role(fresh_tenant["id"], user["id"], "Privileged Role Administrator")
+    assert _callback(await http.get(_consent_url(fresh_tenant["id"], operator["client_id"])))["admin_consent"]
+    entra.control.sign_in_browser(entra.tenants[0]["id"], entra.tenants[0]["admin"]["id"])
+    foreign = await http.get(_consent_url(fresh_tenant["id"], operator["client_id"]))
+    assert foreign.status_code == 400 and "AADSTS50020" in foreign.text

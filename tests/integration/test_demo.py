@@ -53,6 +53,8 @@ def test_the_demo_runs_to_the_end_and_leaves_nothing_behind() -> None:
     assert proc.returncode == 0, out
     assert "identical" in out and "Key Vault's current password equals the tenant's" in out
     assert "DIFFERENT" not in out
+    assert "/oauth2/v2.0/authorize" in out and "consented and signed in" in out  # both legs of consent
+    assert "callback page: HTTP 200; verification passed" in out
     assert _settle(before) == set()
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from emulators.entra.control import ControlError
 from emulators.stack import LocalStack
+from scripts.browser import IN_BROWSER
 from shared.composition import Container
 from shared.config import load_settings
 from tests.functions.invoke import acall
@@ -34,6 +35,8 @@ SEEN = Seen()
 
 class _Recorder(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        if IN_BROWSER.get():  # the scripted browser's own HTTP client: it is the admin's browser, not the app
+            return
         try:
             SEEN.texts.append(record.getMessage())
         except Exception:  # noqa: BLE001 (a bad log call must not break the suite)
@@ -100,12 +103,19 @@ def request(
     )
 
 
+def record_response(response: func.HttpResponse) -> str:
+    """Remember a response's body and headers for the secret scan. Set-Cookie is left out: handing a cookie to the
+    browser is its purpose (the scan then proves the cookie appears nowhere else)."""
+    text = response.get_body().decode("utf-8", "replace")
+    SEEN.texts.append(text)
+    SEEN.texts.append(json.dumps({k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}))
+    return text
+
+
 async def call(name: str, req: func.HttpRequest) -> tuple[int, Any, func.HttpResponse]:
     """Invoke a registered function; remember its body for the secret scan."""
     response = await acall(name, req)
-    text = response.get_body().decode("utf-8", "replace")
-    SEEN.texts.append(text)
-    SEEN.texts.append(json.dumps(dict(response.headers)))
+    text = record_response(response)
     try:
         body = json.loads(text) if text else None
     except ValueError:
