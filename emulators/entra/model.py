@@ -50,7 +50,6 @@ class User:
     previous_password: str | None = None
     seq: int = 0  # change sequence of the last change
     state: ObjectState = "active"
-    parked_groups: list[str] = field(default_factory=list)  # memberships held while soft-deleted
     json_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 
 from emulators.entra import permissions as perm
 from emulators.entra.calls import GraphCall, GraphResult, decode_token, encode_token, ok, page
+from emulators.entra.directory import Directory
 from emulators.entra.errors import GraphError, bad_request, denied, not_found, unsupported
 from emulators.entra.model import (
     GROUP_DEFAULT_SELECT,
@@ -19,7 +20,7 @@ from emulators.entra.model import (
     User,
 )
 from emulators.entra.passwords import password_problem
-from emulators.entra.query import is_advanced, parse_filter, select_of, top_of
+from emulators.entra.query import is_advanced, is_eventual, parse_filter, select_of, top_of
 
 USER_PROPS = set(USER_DEFAULT_SELECT) | {
     "accountEnabled",
@@ -50,6 +51,14 @@ def object_json(obj: User | Group, select: tuple[str, ...] | None) -> str:
 def typed_json(obj: User | Group, select: tuple[str, ...] | None) -> str:
     body = object_json(obj, select)
     return (USER_TYPE if isinstance(obj, User) else GROUP_TYPE) + body[1:]
+
+
+def _read_view(call: GraphCall) -> Directory:
+    """Reads with `ConsistencyLevel: eventual` (advanced queries: casts, $filter, $count) come from the index, which
+    takes writes after the tenant's consistency lag; other reads see the directory itself."""
+    if is_eventual(call.headers):
+        return call.tenant.eventual(call.world.clock.now())
+    return call.tenant.directory
 
 
 def _context(call: GraphCall, entity: str, select: tuple[str, ...] | None) -> str:
@@ -141,7 +150,7 @@ def _filtered(call: GraphCall, known: set[str]) -> Callable[[dict[str, Any]], bo
 
 def list_users(call: GraphCall) -> GraphResult:
     call.require(perm.READ_USERS)
-    directory = call.tenant.directory
+    directory = _read_view(call)
     select = select_of(call.params, USER_PROPS, "user")
     match = _filtered(call, USER_PROPS)
     users = directory.users
@@ -221,7 +230,7 @@ def _check_password_rights(call: GraphCall) -> None:
 # -- groups ------------------------------------------------------------------------------------------
 def list_groups(call: GraphCall) -> GraphResult:
     call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
+    directory = _read_view(call)
     select = select_of(call.params, GROUP_PROPS, "group")
     match = _filtered(call, GROUP_PROPS)
     groups = directory.groups
@@ -253,7 +262,7 @@ def get_group(call: GraphCall, gid: str) -> GraphResult:
 
 def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) -> GraphResult:
     call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
+    directory = _read_view(call)
     group = directory.find_group(gid)
     if group is None:
         raise not_found(gid)
@@ -294,7 +303,7 @@ def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) 
 def list_member_of(call: GraphCall, uid: str, cast: str | None) -> GraphResult:
     """GET /users/{id}/memberOf[/microsoft.graph.group]: the groups the user is a direct member of."""
     call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
+    directory = _read_view(call)
     user = directory.find_user(uid)
     if user is None:
         raise not_found(uid)

@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass, field
 
 from emulators.entra.clock import Clock
-from emulators.entra.directory import Directory
+from emulators.entra.consistency import Replica
+from emulators.entra.directory import DELETED_ITEMS_RETENTION_S, Directory
 from emulators.entra.model import App, ServicePrincipal
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -33,6 +34,16 @@ class Tenant:
     delta_reset_pending: bool = False  # the next delta call answers 410 Gone
     delta_duplicates: bool = False  # delta pages repeat entries (clients must be idempotent)
     password_reset_requires_role: bool = False  # app-only resets also need a directory role on the SP
+    replica: Replica = field(default_factory=Replica)  # what eventually consistent reads see (off: the directory)
+
+    def settle(self, now: float, retention_s: float) -> None:
+        """Time-driven changes due by `now`: soft-deleted users past the deleted-items window are purged."""
+        if self.directory.deleted_items:
+            self.directory.purge_deleted(now, retention_s)
+
+    def eventual(self, now: float) -> Directory:
+        """The directory as advanced queries and delta rounds see it now (lagging when a lag is set)."""
+        return self.replica.view(self.directory, now)
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Settings:
     delta_max_age_s: float = 7 * 24 * 3600
     consent_propagation_s: float = 0.0
     token_lifetime_s: int = 3599
+    deleted_items_retention_s: float = DELETED_ITEMS_RETENTION_S
 
 
 @dataclass
