@@ -245,7 +245,10 @@ class SyncState:
             key = f"outbox-{uuid.uuid4().hex}"
             keys.append(key)
             shared = {k: chunk[0][k] for k in SHARED_EVENT_FIELDS}
-            items = [[e["id"], e["type"], e["object_id"], e.get("group_id", "")] for e in chunk]
+            items = [
+                [e["id"], e["type"], e["object_id"], e.get("group_id", ""), *([e["reason"]] if "reason" in e else [])]
+                for e in chunk
+            ]
             rows.append(
                 {"PartitionKey": self.cid, "RowKey": key, "shared": json.dumps(shared), "events": json.dumps(items)}
             )
@@ -333,9 +336,11 @@ def _checkpoint(row: dict[str, Any]) -> Checkpoint:
 def _outbox_events(row: dict[str, Any]) -> list[dict[str, Any]]:
     shared = json.loads(row["shared"])
     events = []
-    for event_id, kind, object_id, group_id in json.loads(row["events"]):
+    for event_id, kind, object_id, group_id, *reason in json.loads(row["events"]):
         event = {**shared, "id": event_id, "type": kind, "object_id": object_id}
         if group_id:
             event["group_id"] = group_id
+        if reason:
+            event["reason"] = reason[0]
         events.append(event)
     return events
