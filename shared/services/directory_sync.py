@@ -345,14 +345,17 @@ class _Run:
                 await self._write_fetched(
                     [user_record(body, self.connection.user_defaults) for body in fetched.values() if body]
                 )
-        if not self.entering:
+        reread = set(self.entering)
+        if self.cursor.after_full:  # links a full run's groups round may have missed (see Cursor.after_full)
+            reread |= {str(i["id"]) for i in self.user_items if "id" in i and not removed_reason(i)} & self.scope
+        if not reread:
             return "done"
-        need = sorted(self.entering - set(self.memberships))
+        need = sorted(reread - set(self.memberships))
         if need:
             self.memberships.update(await fetch.groups_of_users(self.deps.graph, need))
         by_group: dict[str, set[str]] = {}
         records = {}
-        for uid in sorted(self.entering):
+        for uid in sorted(reread):
             for group in self.memberships.get(uid, []):
                 by_group.setdefault(str(group["id"]), set()).add(uid)
                 records[str(group["id"])] = group_record(group)
@@ -628,6 +631,7 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         if run.new_tree is not None
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
         users_stored=_users_stored(run, cursor),
+        after_full=cp.mode == "full" or (cursor.after_full and cp.mode == "groups"),
     )
     await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
 

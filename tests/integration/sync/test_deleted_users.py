@@ -128,3 +128,30 @@ async def test_the_end_of_the_deleted_items_window_changes_nothing_twice(world: 
     else:
         assert result.table_writes == 0
         assert await world.events() == []
+
+
+async def test_a_user_deleted_and_restored_while_a_full_run_reads_gets_its_memberships_next_run(
+    world: SyncWorld,
+) -> None:
+    """The full run lists the user, then reads its groups round while the user is soft-deleted (group delta hides
+    its links, and never shows them again after the restore): the next incremental run reads them from memberOf."""
+    from shared.services.directory_sync import run_sync
+
+    control, tid = world.entra.control, world.tid
+    uid, groups = await _member_of_many(world)
+
+    def meanwhile(phase: str, counts: dict[str, int]) -> None:
+        user = control.get_user(tid, uid)
+        if phase == "fill" and user["state"] == "active":  # the listing is done, the groups round comes next
+            control.delete_user(tid, uid)
+        elif phase == "removals" and user["state"] == "soft_deleted":  # the groups round is done
+            control.restore_user(tid, uid)
+
+    full = await run_sync(world.deps(progress=meanwhile), world.connection, budget_s=60)
+    assert full.mode == "full" and control.get_user(tid, uid)["state"] == "active"
+    assert not {g for g, u in await world.stored_links() if u == uid}  # what the groups round showed
+    await world.events()
+    result = await world.sync()
+    assert result.mode == "incremental"
+    await world.assert_matches_ground_truth()
+    assert _of(await world.events(), uid) == sorted(("membership.added", g, "") for g in groups)
