@@ -155,3 +155,34 @@ async def test_a_user_deleted_and_restored_while_a_full_run_reads_gets_its_membe
     assert result.mode == "incremental"
     await world.assert_matches_ground_truth()
     assert _of(await world.events(), uid) == sorted(("membership.added", g, "") for g in groups)
+
+
+async def test_a_restore_killed_between_its_links_and_its_row_is_finished_by_the_next_run(world: SyncWorld) -> None:
+    """A user entering scope is stored after its memberships: killed in between, the next run still sees it
+    entering (row inactive), reads its memberships again and stores it."""
+    from shared.services.directory_sync import run_sync
+    from tests.integration.sync.test_safety import _Killed
+
+    _with(world, "deactivate")
+    control, tid = world.entra.control, world.tid
+    await world.sync()
+    uid, groups = await _member_of_many(world)
+    control.delete_user(tid, uid)
+    await world.sync()
+    control.restore_user(tid, uid)
+    await world.events()
+
+    def die_after_fill(phase: str, counts: dict[str, int]) -> None:
+        if phase == "groups":
+            raise _Killed(phase)
+
+    with pytest.raises(_Killed):
+        await run_sync(world.deps(progress=die_after_fill), world.connection, budget_s=60)
+    assert {g for g, u in await world.stored_links() if u == uid} == groups  # the links went first
+    assert (await world.stored_users())[uid]["status"] == "inactive"  # the row had not gone yet
+    resumed = await world.sync()
+    assert resumed.outcome == "succeeded"
+    await world.assert_matches_ground_truth()
+    unique = {e["id"]: e for e in await world.events() if e["object_id"] == uid}  # consumers dedupe on id
+    kinds = sorted(e["type"] for e in unique.values())
+    assert kinds == sorted(["user.restored", *["membership.added"] * len(groups)])
