@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import bisect
-import functools
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar, cast
+from collections.abc import Iterable
+from typing import Any
 
+from emulators.entra.changes import ChangeTracker, change
 from emulators.entra.model import Group, Link, MemberKind, User
 
-F = TypeVar("F", bound=Callable[..., Any])
 DELETED_ITEMS_RETENTION_S = 30 * 24 * 3600  # soft-deleted users are purged for good after 30 days
 
 
 class DirectoryError(Exception):
     """A control operation that the directory refuses (unknown object, duplicate link, cycle...)."""
-
-
-class ChangeTracker(Protocol):
-    """Told which objects each change touched, and when a change is complete (see emulators/entra/consistency.py)."""
-
-    def touched(self, kind: MemberKind, object_id: str) -> None: ...
-
-    def commit(self, directory: Directory) -> None: ...
-
-
-def change(method: F) -> F:
-    """A change to the directory: when the outermost one returns, the tracker (if any) takes what it wrote."""
-
-    @functools.wraps(method)
-    def wrapper(self: Directory, *args: Any, **kwargs: Any) -> Any:
-        self.depth += 1
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self.depth -= 1
-            if self.depth == 0 and self.tracker is not None:
-                self.tracker.commit(self)
-
-    return cast(F, wrapper)
 
 
 class Directory:
