@@ -40,6 +40,9 @@ async def test_soft_delete_keeps_memberships_hidden_and_restore_brings_them_back
 
     assert control.get_user(tid, user)["groups"] == sorted([outer, inner])  # kept while in deleted items
     assert user not in await api.member_ids(inner)
+    plain = await api.get(f"/v1.0/groups/{inner}/members", **{"$select": "id"})  # no ConsistencyLevel header
+    assert user not in {m["id"] for m in plain["value"]}
+    assert (await api.http.get(f"/v1.0/users/{user}", headers=api.auth)).status_code == 404
     assert user not in await api.member_ids(outer, transitive=True)
     count = await api.get(
         f"/v1.0/groups/{outer}/transitiveMembers/microsoft.graph.user", headers=EVENTUAL, **{"$count": "true"}
