@@ -32,6 +32,7 @@ class Control(SignInControl):
             "delete_user",
             "restore_user",
             "hard_delete_user",
+            "expire_deleted_items",
             "get_password",
             "create_group",
             "create_directory_object",
@@ -45,6 +46,7 @@ class Control(SignInControl):
             "faults",
             "counters",
             "advance_clock",
+            "freeze_clock",
             "now",
             "set_consent_decision",
             "grant_consent",
@@ -63,6 +65,8 @@ class Control(SignInControl):
             "set_delta_page_size",
             "set_delta_max_age",
             "set_password_reset_requires_role",
+            "set_consistency_lag",
+            "consistency",
             "ground_truth",
             "reset_behaviour",
         }
@@ -88,6 +92,7 @@ class Control(SignInControl):
         found = self._world.find_tenant(tenant)
         if found is None:
             raise ControlError(f"no tenant {tenant!r}")
+        found.settle(self._world.clock.now(), self._world.settings.deleted_items_retention_s)
         return found
 
     def _user(self, t: Tenant, user_id: str) -> User:
@@ -193,21 +198,41 @@ class Control(SignInControl):
             return dict(user.props)
 
     def delete_user(self, tenant: str, user_id: str) -> None:
-        """Soft delete: restorable; delta reports `@removed: changed`."""
+        """Soft delete (to deleted items, restorable for 30 days): memberships are kept but hidden; users/delta
+        reports `@removed: changed`, group delta nothing."""
         self._directory_op(tenant, user_id, "soft_delete_user")
 
     def restore_user(self, tenant: str, user_id: str) -> None:
+        """Back with the same memberships; users/delta reports the user again, group delta nothing."""
         self._directory_op(tenant, user_id, "restore_user")
 
     def hard_delete_user(self, tenant: str, user_id: str) -> None:
-        """Gone for good; delta reports `@removed: deleted`."""
+        """Gone for good; users/delta reports `@removed: deleted`, group delta each of its links `@removed`."""
         self._directory_op(tenant, user_id, "hard_delete_user")
+
+    def expire_deleted_items(self, tenant: str, user_id: str | None = None) -> list[str]:
+        """As if the 30-day deleted-items window had passed now, for one soft-deleted user or all of them: they are
+        deleted for good (what advancing the clock 30 days does too). Returns the ids purged."""
+        with self._world.lock:
+            t = self._tenant(tenant)
+            if user_id is not None and t.directory.users.get(user_id, None) is None:
+                raise ControlError(f"no user {user_id!r} in tenant {t.id}")
+            if user_id is not None and user_id not in t.directory.deleted_items:
+                raise ControlError(f"user {user_id!r} is not in deleted items")
+            ids = [user_id] if user_id is not None else sorted(t.directory.deleted_items)
+            for uid in ids:
+                t.directory.hard_delete_user(t.directory.users[uid])
+            return ids
 
     def _directory_op(self, tenant: str, user_id: str, name: str) -> None:
         with self._world.lock:
             t = self._tenant(tenant)
+            user = self._user(t, user_id)
             try:
-                getattr(t.directory, name)(self._user(t, user_id))
+                if name == "soft_delete_user":
+                    t.directory.soft_delete_user(user, self._world.clock.now())
+                else:
+                    getattr(t.directory, name)(user)
             except DirectoryError as exc:
                 raise ControlError(str(exc)) from exc
 
@@ -263,7 +288,10 @@ class Control(SignInControl):
     def remove_member(self, tenant: str, group_id: str, member_id: str) -> bool:
         with self._world.lock:
             t = self._tenant(tenant)
-            return t.directory.remove_member(self._group(t, group_id), member_id)
+            try:
+                return t.directory.remove_member(self._group(t, group_id), member_id)
+            except DirectoryError as exc:
+                raise ControlError(str(exc)) from exc
 
     # -- faults, counters, clock --------------------------------------------------------------------
     def set_fault(
@@ -314,6 +342,10 @@ class Control(SignInControl):
 
     def advance_clock(self, seconds: float) -> float:
         return self._world.clock.advance(seconds)
+
+    def freeze_clock(self, frozen: bool = True) -> float:
+        """Frozen, emulated time moves only by advance_clock (lags and delays without real waiting)."""
+        return self._world.clock.freeze(bool(frozen))
 
     # -- consent, apps, permissions ---------------------------------------------------------------------
     def set_consent_decision(self, tenant: str, decision: str) -> None:
@@ -417,6 +449,22 @@ class Control(SignInControl):
     def set_delta_max_age(self, seconds: float) -> None:
         self._world.settings.delta_max_age_s = float(seconds)
 
+    def set_consistency_lag(self, seconds: float, tenant: str | None = None) -> None:
+        """Eventually consistent reads (ConsistencyLevel: eventual) and delta rounds take each write `seconds`
+        after it was made (emulator clock); 0 (the default) turns the lag off. Changing it applies what is pending."""
+        if float(seconds) < 0:
+            raise ControlError("the lag cannot be negative")
+        with self._world.lock:
+            tenants = [self._tenant(tenant)] if tenant is not None else list(self._world.tenants.values())
+            for t in tenants:
+                t.replica.configure(t.directory, float(seconds), self._world.clock.now)
+
+    def consistency(self, tenant: str) -> dict[str, float | int]:
+        """The lag, the writes not yet applied, and the change sequence written and applied."""
+        with self._world.lock:
+            t = self._tenant(tenant)
+            return t.replica.describe(t.directory)
+
     def reset_behaviour(self) -> None:
         """Back to defaults: no faults, no pending decisions or resets, default delta and consent settings, the
         browser signed out (each tenant's seeded admin signs in).
@@ -428,10 +476,12 @@ class Control(SignInControl):
         with self._world.lock:
             self._world.settings = Settings()
             self._world.browser_user = None
+            self._world.clock.freeze(False)
             for t in self._world.tenants.values():
                 t.consent_decision = None
                 t.delta_reset_pending = t.delta_duplicates = False
                 t.password_reset_requires_role = True
+                t.replica.configure(t.directory, 0.0, self._world.clock.now)
 
     def set_password_reset_requires_role(self, tenant: str, enabled: bool) -> None:
         with self._world.lock:

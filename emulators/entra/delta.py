@@ -39,6 +39,7 @@ def handle_delta(call: GraphCall, resource: Resource) -> GraphResult:
     tenant = call.tenant
     world = call.world
     now = world.clock.now()
+    directory = tenant.eventual(now)  # delta reads the eventually consistent copy: its sequence is what is applied
     token = call.params.get("$skiptoken") or call.params.get("$deltatoken")
     if token is not None and token != "latest":
         state = DeltaState(**decode_token(token))
@@ -63,7 +64,7 @@ def handle_delta(call: GraphCall, resource: Resource) -> GraphResult:
             )
         state.i = now if "$deltatoken" in call.params else state.i
         if "$deltatoken" in call.params:  # a new round starts: it will end on today's watermark
-            state.n = tenant.directory.seq
+            state.n = directory.seq
             state.c, state.lk = "", None
     else:
         reject_delta_options(call.params)
@@ -71,18 +72,16 @@ def handle_delta(call: GraphCall, resource: Resource) -> GraphResult:
         select = select_of(call.params, known, resource[:-1])
         expr = call.params.get("$filter")
         ids = sorted(set(delta_filter_ids(expr))) if expr else None
-        seq = tenant.directory.seq
+        seq = directory.seq
         state = DeltaState(r=resource, t=tenant.id, s=list(select) if select else None, f=ids, w=-1, n=seq, i=now)
         if token == "latest":
             state.w = seq
             return _respond(call, state, [], done=True)
     if resource == "users":
         minimal = "return=minimal" in _preferences(call)
-        items, done = _user_page(tenant.directory, state, world.settings.delta_page_objects, minimal)
+        items, done = _user_page(directory, state, world.settings.delta_page_objects, minimal)
     else:
-        items, done = _group_page(
-            tenant.directory, state, world.settings.delta_page_objects, world.settings.delta_page_links
-        )
+        items, done = _group_page(directory, state, world.settings.delta_page_objects, world.settings.delta_page_links)
     if tenant.delta_duplicates and items:
         items.append(items[0])
     return _respond(call, state, items, done)
@@ -216,6 +215,8 @@ def _group_page(directory: Directory, state: DeltaState, limit: int, link_limit:
                 position += 1
                 if state.w < 0 and not alive:
                     continue
+                if alive and kind == "user" and directory.users[mid].state != "active":
+                    continue  # a soft-deleted user keeps its links, and group delta never shows them
                 entry: dict[str, Any] = {"@odata.type": f"#microsoft.graph.{kind}", "id": mid}
                 if not alive:
                     entry["@removed"] = {"reason": "deleted"}

@@ -7,7 +7,10 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
+from emulators.entra.changes import ChangeTracker, change
 from emulators.entra.model import DirectoryObject, Group, Link, MemberKind, User
+
+DELETED_ITEMS_RETENTION_S = 30 * 24 * 3600  # soft-deleted users are purged for good after 30 days
 
 
 class DirectoryError(Exception):
@@ -30,6 +33,9 @@ class Directory:
         self.member_of: dict[str, set[str]] = {}  # member id -> ids of groups it is a direct member of
         self.links_version = 0
         self._transitive: dict[str, tuple[int, list[str], list[str], list[str]]] = {}
+        self.deleted_items: dict[str, float] = {}  # soft-deleted user id -> when (emulator clock)
+        self.tracker: ChangeTracker | None = None  # set while reads lag behind writes (consistency.py)
+        self.depth = 0  # nesting of changes in progress
 
     # -- bulk load (seed) -------------------------------------------------------------------------
     def load(self, users: Iterable[User], groups: Iterable[Group], objects: Iterable[DirectoryObject] = ()) -> None:
@@ -65,7 +71,10 @@ class Directory:
         return group if group is not None and group.state == "active" else None
 
     def kind_of(self, object_id: str) -> MemberKind:
-        if object_id in self.users:
+        user = self.users.get(object_id)
+        if user is not None:
+            if user.state != "active":
+                raise DirectoryError(f"user {object_id} is deleted")
             return "user"
         if object_id in self.groups:
             return "group"
@@ -84,6 +93,8 @@ class Directory:
         user.stamp(user.seq, changed, life)
         user.json_cache.clear()
         self.user_log.append((user.seq, user.id))
+        if self.tracker is not None:
+            self.tracker.touched("user", user.id)
 
     def _touch_group(self, group: Group, props: bool) -> None:
         group.seq = self._bump()
@@ -91,8 +102,11 @@ class Directory:
             group.props_seq = group.seq
             group.json_cache.clear()
         self.group_log.append((group.seq, group.id))
+        if self.tracker is not None:
+            self.tracker.touched("group", group.id)
 
     # -- users ------------------------------------------------------------------------------------
+    @change
     def add_user(self, user: User) -> User:
         upn = user.props["userPrincipalName"].lower()
         if user.id in self.users or upn in self.upn_index:
@@ -103,6 +117,7 @@ class Directory:
         self._touch_user(user, life=True)
         return user
 
+    @change
     def update_user(self, user: User, changes: dict[str, Any]) -> None:
         old_upn = user.props["userPrincipalName"].lower()
         changed = [k for k, v in changes.items() if k != "id" and user.props.get(k) != v]
@@ -113,38 +128,48 @@ class Directory:
             self.upn_index[new_upn] = user.id
         self._touch_user(user, changed)
 
+    @change
     def set_password(self, user: User, password: str) -> None:
         user.previous_password, user.password = user.password, password
         self._touch_user(user)  # no property users/delta can select changes: delta reports nothing
 
-    def soft_delete_user(self, user: User) -> None:
-        """Move to deleted items (restorable): memberships go away without group delta reporting it."""
+    @change
+    def soft_delete_user(self, user: User, now: float = 0.0) -> None:
+        """Move to deleted items (restorable for 30 days). The user keeps its memberships, but no listing shows it
+        and group delta never reports them; users/delta reports `@removed: changed`."""
         if user.state != "active":
             raise DirectoryError(f"user {user.id} is not active")
-        user.parked_groups = sorted(self.member_of.get(user.id, ()))
-        for gid in user.parked_groups:
-            self._drop_link_silently(self.groups[gid], user.id)
         user.state = "soft_deleted"
+        self.deleted_items[user.id] = now
         self.upn_index.pop(user.props["userPrincipalName"].lower(), None)
         self._touch_user(user, life=True)
+        self.links_version += 1  # transitive listings skip a deleted user: rebuild them
 
+    @change
     def restore_user(self, user: User) -> None:
+        """Back from deleted items with the same memberships (group delta reports nothing: no link changed)."""
         if user.state != "soft_deleted":
             raise DirectoryError(f"user {user.id} is not in deleted items")
+        upn = user.props["userPrincipalName"].lower()
+        if upn in self.upn_index:
+            raise DirectoryError(f"another user holds the UPN {upn} now")
         user.state = "active"
-        self.upn_index[user.props["userPrincipalName"].lower()] = user.id
+        self.deleted_items.pop(user.id, None)
+        self.upn_index[upn] = user.id
         self._touch_user(user, life=True)
-        for gid in user.parked_groups:
-            group = self.groups.get(gid)
-            if group is not None and group.state == "active":
-                self.add_member(group, user.id)
-        user.parked_groups = []
+        self.links_version += 1  # transitive listings skip a deleted user: rebuild them
 
+    @change
     def hard_delete_user(self, user: User) -> None:
+        """Gone for good: users/delta reports `@removed: deleted`, and group delta each of its links removed."""
+        if user.state == "hard_deleted":
+            raise DirectoryError(f"user {user.id} is already deleted for good")
         if user.state == "active":
             self.soft_delete_user(user)
+        for gid in sorted(self.member_of.get(user.id, ())):
+            self._remove_link(self.groups[gid], user.id)
         user.state = "hard_deleted"
-        user.parked_groups = []
+        self.deleted_items.pop(user.id, None)
         user.password = user.previous_password = None
         self._touch_user(user, life=True)
 
@@ -156,7 +181,16 @@ class Directory:
         self.objects[obj.id] = obj
         return obj
 
+    @change
+    def purge_deleted(self, now: float, retention_s: float = DELETED_ITEMS_RETENTION_S) -> list[str]:
+        """Delete for good the users soft-deleted at least `retention_s` ago (Entra's 30-day window)."""
+        due = sorted(uid for uid, when in self.deleted_items.items() if now - when >= retention_s)
+        for uid in due:
+            self.hard_delete_user(self.users[uid])
+        return due
+
     # -- groups -----------------------------------------------------------------------------------
+    @change
     def add_group(self, group: Group) -> Group:
         if group.id in self.groups:
             raise DirectoryError(f"a group with id {group.id} already exists")
@@ -165,10 +199,12 @@ class Directory:
         self._touch_group(group, props=True)
         return group
 
+    @change
     def update_group(self, group: Group, changes: dict[str, Any]) -> None:
         group.props.update({k: v for k, v in changes.items() if k != "id"})
         self._touch_group(group, props=True)
 
+    @change
     def delete_group(self, group: Group) -> None:
         """Security groups are deleted for good: delta reports them as removed with reason 'deleted'."""
         for mid in group.member_ids():
@@ -179,6 +215,7 @@ class Directory:
         self._touch_group(group, props=True)
 
     # -- membership -------------------------------------------------------------------------------
+    @change
     def add_member(self, group: Group, member_id: str) -> bool:
         """Add a direct member; False when it already is one. Refuses links that would make a cycle."""
         kind = self.kind_of(member_id)
@@ -194,10 +231,18 @@ class Directory:
         self._links_changed(group)
         return True
 
+    @change
     def remove_member(self, group: Group, member_id: str) -> bool:
         link = group.links.get(member_id)
         if link is None or not link.alive:
             return False
+        user = self.users.get(member_id)
+        if user is not None and user.state != "active":
+            raise DirectoryError(f"user {member_id} is deleted: its memberships cannot be changed")
+        return self._remove_link(group, member_id)
+
+    def _remove_link(self, group: Group, member_id: str) -> bool:
+        link = group.links[member_id]
         self._touch_group(group, props=False)
         group.links.pop(member_id)
         group.links[member_id] = Link(link.kind, group.seq, alive=False)
@@ -215,6 +260,8 @@ class Directory:
         group.sorted_links = None
         group.sorted_members = None
         self.links_version += 1
+        if self.tracker is not None:
+            self.tracker.touched("group", group.id)
 
     # -- derived views ----------------------------------------------------------------------------
     def links_by_seq(self, group: Group) -> list[tuple[int, str, MemberKind, bool]]:
@@ -232,7 +279,7 @@ class Directory:
         return cached[1]
 
     def transitive(self, gid: str) -> tuple[list[str], list[str]]:
-        """(user ids, group ids) reachable below a group through alive links, each sorted by id."""
+        """(active user ids, group ids) reachable below a group through alive links, each sorted by id."""
         cached = self._transitive_entry(gid)
         return cached[1], cached[2]
 
@@ -256,7 +303,8 @@ class Directory:
                 if not link.alive:
                     continue
                 if link.kind == "user":
-                    users.add(mid)
+                    if self.users[mid].state == "active":  # a soft-deleted user keeps links but is not listed
+                        users.add(mid)
                 elif link.kind != "group":
                     others.add(mid)
                 elif mid not in groups:

@@ -83,6 +83,7 @@ class GraphService:
                 tenant = self.world.tenants.get(claims["tid"])
                 if tenant is None:
                     raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
+                tenant.settle(self.world.clock.now(), self.world.settings.deleted_items_retention_s)
                 call = GraphCall(
                     method=method,
                     segments=segments,

@@ -11,7 +11,7 @@ from emulators.entra.calls import GraphCall, GraphResult
 from emulators.entra.errors import GraphError, not_found, unsupported
 from emulators.entra.model import OTHER_KINDS, DirectoryObject, User
 from emulators.entra.query import is_advanced, select_of
-from emulators.entra.resources import GROUP_PROPS, USER_PROPS, Member, filtered, object_json, paged
+from emulators.entra.resources import GROUP_PROPS, USER_PROPS, Member, filtered, object_json, paged, read_view
 
 USER_TYPE = '{"@odata.type":"#microsoft.graph.user",'
 GROUP_TYPE = '{"@odata.type":"#microsoft.graph.group",'
@@ -39,7 +39,7 @@ def typed_json(obj: Member, select: tuple[str, ...] | None) -> str:
 
 def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) -> GraphResult:
     call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
+    directory = read_view(call)
     group = directory.find_group(gid)
     if group is None:
         raise not_found(gid)
@@ -80,7 +80,7 @@ def list_members(call: GraphCall, gid: str, transitive: bool, cast: str | None) 
 def list_member_of(call: GraphCall, uid: str, cast: str | None) -> GraphResult:
     """GET /users/{id}/memberOf[/microsoft.graph.group]: the groups the user is a direct member of."""
     call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
+    directory = read_view(call)
     user = directory.find_user(uid)
     if user is None:
         raise not_found(uid)

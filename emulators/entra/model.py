@@ -72,7 +72,6 @@ class User:
     previous_password: str | None = None
     seq: int = 0  # change sequence of the last change
     state: ObjectState = "active"
-    parked_groups: list[str] = field(default_factory=list)  # memberships held while soft-deleted
     json_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
     # users/delta reports what changed in the $select: the last change of each property ever set (a property
     # never set is absent), and of the object's life (created, deleted, restored: the whole object is reported)

@@ -43,10 +43,14 @@ def select_of(params: Mapping[str, str], known: set[str], type_name: str) -> tup
     return fields
 
 
+def is_eventual(headers: Mapping[str, str]) -> bool:
+    """`ConsistencyLevel: eventual`: the read is served from the index, which may lag behind writes."""
+    return headers.get("ConsistencyLevel", headers.get("consistencylevel", "")).lower() == "eventual"
+
+
 def is_advanced(headers: Mapping[str, str], params: Mapping[str, str]) -> bool:
     """An advanced query: `ConsistencyLevel: eventual` header plus `$count=true`."""
-    eventual = headers.get("ConsistencyLevel", headers.get("consistencylevel", "")).lower() == "eventual"
-    return eventual and params.get("$count", "").lower() == "true"
+    return is_eventual(headers) and params.get("$count", "").lower() == "true"
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:

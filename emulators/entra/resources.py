@@ -9,6 +9,7 @@ from typing import Any
 
 from emulators.entra import permissions as perm
 from emulators.entra.calls import GraphCall, GraphResult, decode_token, encode_token, ok, page
+from emulators.entra.directory import Directory
 from emulators.entra.errors import bad_request, denied, not_found
 from emulators.entra.model import (
     GROUP_DEFAULT_SELECT,
@@ -18,7 +19,7 @@ from emulators.entra.model import (
     User,
 )
 from emulators.entra.passwords import password_problem
-from emulators.entra.query import is_advanced, parse_filter, select_of, top_of
+from emulators.entra.query import is_advanced, is_eventual, parse_filter, select_of, top_of
 from emulators.entra.reset_rights import may_reset
 
 USER_PROPS = set(USER_DEFAULT_SELECT) | {
@@ -48,6 +49,14 @@ def object_json(obj: Member, select: tuple[str, ...] | None) -> str:
         cached = json.dumps(body, ensure_ascii=False)
         obj.json_cache[key] = cached
     return cached
+
+
+def read_view(call: GraphCall) -> Directory:
+    """Reads with `ConsistencyLevel: eventual` (advanced queries: casts, $filter, $count) come from the index, which
+    takes writes after the tenant's consistency lag; other reads see the directory itself."""
+    if is_eventual(call.headers):
+        return call.tenant.eventual(call.world.clock.now())
+    return call.tenant.directory
 
 
 def _context(call: GraphCall, entity: str, select: tuple[str, ...] | None) -> str:
@@ -140,7 +149,7 @@ def filtered(call: GraphCall, known: set[str], resource: str) -> Callable[[dict[
 
 def list_users(call: GraphCall) -> GraphResult:
     call.require(perm.READ_USERS)
-    directory = call.tenant.directory
+    directory = read_view(call)
     select = select_of(call.params, USER_PROPS, "user")
     match = filtered(call, USER_PROPS, "User")
     users = directory.users
@@ -208,7 +217,7 @@ def update_user(call: GraphCall, key: str) -> GraphResult:
 # -- groups ------------------------------------------------------------------------------------------
 def list_groups(call: GraphCall) -> GraphResult:
     call.require(perm.READ_GROUPS)
-    directory = call.tenant.directory
+    directory = read_view(call)
     select = select_of(call.params, GROUP_PROPS, "group")
     match = filtered(call, GROUP_PROPS, "Group")
     groups = directory.groups

@@ -7,7 +7,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from emulators.entra.clock import Clock
-from emulators.entra.directory import Directory
+from emulators.entra.consistency import Replica
+from emulators.entra.directory import DELETED_ITEMS_RETENTION_S, Directory
 from emulators.entra.model import App, AuthCode, ServicePrincipal
 from emulators.entra.throttle import Throttle
 
@@ -37,6 +38,16 @@ class Tenant:
     password_reset_requires_role: bool = True  # app-only resets need a directory role on the SP (Learn)
     sp_roles_on_consent: dict[str, set[str]] = field(default_factory=dict)  # client id -> roles given at consent
     admin_user_id: str = ""  # the seeded Global Administrator (the browser's account by default)
+    replica: Replica = field(default_factory=Replica)  # what eventually consistent reads see (off: the directory)
+
+    def settle(self, now: float, retention_s: float) -> None:
+        """Time-driven changes due by `now`: soft-deleted users past the deleted-items window are purged."""
+        if self.directory.deleted_items:
+            self.directory.purge_deleted(now, retention_s)
+
+    def eventual(self, now: float) -> Directory:
+        """The directory as advanced queries and delta rounds see it now (lagging when a lag is set)."""
+        return self.replica.view(self.directory, now)
 
 
 @dataclass
@@ -48,6 +59,7 @@ class Settings:
     delta_max_age_s: float = 7 * 24 * 3600
     consent_propagation_s: float = 0.0
     token_lifetime_s: int = 3599
+    deleted_items_retention_s: float = DELETED_ITEMS_RETENTION_S
 
 
 @dataclass

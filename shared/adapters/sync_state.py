@@ -36,6 +36,10 @@ class Cursor:
     # one of these can change the scope; changes elsewhere cannot, so the scope need not be listed again.
     scope_tree: frozenset[str] | None = None
     users_stored: int = -1  # about how many user rows the connection has (-1: unknown); picks how rows are read
+    # Set by a full run: its groups round may have been read while a user was soft-deleted (whose links group delta
+    # hides, and never reports again once it is restored), so the next incremental run reads the memberships of
+    # the users its users/delta names (every user changed since the full run began).
+    after_full: bool = False
 
 
 @dataclass
@@ -155,6 +159,7 @@ class SyncState:
                     if cursor.scope_tree is not None and len(cursor.scope_tree) <= MAX_TREE
                     else "",
                     "users_stored": cursor.users_stored,
+                    "after_full": cursor.after_full,
                 }
             ],
             delete=["checkpoint"] if drop_checkpoint else (),
@@ -245,7 +250,10 @@ class SyncState:
             key = f"outbox-{uuid.uuid4().hex}"
             keys.append(key)
             shared = {k: chunk[0][k] for k in SHARED_EVENT_FIELDS}
-            items = [[e["id"], e["type"], e["object_id"], e.get("group_id", "")] for e in chunk]
+            items = [
+                [e["id"], e["type"], e["object_id"], e.get("group_id", ""), *([e["reason"]] if "reason" in e else [])]
+                for e in chunk
+            ]
             rows.append(
                 {"PartitionKey": self.cid, "RowKey": key, "shared": json.dumps(shared), "events": json.dumps(items)}
             )
@@ -321,6 +329,7 @@ def _cursor(row: dict[str, Any]) -> Cursor:
         row.get("scope_group", ""),
         frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
         int(row.get("users_stored", -1)),
+        bool(row.get("after_full", False)),
     )
 
 
@@ -333,9 +342,11 @@ def _checkpoint(row: dict[str, Any]) -> Checkpoint:
 def _outbox_events(row: dict[str, Any]) -> list[dict[str, Any]]:
     shared = json.loads(row["shared"])
     events = []
-    for event_id, kind, object_id, group_id in json.loads(row["events"]):
+    for event_id, kind, object_id, group_id, *reason in json.loads(row["events"]):
         event = {**shared, "id": event_id, "type": kind, "object_id": object_id}
         if group_id:
             event["group_id"] = group_id
+        if reason:
+            event["reason"] = reason[0]
         events.append(event)
     return events

@@ -31,7 +31,14 @@ from shared.domain.directory import (
     removed_reason,
     user_record,
 )
-from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
+from shared.domain.sync_plan import (
+    StoredUser,
+    UserWrite,
+    plan_group_writes,
+    plan_removals,
+    plan_user_writes,
+    threshold_exceeded,
+)
 from shared.domain.timestamps import utc_now
 from shared.errors import DeltaTokenExpired, ValidationError
 from shared.services import sync_fetch as fetch
@@ -123,6 +130,11 @@ class _Run:
         self.stored_groups: dict[str, str] = {}
         self.written: set[str] = set()
         self.deleted: set[str] = set()
+        # Users entering scope in an incremental run (new, back from deletion or from outside the scope): their
+        # memberships come from memberOf, and their rows are written after those links (see fill).
+        self.entering: set[str] = set()
+        self.deferred: list[UserWrite] = []
+        self.memberships: dict[str, list[dict[str, Any]]] = {}  # memberOf read this run, by user id
         self.stale_groups: list[str] = []
         self.scope_from_listing = False
         self.checkpointed = cp.invocations > 0  # a stored checkpoint exists (this run was resumed)
@@ -257,8 +269,18 @@ class _Run:
         self.scope_complete = False
         if self.connection.sync_group_id:
             self.scope = {u for u, s in self.stored.items() if s.in_scope and s.status != INACTIVE} - gone
+            self.scope |= await self._entering_unstored(sorted(changed - gone - set(self.stored)), tree or set())
         else:
             self.scope = (changed | linked) - gone
+
+    async def _entering_unstored(self, unknown: list[str], tree: frozenset[str] | set[str]) -> set[str]:
+        """Of the changed users nobody stores, those in scope: a user is in scope when it is a direct member of a
+        group of the sync group's tree. Most are simply outside the scope; a user restored after `delete` removed
+        its row is not, and group delta shows nothing for it (its links never changed)."""
+        if not unknown:
+            return set()
+        self.memberships.update(await fetch.groups_of_users(self.deps.graph, unknown))
+        return {uid for uid in unknown if any(str(g.get("id", "")) in tree for g in self.memberships[uid])}
 
     # -- users -------------------------------------------------------------------------------------
     async def users(self) -> str:
@@ -315,35 +337,57 @@ class _Run:
         await self._write_fetched(records)
         self.tick()
 
-    # -- users newly in scope whose objects did not change (delta does not show them) ----------------
+    # -- users entering scope: those whose objects did not change (delta does not show them), and links ----
     async def fill(self) -> str:
-        if self.cp.mode == "full" or not self.scope_complete:
+        """Users newly in scope whose objects did not change are read by id. Every user entering scope gets its
+        memberships from memberOf (groups/delta shows only links changed since its last round, and none of a
+        restored user), and only then its row: a run killed in between finds the user entering again."""
+        if self.cp.mode == "full":
             return "done"
-        missing = sorted(
-            uid
-            for uid in self.scope
-            if uid not in self.written
-            and (uid not in self.stored or not self.stored[uid].in_scope or self.stored[uid].status == "inactive")
-        )
-        if not missing:
+        if self.scope_complete:
+            missing = sorted(
+                uid
+                for uid in self.scope
+                if uid not in self.written
+                and (uid not in self.stored or not self.stored[uid].in_scope or self.stored[uid].status == INACTIVE)
+            )
+            if missing:
+                fetched = await fetch.users_by_id(self.deps.graph, missing)
+                await self._write_fetched(
+                    [user_record(body, self.connection.user_defaults) for body in fetched.values() if body]
+                )
+        reread = set(self.entering)
+        if self.cursor.after_full:  # links a full run's groups round may have missed (see Cursor.after_full)
+            reread |= {str(i["id"]) for i in self.user_items if "id" in i and not removed_reason(i)} & self.scope
+        if not reread:
             return "done"
-        fetched = await fetch.users_by_id(self.deps.graph, missing)
-        present = [user_record(body, self.connection.user_defaults) for body in fetched.values() if body]
-        await self._write_fetched(present)
-        memberships = await fetch.groups_of_users(self.deps.graph, [r.id for r in present])
+        need = sorted(reread - set(self.memberships))
+        if need:
+            self.memberships.update(await fetch.groups_of_users(self.deps.graph, need))
         by_group: dict[str, set[str]] = {}
         records = {}
-        for uid, groups in memberships.items():
-            for group in groups:
+        for uid in sorted(reread):
+            for group in self.memberships.get(uid, []):
                 by_group.setdefault(str(group["id"]), set()).add(uid)
                 records[str(group["id"])] = group_record(group)
         await self._ensure_groups([records[g] for g in by_group])
         await self.apply.links_many(await self._real_link_changes([(g, u, set()) for g, u in sorted(by_group.items())]))
+        self.apply.hold_users = True  # the rows go out with the run's next write, after their links
+        try:
+            await self.apply.users(self.deferred)
+        finally:
+            self.apply.hold_users = False
+        self.deferred = []
         return "done"
 
     async def _write_fetched(self, records: list[UserRecord]) -> None:
         writes = plan_user_writes(records, self.stored, self.scope)
-        await self.apply.users(writes)
+        if self.cp.mode != "full":  # users entering scope wait for their memberships (fill)
+            self.deferred += [w for w in writes if w.kind != "user.updated"]
+            self.entering.update(w.record.id for w in writes if w.kind != "user.updated")
+            await self.apply.users([w for w in writes if w.kind == "user.updated"])
+        else:
+            await self.apply.users(writes)
         for w in writes:
             if self.cp.mode != "full":  # only an incremental run's fill phase asks what was written
                 self.written.add(w.record.id)
@@ -456,7 +500,14 @@ class _Run:
     async def _real_link_changes(
         self, candidates: list[tuple[str, set[str], set[str]]]
     ) -> list[tuple[str, set[str], set[str]]]:
-        """Only links that really change: a replayed or duplicated delta entry must not write or emit again."""
+        """Only links that really change: a replayed or duplicated delta entry must not write or emit again (nor put
+        one link twice in a table transaction, which Table Storage refuses)."""
+        merged: dict[str, tuple[set[str], set[str]]] = {}
+        for gid, added, removed in candidates:
+            adds, rems = merged.setdefault(gid, (set(), set()))
+            adds |= added
+            rems |= removed
+        candidates = [(gid, adds, rems) for gid, (adds, rems) in merged.items()]
         asked = {(gid, uid) for gid, added, removed in candidates for uid in added | removed}
         known_pairs, known, writes_then = self.known_links
         if asked <= known_pairs and self.store.link_writes == writes_then:  # read this run, unchanged since
@@ -596,6 +647,7 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         if run.new_tree is not None
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
         users_stored=_users_stored(run, cursor),
+        after_full=cp.mode == "full" or (cursor.after_full and cp.mode == "groups"),
     )
     await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
 

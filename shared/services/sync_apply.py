@@ -31,8 +31,10 @@ def event(
     group_id: str | None = None,
     version: str = "",
     occurred_at: str | None = None,
+    reason: str = "",
 ) -> dict[str, Any]:
-    """A small change-feed event. The idempotency key is the same for the same change replayed."""
+    """A small change-feed event. The idempotency key is the same for the same change replayed. A user leaving
+    scope (deactivated, deleted, kept) says why: `deleted` (in Entra) or `left_scope`."""
     basis = f"{connection_id}|{kind}|{group_id or ''}|{object_id}|{version or run_id}"
     out: dict[str, Any] = {
         "id": hashlib.sha256(basis.encode()).hexdigest()[:32],
@@ -45,6 +47,8 @@ def event(
     }
     if group_id:
         out["group_id"] = group_id
+    if reason:
+        out["reason"] = reason
     return out
 
 
@@ -74,9 +78,18 @@ class SyncApplier:
         self.hold_users = False
         self._held: list[tuple[list[dict[str, Any]], Any]] = []
 
-    def _event(self, kind: str, object_id: str, *, group_id: str | None = None, version: str = "") -> dict[str, Any]:
+    def _event(
+        self, kind: str, object_id: str, *, group_id: str | None = None, version: str = "", reason: str = ""
+    ) -> dict[str, Any]:
         return event(
-            kind, self.store.connection_id, self.tenant_id, self.run_id, object_id, group_id=group_id, version=version
+            kind,
+            self.store.connection_id,
+            self.tenant_id,
+            self.run_id,
+            object_id,
+            group_id=group_id,
+            version=version,
+            reason=reason,
         )
 
     async def _apply(self, events: list[dict[str, Any]], write: Any, *, hold: bool = False) -> None:
@@ -132,24 +145,22 @@ class SyncApplier:
         await self._apply(events, write, hold=self.hold_users)
 
     async def removals(self, removals: list[Removal]) -> None:
-        deactivate = [r.user_id for r in removals if r.kind == "user.deactivated"]
+        """Users leaving scope: deactivated (row kept, inactive), deleted (row removed) or kept (row kept, out of
+        scope); each event and each kept row says why (`deleted` in Entra, or `left_scope`)."""
+        events = [self._event(r.kind, r.user_id, reason=r.reason) for r in removals]
+        marks: dict[tuple[str | None, str], list[str]] = {}  # (status, reason) -> user ids
+        for r in removals:
+            if r.kind != "user.deleted":
+                marks.setdefault((INACTIVE if r.kind == "user.deactivated" else None, r.reason), []).append(r.user_id)
         delete = [r.user_id for r in removals if r.kind == "user.deleted"]
-        keep = [r for r in removals if r.kind == "user.kept"]
-        events = [self._event(r.kind, r.user_id) for r in removals if r.kind != "user.kept"]
 
         async def write() -> None:
-            if deactivate:
-                await self.store.mark_users(deactivate, status=INACTIVE, in_scope=False, reason="left_scope")
+            for (status, reason), ids in sorted(marks.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+                await self.store.mark_users(ids, status=status, in_scope=False, reason=reason)
             if delete:
                 await self.store.delete_users(delete)
 
         await self._apply(events, write)
-        if keep:
-            self.counts["user.kept"] += len(keep)
-            if not self.dry_run:
-                await self.store.mark_users(
-                    [r.user_id for r in keep], status=None, in_scope=False, reason=keep[0].reason
-                )
 
     async def groups(self, writes: list[tuple[ActionKind, GroupRecord]]) -> None:
         events = [self._event(kind, record.id, version=record.hash) for kind, record in writes]

@@ -21,6 +21,10 @@ async def test_outbox_round_trips_thousands_of_events(azurite: Azurite) -> None:
         for _ in range(2500)
     ]
     events += [event("user.created", cid, tenant, run_id, str(uuid.uuid4()), version="h1", occurred_at=at)]
+    events += [  # a removal says why, also when a crashed run's outbox is sent again
+        event(kind, cid, tenant, run_id, str(uuid.uuid4()), occurred_at=at, reason=reason)
+        for kind, reason in [("user.deactivated", "deleted"), ("user.kept", "left_scope"), ("user.deleted", "deleted")]
+    ]
     async with TableStore.from_connection_string(azurite.connection_string) as tables:
         state = SyncState(tables, cid)
         keys = await state.put_outbox(events)
