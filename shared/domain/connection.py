@@ -42,6 +42,7 @@ class CredentialInfo:
     hint: str  # last three characters of a secret, or the certificate thumbprint's last three
     expires_on: datetime | None = None
     secret_name: str = ""  # the Key Vault secret holding it (a name, not a value)
+    version: str = ""  # the Key Vault version this row describes; "" on rows written before versions were kept
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,13 @@ def to_entity(connection: Connection) -> dict[str, Any]:
         "credential_mode": connection.credential_mode,
         "client_id": connection.client_id or "",
         "credential_json": json.dumps(
-            {"kind": cred.kind, "hint": cred.hint, "expires_on": _iso(cred.expires_on), "secret_name": cred.secret_name}
+            {
+                "kind": cred.kind,
+                "hint": cred.hint,
+                "expires_on": _iso(cred.expires_on),
+                "secret_name": cred.secret_name,
+                "version": cred.version,
+            }
         )
         if cred
         else "",
@@ -154,6 +161,7 @@ def from_entity(row: dict[str, Any]) -> Connection:
             hint=cred_raw["hint"],
             expires_on=from_iso(cred_raw.get("expires_on")),
             secret_name=cred_raw.get("secret_name", ""),
+            version=cred_raw.get("version", ""),
         )
         if cred_raw
         else None,

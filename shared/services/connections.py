@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 from typing import Any
 
 from shared.adapters.connection_store import get_connection as read_connection
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
-from shared.domain.connection_input import CredentialInput, guid, parse_create, parse_update
+from shared.domain.connection_input import guid, parse_create, parse_update
 from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
-from shared.errors import ConnectorError, ValidationError
+from shared.errors import ConcurrencyConflict, ConnectorError, ValidationError
 from shared.services import audit
+from shared.services import connection_credentials as credentials
 from shared.storage_names import (
     CONNECTIONS,
     CONSENT_STATES,
@@ -40,24 +40,6 @@ async def load(container: Any, connection_id: str) -> tuple[Connection, str]:
     return await read_connection(container.tables(), connection_id_of(connection_id))
 
 
-async def _store_credential(container: Any, connection_id: str, credential: CredentialInput) -> CredentialInfo:
-    """Put the credential into Key Vault; return what may be shown about it."""
-    expires_on: datetime | None
-    if credential.kind == "certificate":
-        from shared.adapters.certificates import certificate_facts
-
-        facts = certificate_facts(credential.material)
-        ref = client_cert_ref(connection_id)
-        hint, expires_on, content_type = facts.thumbprint[-3:], credential.expires_on or facts.expires_on, "pem"
-    else:
-        ref = client_secret_ref(connection_id)
-        hint, expires_on, content_type = credential.material.reveal()[-3:], credential.expires_on, "text/plain"
-    await container.secrets().set(
-        ref.name, credential.material, tags=ref.with_tags(), content_type=content_type, expires_on=None
-    )
-    return CredentialInfo(kind=credential.kind, hint=hint, expires_on=expires_on, secret_name=ref.name)  # type: ignore[arg-type]
-
-
 async def create_connection(container: Any, body: Any) -> dict[str, Any]:
     request = parse_create(body)
     from shared.adapters.tenant_discovery import resolve_tenant
@@ -67,7 +49,7 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
     connection_id = str(uuid.uuid4())
     credential_info = None
     if request.credential is not None:
-        credential_info = await _store_credential(container, connection_id, request.credential)
+        credential_info = await credentials.store(container.secrets(), connection_id, request.credential)
     state: ConnectionState = (
         "pending_consent" if request.fields["credential_mode"] == "admin_consent" else "pending_verification"
     )
@@ -82,11 +64,19 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
     try:
         await container.tables().insert(CONNECTIONS, to_entity(connection))
     except ConnectorError:
-        if credential_info is not None:
-            await container.secrets().delete(credential_info.secret_name)
-        raise
+        if await _stored(container, connection_id) is None:  # the outcome is known: nothing was stored
+            if credential_info is not None:
+                await container.secrets().delete(credential_info.secret_name)
+            raise
+        # the insert did land (its answer was lost): the connection exists and its credential stays
     await audit.record(container.tables(), "connection.create", connection_id, "ok", f"tenant {tenant_id}")
     return connection.public_view()
+
+
+async def _stored(container: Any, connection_id: str) -> Connection | None:
+    """The stored row, or None; raises (outcome unknown) when storage cannot say."""
+    row = await container.tables().get(CONNECTIONS, PARTITION, connection_id)
+    return None if row is None else from_entity(row)
 
 
 async def list_connections(container: Any) -> list[dict[str, Any]]:
@@ -103,13 +93,23 @@ async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:
 async def update_connection(container: Any, connection_id: str, body: Any) -> dict[str, Any]:
     current, etag = await load(container, connection_id)
     changes, credential = parse_update(body, current)
+    written: CredentialInfo | None = None
     if credential is not None:
-        old = current.credential
-        changes["credential"] = await _store_credential(container, current.id, credential)
-        if old and old.secret_name != changes["credential"].secret_name:
-            await container.secrets().delete(old.secret_name)  # switched between secret and certificate
+        written = changes["credential"] = await credentials.store(container.secrets(), current.id, credential)
     updated = current.with_changes(**changes)
-    await container.tables().update_if_match(CONNECTIONS, to_entity(updated), etag)
+    try:
+        await container.tables().update_if_match(CONNECTIONS, to_entity(updated), etag)
+    except ConcurrencyConflict:
+        if written is None:
+            raise
+        stored = await _stored(container, current.id)
+        if stored is None or stored.credential is None or stored.credential.version != written.version:
+            await credentials.abandon(container.secrets(), current.id, written)  # lost: no row will name it
+            raise
+        # our update did land (its answer was lost and the request was sent again): carry on as the winner
+    old = current.credential
+    if written is not None and old is not None and old.secret_name != written.secret_name:
+        await credentials.retire(container.secrets(), current.id, old)  # switched kinds, and the row says so now
     fields = ", ".join(sorted(k for k in body if k not in ("client_secret", "certificate")))
     await audit.record(container.tables(), "connection.update", current.id, "ok", f"changed: {fields}")
     return updated.public_view()
