@@ -49,6 +49,7 @@ class CreateRequest:
     tenant: str  # GUID or verified domain, as typed (lower-cased)
     fields: dict[str, Any] = field(default_factory=dict)  # Connection keyword arguments
     credential: CredentialInput | None = None
+    allow_second_connection: bool = False  # the tenant may already have a connection (never the same rotation group)
 
 
 # -- field readers ---------------------------------------------------------------------------------------------
@@ -211,6 +212,7 @@ CREATE_ONLY: dict[str, Callable[[Any], Any]] = {
     "cloud": _choice(tuple(CLOUDS)),
     "credential_mode": _choice(CREDENTIAL_MODES),
     "client_id": guid,
+    "allow_second_connection": _bool,
 }
 
 
@@ -289,7 +291,12 @@ def parse_create(body: Any) -> CreateRequest:
     fields["cloud"] = values.get("cloud", "global")
     if mode == "customer_app":
         fields["client_id"] = values["client_id"]
-    return CreateRequest(tenant=values["tenant"], fields=fields, credential=credential)
+    return CreateRequest(
+        tenant=values["tenant"],
+        fields=fields,
+        credential=credential,
+        allow_second_connection=values.get("allow_second_connection", False),
+    )
 
 
 def parse_update(body: Any, current: Connection) -> tuple[dict[str, Any], CredentialInput | None]:
@@ -300,6 +307,8 @@ def parse_update(body: Any, current: Connection) -> tuple[dict[str, Any], Creden
     for name in CREATE_ONLY:
         if name in body:
             problems[name] = "cannot be changed: create a new connection instead"
+    if "allow_second_connection" in body:
+        problems["allow_second_connection"] = "only when creating a connection"
     if not body and not problems:
         problems["body"] = "nothing to change"
     credential = _credential(values, problems)

@@ -32,7 +32,6 @@ async def connection(stack: LocalStack, stack_env: dict[str, str]) -> AsyncItera
         "client_id": app["client_id"],
         "client_secret": app["client_secret"],
         "sync_group_id": tenant["sync_group"]["id"],
-        # "allow_second_connection": True,  (enabled with the tenant rule)
     }
     status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
     assert status == 201, created
