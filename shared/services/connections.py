@@ -42,7 +42,9 @@ async def load(container: Any, connection_id: str) -> tuple[Connection, str]:
 
 
 async def create_connection(container: Any, body: Any) -> dict[str, Any]:
-    request = parse_create(body)
+    from shared.adapters.certificates import certificate_problem
+
+    request = parse_create(body, certificate_check=certificate_problem)
     from shared.adapters.tenant_discovery import resolve_tenant
 
     cloud = container.cloud(request.fields["cloud"])
@@ -99,7 +101,9 @@ def _rotation(connection: Connection) -> tuple[bool, str | None]:
 
 async def update_connection(container: Any, connection_id: str, body: Any) -> dict[str, Any]:
     current, etag = await load(container, connection_id)
-    changes, credential = parse_update(body, current)
+    from shared.adapters.certificates import certificate_problem
+
+    changes, credential = parse_update(body, current, certificate_check=certificate_problem)
     updated = current.with_changes(**changes)
     tables = container.tables()
     rotation_changed = _rotation(updated) != _rotation(current)

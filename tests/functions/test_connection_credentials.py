@@ -112,3 +112,47 @@ async def test_switching_between_secret_and_certificate_both_ways(
     row, material = await _material(cid)
     assert material.lstrip().startswith("-----BEGIN") and row.credential is not None
     assert (await _verify(cid))["token"]["status"] == "pass"
+
+
+async def _secret_versions(cid: str) -> list[tuple[str, bool]]:
+    from shared.domain.secret_names import client_cert_name, client_secret_name
+    from shared.errors import SecretNotFound
+
+    found: list[tuple[str, bool]] = []
+    async with Container.from_env() as container:
+        for name in (client_secret_name(cid), client_cert_name(cid)):
+            try:
+                found += [(v.version, v.enabled) for v in await container.secrets().versions(name)]
+            except SecretNotFound:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("kind", ["ec", "other_key"])
+async def test_a_certificate_entra_cannot_use_is_refused_at_create_and_update(
+    stack: LocalStack, connection: dict[str, Any], kind: str
+) -> None:
+    from tests.support.certificates import pem
+
+    material = pem("ec") if kind == "ec" else pem(other_key=True)
+    reason = "RSA key of at least 2048 bits" if kind == "ec" else "does not match the certificate"
+    cid, app = str(connection["id"]), stack.app("customer")
+    before, vault_before = await _material(cid), await _secret_versions(cid)
+    status, refused = await _patch(cid, {"certificate": material, "rotation_interval_days": 9})
+    assert status == 400 and refused["code"] == "validation_error", refused
+    assert reason in refused["problems"]["certificate"]
+    assert await _material(cid) == before and await _secret_versions(cid) == vault_before  # nothing changed
+
+    tenant = stack.entra.tenants[1]
+    body = {
+        "display_name": "Refused certificate",
+        "tenant": tenant["id"],
+        "credential_mode": "customer_app",
+        "client_id": stack.app("customer", tenant)["client_id"],
+        "certificate": material,
+    }
+    status, refused, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
+    assert status == 400 and reason in refused["problems"]["certificate"], refused
+    _, listed, _ = await host.http("connections_list", "GET", "/api/connections")
+    assert tenant["id"] not in {c["tenant_id"] for c in listed["value"]}
+    assert app["client_secret"] not in str(refused)
