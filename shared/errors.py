@@ -197,3 +197,18 @@ class AuthenticationFailed(ConnectorError):
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "aadsts": self.aadsts, "cause": self.cause, "fix": self.fix}
+
+
+class CredentialUnusable(AuthenticationFailed):
+    """The stored credential cannot sign in at all (e.g. a certificate without an RSA key, stored before input
+    checks existed): no token request is made."""
+
+    code = "credential_unusable"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"The stored certificate cannot be used: {problem}",
+            cause=problem,
+            fix="Update the connection with a certificate holding an unencrypted RSA key of at least 2048 bits, "
+            "and upload that certificate to the app registration.",
+        )

@@ -24,7 +24,7 @@ class CertificateFacts:
     expires_on: datetime
 
 
-def _parse(pem: Secret, now: datetime | None) -> tuple[Any, str | None]:
+def _parse(pem: Secret, now: datetime | None, check_validity: bool = True) -> tuple[Any, str | None]:
     """(certificate or None, the problem or None)."""
     from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
@@ -55,6 +55,8 @@ def _parse(pem: Secret, now: datetime | None) -> tuple[Any, str | None]:
     if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
         return cert, "the private key does not match the certificate"
     moment = now or datetime.now(UTC)
+    if not check_validity:
+        return cert, None
     if cert.not_valid_after_utc <= moment:
         return cert, f"the certificate expired on {cert.not_valid_after_utc.date().isoformat()}"
     if cert.not_valid_before_utc > moment:
@@ -62,9 +64,10 @@ def _parse(pem: Secret, now: datetime | None) -> tuple[Any, str | None]:
     return cert, None
 
 
-def certificate_problem(pem: Secret, now: datetime | None = None) -> str | None:
-    """Why Entra cannot use this certificate (for field `certificate`), or None when it can."""
-    return _parse(pem, now)[1]
+def certificate_problem(pem: Secret, now: datetime | None = None, *, check_validity: bool = True) -> str | None:
+    """Why Entra cannot use this certificate (for field `certificate`), or None when it can. Without
+    `check_validity`, only what makes signing impossible (the validity period is then Entra's to judge)."""
+    return _parse(pem, now, check_validity)[1]
 
 
 def certificate_facts(pem: Secret) -> CertificateFacts:

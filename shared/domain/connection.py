@@ -70,6 +70,9 @@ class Connection:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     consented_at: datetime | None = None
+    # The last failure a worker or trigger met that is not the admin's to fix by input: code, where, at, run_id,
+    # exception_type (never an exception's message). Written alone (merge) by shared/services/incidents.py.
+    last_error: dict[str, str] | None = None
 
     def with_changes(self, **changes: Any) -> Connection:
         return replace(self, updated_at=datetime.now(UTC), **changes)
@@ -141,6 +144,7 @@ def to_entity(connection: Connection) -> dict[str, Any]:
         "created_at": _iso(connection.created_at),
         "updated_at": _iso(connection.updated_at),
         "consented_at": _iso(connection.consented_at) or "",
+        "last_error_json": json.dumps(connection.last_error, sort_keys=True) if connection.last_error else "",
     }
 
 
@@ -185,4 +189,5 @@ def from_entity(row: dict[str, Any]) -> Connection:
         created_at=from_iso(row.get("created_at")) or datetime.now(UTC),
         updated_at=from_iso(row.get("updated_at")) or datetime.now(UTC),
         consented_at=from_iso(row.get("consented_at")),
+        last_error=json.loads(row["last_error_json"]) if row.get("last_error_json") else None,
     )
