@@ -21,6 +21,7 @@ from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Cursor, Snapshot, SyncState
 from shared.adapters.table_store import TableStore
+from shared.domain import storage_check
 from shared.domain.connection import Connection
 from shared.domain.directory import INACTIVE, USER_TYPE, UserRecord, group_record, removed_reason, user_record
 from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
@@ -525,11 +526,14 @@ async def run_sync(
     cursor = snapshot.cursor
     cp = None if dry_run else snapshot.checkpoint
     if cp is None:
+        effective = _effective_mode(mode, cursor, connection)
+        loss = {} if effective == "full" else await _storage_loss(deps, connection, cursor)
         cp = Checkpoint(
             run_id=uuid.uuid4().hex,
-            mode=_effective_mode(mode, cursor, connection),
+            mode="full" if loss else effective,
             trigger=trigger,
             started_at=utc_now(),
+            counts=loss,
         )
     budget = _Budget(deps.clock, budget_s)
     run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved)
@@ -593,6 +597,25 @@ def _users_stored(run: _Run, cursor: Cursor) -> int:
         return -1
     counts = run.cp.counts
     return max(0, cursor.users_stored + counts.get("user.created", 0) - counts.get("user.deleted", 0))
+
+
+async def _storage_loss(deps: SyncDeps, connection: Connection, cursor: Cursor) -> dict[str, int]:
+    """Far fewer user rows than the cursor expects (storage emptied or restored from an old copy): the counts for
+    the run record, and the run goes full instead of committing the small copy. {} when the copy looks whole."""
+    sample = storage_check.sample_for(cursor.users_stored)
+    if sample is None:
+        return {}
+    counted = await DirectoryStore(deps.tables, connection.id).count_users_below(sample.upper_key)
+    if not storage_check.storage_lost(sample, counted):
+        return {}
+    found = storage_check.estimated_rows(sample, counted)
+    log.warning(
+        "connection %s: about %d user rows stored, %d expected: storage lost; running a full sync",
+        connection.id,
+        found,
+        sample.expected,
+    )
+    return {"storage.users_expected": sample.expected, "storage.users_found": found}
 
 
 def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:

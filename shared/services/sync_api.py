@@ -72,6 +72,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "next_due": iso(next_slot(connection.schedule, utc_now())),
         "delta_links_obtained_at": iso(cursor.obtained_at) or None,
         "last_full_sync_at": iso(cursor.last_full_at) or None,
+        "storage_loss_detected": current.storage_loss,
     }
 
 

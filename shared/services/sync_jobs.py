@@ -129,6 +129,7 @@ async def run_job(
         await state.release_lease(me)
     status = await state.status()
     status.last_run_id = result.run_id
+    status.storage_loss = _storage_loss_note(status.storage_loss, result)
     if result.outcome == "continued" and queues is not None:
         await queues.send(names.SYNC_JOBS, JobMessage(connection.id, result.mode, job.trigger, job.approved).to_dict())
         status.state = "running"
@@ -142,6 +143,21 @@ async def run_job(
             await state.clear_approval()
     await state.save_status(status)
     return result
+
+
+def _storage_loss_note(before: dict[str, Any] | None, result: RunResult) -> dict[str, Any] | None:
+    """What status says about lost storage: the run that found it (while it runs and after), until a later run
+    finds the copy whole."""
+    if "storage.users_expected" not in result.counts:
+        return None
+    if before and before.get("run_id") == result.run_id:
+        return before  # the same (continued) run
+    return {
+        "run_id": result.run_id,
+        "users_expected": result.counts["storage.users_expected"],
+        "users_found": result.counts.get("storage.users_found", 0),
+        "detected_at": utc_now().isoformat(),
+    }
 
 
 async def record_failure(state: SyncState, exc: ConnectorError) -> None:
