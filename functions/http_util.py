@@ -41,7 +41,7 @@ def flag(req: func.HttpRequest, name: str) -> bool:
 
 
 async def answer(
-    work: Callable[[], Awaitable[tuple[int, Any]]], where: str, connection_id: str | None = None
+    work: Callable[[], Awaitable[tuple[int, Any]]], where: str = "http", connection_id: str | None = None
 ) -> func.HttpResponse:
     """Run a service call returning (status, body); a ConnectorError becomes its typed error response, anything
     else a 500 internal_error that is logged and recorded on the connection (its message is never shown)."""

@@ -107,11 +107,17 @@ async def update_connection(container: Any, connection_id: str, body: Any) -> di
     updated = current.with_changes(**changes)
     tables = container.tables()
     rotation_changed = _rotation(updated) != _rotation(current)
-    if rotation_changed and updated.rotation_enabled:  # take the group first: refused if the tenant's other has it
+    took_group = rotation_changed and updated.rotation_enabled
+    if took_group:  # take the group first: refused when another connection of the tenant rotates it
         await tenant_index.claim(tables, updated, allow_second=True)
     written: CredentialInfo | None = None
     if credential is not None:
-        written = await credentials.store(container.secrets(), current.id, credential)
+        try:
+            written = await credentials.store(container.secrets(), current.id, credential)
+        except ConnectorError:
+            if took_group:
+                await _record_rotation(tables, current)  # nothing was changed: give the group back
+            raise
         updated = replace(updated, credential=written)
     try:
         await tables.update_if_match(CONNECTIONS, to_entity(updated), etag)
@@ -125,7 +131,7 @@ async def update_connection(container: Any, connection_id: str, body: Any) -> di
         ):
             if written is not None:
                 await credentials.abandon(container.secrets(), current.id, written)  # lost: no row will name it
-            if rotation_changed and updated.rotation_enabled:
+            if took_group:
                 await _record_rotation(tables, stored or current)  # give back the group this update took
             raise
         # our update did land (its answer was lost and the request was sent again): carry on as the winner

@@ -5,6 +5,8 @@ losers' versions are disabled; a secret <-> certificate switch keeps working bot
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,8 +66,10 @@ async def _verify(cid: str) -> dict[str, Any]:
 
 
 async def test_concurrent_secret_updates_leave_row_and_vault_on_one_credential(
-    stack: LocalStack, connection: dict[str, Any]
+    stack: LocalStack, connection: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
+    used: list[str] = []
     cid, control = str(connection["id"]), stack.entra.control
     client_id = stack.app("customer")["client_id"]
     lost = 0
@@ -73,6 +77,7 @@ async def test_concurrent_secret_updates_leave_row_and_vault_on_one_credential(
         values = [f"Race~{uuid.uuid4().hex}~{round_no}{i:02d}" for i in range(RACERS)]  # distinct last 3 characters
         added = [control.add_secret(client_id, expires_in_s=3600, value=v) for v in values]
         answers = await asyncio.gather(*(_patch(cid, {"client_secret": v}) for v in values))
+        used += values
         statuses = sorted(s for s, _ in answers)
         assert 200 in statuses and set(statuses) <= {200, 409}, answers
         assert all(a["code"] == "concurrency_conflict" for s, a in answers if s == 409)
@@ -94,6 +99,8 @@ async def test_concurrent_secret_updates_leave_row_and_vault_on_one_credential(
         assert len([v for v in versions if not v.enabled]) == lost, "each losing version is disabled, no other"
         for secret in added:
             control.remove_secret(client_id, secret["key_id"])
+        seen = caplog.text + json.dumps(answers)
+        assert not [v for v in used if v in seen], "a secret leaked into a log line or a response"
 
 
 async def test_switching_between_secret_and_certificate_both_ways(

@@ -7,6 +7,7 @@ internal_error; queue messages finish (no host retries into the poison queue). A
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import azure.functions as func
@@ -129,6 +130,9 @@ async def test_an_http_trigger_answers_internal_error_and_records_it(stack: Loca
     assert [r for r in await _trail(cid) if r["action"] == "connections_get.failed"]
 
 
+EC_PEM = pem("ec")
+
+
 @pytest.fixture
 async def ec_connection(stack: LocalStack) -> str:
     """A connection whose stored certificate has an EC key: what the API accepted before it checked certificates."""
@@ -137,7 +141,7 @@ async def ec_connection(stack: LocalStack) -> str:
     )
     ref = client_cert_ref(cid)
     async with Container.from_env() as container:
-        info = await container.secrets().set(ref.name, pem("ec"), tags=ref.tags, content_type="pem")
+        info = await container.secrets().set(ref.name, EC_PEM, tags=ref.tags, content_type="pem")
     credential = {
         "kind": "certificate",
         "hint": "abc",
@@ -149,7 +153,10 @@ async def ec_connection(stack: LocalStack) -> str:
     return cid
 
 
-async def test_a_stored_certificate_entra_cannot_use_is_an_explained_failure(ec_connection: str) -> None:
+async def test_a_stored_certificate_entra_cannot_use_is_an_explained_failure(
+    ec_connection: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     cid = ec_connection
     status, report, _ = await host.http(
         "connections_verify", "POST", f"/api/connections/{cid}/verify", route={"id": cid}
@@ -164,3 +171,5 @@ async def test_a_stored_certificate_entra_cannot_use_is_an_explained_failure(ec_
     await host.acall("rotation_worker", func.QueueMessage(body=json.dumps({"connection_id": cid}).encode()))
     error = await _last_error(cid)
     assert error["code"] == "credential_unusable" and error["where"] == "rotation_worker", error
+    key_lines = EC_PEM.split("PRIVATE KEY-----")[1].splitlines()[1:-1]
+    assert key_lines and not [line for line in key_lines if line in caplog.text + json.dumps(report)]
