@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http_util import error_response, json_body, respond
-from shared.errors import ConnectorError
+from functions.http_util import answer, json_body
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -16,12 +15,12 @@ async def create(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import create_connection
 
-    try:
+    async def work() -> tuple[int, object]:
         body = json_body(req)
         async with Container.from_env() as container:
-            return respond(await create_connection(container, body), 201)
-    except ConnectorError as exc:
-        return error_response(exc)
+            return 201, await create_connection(container, body)
+
+    return await answer(work, "connections_create")
 
 
 @bp.function_name("connections_list")
@@ -30,11 +29,11 @@ async def list_all(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import list_connections
 
-    try:
+    async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            return respond({"value": await list_connections(container)})
-    except ConnectorError as exc:
-        return error_response(exc)
+            return 200, {"value": await list_connections(container)}
+
+    return await answer(work, "connections_list")
 
 
 @bp.function_name("connections_get")
@@ -43,11 +42,13 @@ async def show(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import get_connection
 
-    try:
+    cid = req.route_params.get("id", "")
+
+    async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            return respond(await get_connection(container, req.route_params.get("id", "")))
-    except ConnectorError as exc:
-        return error_response(exc)
+            return 200, await get_connection(container, cid)
+
+    return await answer(work, "connections_get", cid)
 
 
 @bp.function_name("connections_update")
@@ -56,12 +57,14 @@ async def update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import update_connection
 
-    try:
+    cid = req.route_params.get("id", "")
+
+    async def work() -> tuple[int, object]:
         body = json_body(req)
         async with Container.from_env() as container:
-            return respond(await update_connection(container, req.route_params.get("id", ""), body))
-    except ConnectorError as exc:
-        return error_response(exc)
+            return 200, await update_connection(container, cid, body)
+
+    return await answer(work, "connections_update", cid)
 
 
 @bp.function_name("connections_delete")
@@ -71,14 +74,16 @@ async def delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.errors import ValidationError
     from shared.services.connections import delete_connection
 
-    try:
+    cid = req.route_params.get("id", "")
+
+    async def work() -> tuple[int, object]:
         purge_raw = (req.params.get("purge") or "false").lower()
         if purge_raw not in ("true", "false"):
             raise ValidationError({"purge": "must be true or false"})
         async with Container.from_env() as container:
-            return respond(await delete_connection(container, req.route_params.get("id", ""), purge_raw == "true"))
-    except ConnectorError as exc:
-        return error_response(exc)
+            return 200, await delete_connection(container, cid, purge_raw == "true")
+
+    return await answer(work, "connections_delete", cid)
 
 
 @bp.function_name("connections_verify")
@@ -87,9 +92,10 @@ async def verify(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.verification import verify_connection
 
-    try:
+    cid = req.route_params.get("id", "")
+
+    async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            report = await verify_connection(container, req.route_params.get("id", ""))
-            return respond(report.to_dict())
-    except ConnectorError as exc:
-        return error_response(exc)
+            return 200, (await verify_connection(container, cid)).to_dict()
+
+    return await answer(work, "connections_verify", cid)

@@ -7,7 +7,7 @@ from http.cookies import CookieError, SimpleCookie
 
 import azure.functions as func
 
-from functions.http_util import error_response
+from functions.http_util import error_response, internal_response
 from shared.errors import ConnectorError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -26,6 +26,8 @@ async def start(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
     except ConnectorError as exc:
         return error_response(exc)
+    except Exception as exc:  # noqa: BLE001 (the edge: recorded, answered 500 internal_error)
+        return await internal_response("consent_start", exc, req.params.get("connection"))
 
 
 def _cookies(header: str | None) -> dict[str, str]:
@@ -61,3 +63,9 @@ async def callback(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(
             page, status_code=min(exc.http_status, 503), mimetype="text/html", headers=HTML_HEADERS
         )
+    except Exception as exc:  # noqa: BLE001 (the edge: recorded; the page never shows the exception's message)
+        from shared.services import incidents
+
+        error = await incidents.record_now("consent_callback", exc)
+        page = render_page("Something went wrong", f"{error.message} Try again later.")
+        return func.HttpResponse(page, status_code=500, mimetype="text/html", headers=HTML_HEADERS)

@@ -3,7 +3,6 @@ scheduler timer and the queue worker. Each parses input and calls one function o
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
@@ -14,6 +13,7 @@ from shared.composition import Container
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
+WHERE = {"users": "directory_users", "groups": "directory_groups", "members": "group_members"}  # function names
 
 
 def _top(req: func.HttpRequest) -> int:
@@ -32,7 +32,7 @@ async def sync_start(req: func.HttpRequest) -> func.HttpResponse:
                 c, req.route_params["id"], req.params.get("mode", "incremental"), flag(req, "dry_run")
             )
 
-    return await answer(work)
+    return await answer(work, "sync_start", req.route_params.get("id"))
 
 
 @bp.function_name("sync_approve")
@@ -44,7 +44,7 @@ async def sync_approve(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.approve(c, req.route_params["id"])
 
-    return await answer(work)
+    return await answer(work, "sync_approve", req.route_params.get("id"))
 
 
 @bp.function_name("sync_status")
@@ -56,7 +56,7 @@ async def sync_status(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.status(c, req.route_params["id"])
 
-    return await answer(work)
+    return await answer(work, "sync_status", req.route_params.get("id"))
 
 
 @bp.function_name("sync_runs")
@@ -68,7 +68,7 @@ async def sync_runs(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.runs(c, req.route_params["id"], max(_top(req), 1))
 
-    return await answer(work)
+    return await answer(work, "sync_runs", req.route_params.get("id"))
 
 
 async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
@@ -85,7 +85,7 @@ async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
                 req.route_params.get("groupId"),
             )
 
-    return await answer(work)
+    return await answer(work, WHERE[what], req.route_params.get("id"))
 
 
 @bp.function_name("directory_users")
@@ -109,18 +109,17 @@ async def group_members(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("sync_scheduler")
 @bp.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 async def sync_scheduler(timer: func.TimerRequest) -> None:
-    from shared.services import sync_api
+    from shared.services import incidents, sync_api
 
-    async with Container.from_env() as c:
-        count = await sync_api.scheduler_tick(c)
-    log.info("sync scheduler enqueued %d job(s)", count)
+    count = await incidents.run_edge("sync_scheduler", sync_api.scheduler_tick)
+    log.info("sync scheduler enqueued %s job(s)", count)
 
 
 @bp.function_name("sync_worker")
 @bp.queue_trigger(arg_name="msg", queue_name=names.SYNC_JOBS, connection="AzureWebJobsStorage")
 async def sync_worker(msg: func.QueueMessage) -> None:
-    from shared.services import sync_api
+    from shared.services import incidents, sync_api
 
-    async with Container.from_env() as c:
-        result = await sync_api.worker(c, json.loads(msg.get_body()))
-    log.info("sync job %s: %s", msg.id, result.outcome if result else "skipped")
+    body = msg.get_body()
+    result = await incidents.run_edge("sync_worker", lambda c: sync_api.worker(c, body))
+    log.info("sync job %s: %s", msg.id, result.outcome if result else "skipped or failed (recorded)")

@@ -40,13 +40,25 @@ def flag(req: func.HttpRequest, name: str) -> bool:
     return req.params.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
-async def answer(work: Callable[[], Awaitable[tuple[int, Any]]]) -> func.HttpResponse:
-    """Run a service call returning (status, body); a ConnectorError becomes its typed error response."""
+async def answer(
+    work: Callable[[], Awaitable[tuple[int, Any]]], where: str = "http", connection_id: str | None = None
+) -> func.HttpResponse:
+    """Run a service call returning (status, body); a ConnectorError becomes its typed error response, anything
+    else a 500 internal_error that is logged and recorded on the connection (its message is never shown)."""
     try:
         status, body = await work()
     except ConnectorError as exc:
         return error_response(exc)
+    except Exception as exc:  # noqa: BLE001 (the edge: recorded and answered, never a bare host 500)
+        return await internal_response(where, exc, connection_id)
     return respond(body, status)
+
+
+async def internal_response(where: str, exc: Exception, connection_id: str | None = None) -> func.HttpResponse:
+    from shared.services import incidents
+
+    error = await incidents.record_now(where, exc, connection_id=connection_id)
+    return respond(error.to_dict(), 500)
 
 
 def error_response(exc: ConnectorError) -> func.HttpResponse:

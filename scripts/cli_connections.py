@@ -25,6 +25,8 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             body[name] = value
+    if getattr(args, "allow_second_connection", None):
+        body["allow_second_connection"] = True
     for name in ("rotation_interval_days", "deletion_threshold"):
         if getattr(args, name, None) is not None:
             body[name] = getattr(args, name)
@@ -87,6 +89,13 @@ def _fields(parser: argparse.ArgumentParser, creating: bool) -> None:
         parser.add_argument("--credential-mode", dest="credential_mode", choices=("admin_consent", "customer_app"))
         parser.add_argument("--client-id", dest="client_id")
         parser.add_argument("--cloud", choices=("global", "usgov", "usgov-dod", "china"))
+        parser.add_argument(
+            "--allow-second-connection",
+            dest="allow_second_connection",
+            action="store_true",
+            default=None,
+            help="the tenant may already have a connection (it may not rotate the same group)",
+        )
     parser.add_argument("--display-name", dest="display_name")
     parser.add_argument("--prompt-secret", action="store_true", help="ask for the client secret (never an argument)")
     parser.add_argument("--certificate-file", dest="certificate_file", help="PEM with certificate and private key")

@@ -151,9 +151,12 @@ class Container:
 
     async def _credential_material(self, connection: Connection) -> tuple[str, str]:
         """(client id, secret or PEM) of the app a connection signs in with; read from Key Vault every time, so a
-        rotated or replaced credential is used from the next invocation on."""
+        rotated or replaced credential is used from the next invocation on. A customer app's credential is read at
+        the exact Key Vault version its row describes (the latest only for rows older than versioned rows), so the
+        row and the credential used never disagree, whatever a concurrent or failed update left in Key Vault."""
         from shared.errors import ConfigurationError
 
+        version: str | None = None
         if connection.credential_mode == "admin_consent":
             if not self.settings.operator_client_id:
                 raise ConfigurationError({"OPERATOR_CLIENT_ID": "missing: needed for admin-consent connections"})
@@ -162,7 +165,8 @@ class Container:
         else:
             client_id = connection.client_id or ""
             secret_name = connection.credential.secret_name if connection.credential else ""
-        return client_id, (await self.secrets().get(secret_name)).value.reveal()
+            version = (connection.credential.version if connection.credential else "") or None
+        return client_id, (await self.secrets().get(secret_name, version)).value.reveal()
 
     def _make_connection_credential(self, connection: Connection, client_id: str, material: str) -> Any:
         from shared.adapters.entra_auth import make_credential

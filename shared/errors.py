@@ -62,6 +62,55 @@ class ConcurrencyConflict(Conflict):
     code = "concurrency_conflict"
 
 
+class TenantAlreadyConnected(Conflict):
+    """The tenant already has a connection (two rotating one tenant fight over its users)."""
+
+    code = "tenant_already_connected"
+
+    def __init__(self, tenant_id: str, connection_id: str) -> None:
+        super().__init__(
+            f"Tenant {tenant_id} already has connection {connection_id}: change or delete that one, or send "
+            '"allow_second_connection": true to add a second one (it may not rotate the same group)'
+        )
+        self.tenant_id = tenant_id
+        self.connection_id = connection_id
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "tenant_id": self.tenant_id, "connection_id": self.connection_id}
+
+
+class RotationGroupInUse(Conflict):
+    """Another connection of the same tenant rotates that group: one rotation owner per user."""
+
+    code = "rotation_group_in_use"
+
+    def __init__(self, group_id: str, connection_id: str) -> None:
+        why = f"connection {connection_id} of the same tenant already rotates group {group_id}"
+        super().__init__(f"rotation_group_id: {why}")
+        self.group_id = group_id
+        self.connection_id = connection_id
+        self.problems = {"rotation_group_id": why}
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "problems": self.problems, "connection_id": self.connection_id}
+
+
+class InternalError(ConnectorError):
+    """An unexpected exception, caught at a trigger or worker edge. Holds the exception's type, never its message
+    (which could hold a secret)."""
+
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, where: str, exc: BaseException) -> None:
+        self.where = where
+        self.exception_type = type(exc).__name__
+        super().__init__(f"Unexpected {self.exception_type} in {where}; it was logged and recorded")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "exception_type": self.exception_type}
+
+
 class TransientError(ConnectorError):
     """Worth retrying later (throttling, 5xx, network). `retry_after` is the server's hint in seconds, if any."""
 
@@ -151,3 +200,18 @@ class AuthenticationFailed(ConnectorError):
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "aadsts": self.aadsts, "cause": self.cause, "fix": self.fix}
+
+
+class CredentialUnusable(AuthenticationFailed):
+    """The stored credential cannot sign in at all (e.g. a certificate without an RSA key, stored before input
+    checks existed): no token request is made."""
+
+    code = "credential_unusable"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"The stored certificate cannot be used: {problem}",
+            cause=problem,
+            fix="Update the connection with a certificate holding an unencrypted RSA key of at least 2048 bits, "
+            "and upload that certificate to the app registration.",
+        )

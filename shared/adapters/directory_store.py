@@ -120,6 +120,18 @@ class DirectoryStore:
             ]
         )
 
+    async def count_users_below(self, upper_key: str | None) -> int:
+        """How many user rows there are (None), or how many whose id sorts below upper_key: one range query."""
+        if upper_key is None:
+            return await self.count_users()
+        rows = self.tables.query(
+            names.DIRECTORY_USERS,
+            "PartitionKey eq @pk and RowKey lt @hi",
+            {"pk": self.connection_id, "hi": upper_key},
+            select=["RowKey"],
+        )
+        return len([row async for row in rows])
+
     async def load_groups(self) -> dict[str, str]:
         return {
             row["RowKey"]: row.get("hash", "")

@@ -10,7 +10,7 @@ from typing import Any
 from azure.core.exceptions import ClientAuthenticationError
 
 from shared.domain.aadsts import explain
-from shared.errors import AuthenticationFailed
+from shared.errors import AuthenticationFailed, CredentialUnusable
 
 AADSTS = re.compile(r"AADSTS(\d+)")
 
@@ -57,7 +57,8 @@ def make_credential(
     ca_path: str | None = None,
     emulated: bool = False,
 ) -> Any:
-    """An async credential for the app in that tenant. Exactly one of secret / certificate_pem."""
+    """An async credential for the app in that tenant. Exactly one of secret / certificate_pem. CredentialUnusable
+    when the certificate cannot sign a client assertion (not RSA, under 2048 bits, key of another certificate)."""
     from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
     options: dict[str, Any] = {"authority": login_url}
@@ -66,6 +67,12 @@ def make_credential(
     if ca_path:
         options["connection_verify"] = ca_path
     if certificate_pem is not None:
+        from shared.adapters.certificates import certificate_problem
+        from shared.domain.secret_values import Secret
+
+        problem = certificate_problem(Secret(certificate_pem.decode("utf-8", "replace")), check_validity=False)
+        if problem is not None:  # the SDK would raise a bare ValueError; an expiry is Entra's to refuse
+            raise CredentialUnusable(problem)
         return CertificateCredential(tenant_id, client_id, certificate_data=certificate_pem, **options)
     if secret is None:
         raise ValueError("a client secret or a certificate is needed")

@@ -277,6 +277,16 @@ class KeyVaultSecretStore:
 
         return await self._call("updating tags of", name, call)
 
+    async def disable(self, name: str, version: str, tags: Mapping[str, str]) -> SecretVersionInfo:
+        _check_name(name)
+
+        async def call() -> SecretVersionInfo:
+            return _info(await self._client.update_secret_properties(name, version, enabled=False, tags=dict(tags)))
+
+        info = await self._call("disabling", name, call)
+        log.info("secret %s: version %s disabled", name, version)
+        return info
+
     async def delete(self, name: str) -> None:
         _check_name(name)
 

@@ -43,6 +43,11 @@ class SecretStore(Protocol):
         """Replace one version's tags (the value never changes). SecretNotFound when absent."""
         ...
 
+    async def disable(self, name: str, version: str, tags: Mapping[str, str]) -> SecretVersionInfo:
+        """Disable one version and replace its tags: reading it then fails (SecretAccessDenied, code
+        secret_disabled); other versions are untouched. SecretNotFound when absent."""
+        ...
+
     async def delete(self, name: str) -> None:
         """Soft-delete all versions. Does nothing when the name is absent or already deleted."""
         ...

@@ -69,6 +69,9 @@ class Status:
     retry_after: datetime | None = None  # quarantine: no scheduled run before this
     last_run_id: str = ""
     pending_removals: int = 0
+    # the last run found far fewer user rows than expected and ran full: run_id, users_expected, users_found,
+    # detected_at. Kept until a later run finds the copy whole.
+    storage_loss: dict[str, Any] | None = None
 
 
 @dataclass
@@ -193,6 +196,7 @@ class SyncState:
             from_iso(row.get("retry_after")),
             row.get("last_run_id", ""),
             int(row.get("pending_removals", 0)),
+            json.loads(row["storage_loss_json"]) if row.get("storage_loss_json") else None,
         )
 
     async def save_status(self, status: Status) -> None:
@@ -209,6 +213,7 @@ class SyncState:
                 "retry_after": iso(status.retry_after),
                 "last_run_id": status.last_run_id,
                 "pending_removals": status.pending_removals,
+                "storage_loss_json": json.dumps(status.storage_loss, sort_keys=True) if status.storage_loss else "",
             },
             replace=True,
         )

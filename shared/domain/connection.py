@@ -42,6 +42,7 @@ class CredentialInfo:
     hint: str  # last three characters of a secret, or the certificate thumbprint's last three
     expires_on: datetime | None = None
     secret_name: str = ""  # the Key Vault secret holding it (a name, not a value)
+    version: str = ""  # the Key Vault version this row describes; "" on rows written before versions were kept
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class Connection:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     consented_at: datetime | None = None
+    # The last failure a worker or trigger met that is not the admin's to fix by input: code, where, at, run_id,
+    # exception_type (never an exception's message). Written alone (merge) by shared/services/incidents.py.
+    last_error: dict[str, str] | None = None
 
     def with_changes(self, **changes: Any) -> Connection:
         return replace(self, updated_at=datetime.now(UTC), **changes)
@@ -113,7 +117,13 @@ def to_entity(connection: Connection) -> dict[str, Any]:
         "credential_mode": connection.credential_mode,
         "client_id": connection.client_id or "",
         "credential_json": json.dumps(
-            {"kind": cred.kind, "hint": cred.hint, "expires_on": _iso(cred.expires_on), "secret_name": cred.secret_name}
+            {
+                "kind": cred.kind,
+                "hint": cred.hint,
+                "expires_on": _iso(cred.expires_on),
+                "secret_name": cred.secret_name,
+                "version": cred.version,
+            }
         )
         if cred
         else "",
@@ -134,6 +144,7 @@ def to_entity(connection: Connection) -> dict[str, Any]:
         "created_at": _iso(connection.created_at),
         "updated_at": _iso(connection.updated_at),
         "consented_at": _iso(connection.consented_at) or "",
+        "last_error_json": json.dumps(connection.last_error, sort_keys=True) if connection.last_error else "",
     }
 
 
@@ -154,6 +165,7 @@ def from_entity(row: dict[str, Any]) -> Connection:
             hint=cred_raw["hint"],
             expires_on=from_iso(cred_raw.get("expires_on")),
             secret_name=cred_raw.get("secret_name", ""),
+            version=cred_raw.get("version", ""),
         )
         if cred_raw
         else None,
@@ -177,4 +189,5 @@ def from_entity(row: dict[str, Any]) -> Connection:
         created_at=from_iso(row.get("created_at")) or datetime.now(UTC),
         updated_at=from_iso(row.get("updated_at")) or datetime.now(UTC),
         consented_at=from_iso(row.get("consented_at")),
+        last_error=json.loads(row["last_error_json"]) if row.get("last_error_json") else None,
     )

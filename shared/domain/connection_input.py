@@ -49,6 +49,7 @@ class CreateRequest:
     tenant: str  # GUID or verified domain, as typed (lower-cased)
     fields: dict[str, Any] = field(default_factory=dict)  # Connection keyword arguments
     credential: CredentialInput | None = None
+    allow_second_connection: bool = False  # the tenant may already have a connection (never the same rotation group)
 
 
 # -- field readers ---------------------------------------------------------------------------------------------
@@ -211,6 +212,7 @@ CREATE_ONLY: dict[str, Callable[[Any], Any]] = {
     "cloud": _choice(tuple(CLOUDS)),
     "credential_mode": _choice(CREDENTIAL_MODES),
     "client_id": guid,
+    "allow_second_connection": _bool,
 }
 
 
@@ -263,9 +265,21 @@ def _check_rules(merged: Mapping[str, Any], problems: dict[str, str]) -> None:
         problems.setdefault("features", "turn on at least one of sync and rotation")
 
 
-def parse_create(body: Any) -> CreateRequest:
+CertificateCheck = Callable[[Secret], str | None]  # why a certificate PEM cannot be used, or None
+
+
+def _check_certificate(values: Mapping[str, Any], check: CertificateCheck | None, problems: dict[str, str]) -> None:
+    """The certificate's own checks (key type and size, key match, expiry) beside every other problem."""
+    if check is not None and "certificate" in values and "certificate" not in problems:
+        problem = check(values["certificate"])
+        if problem:
+            problems["certificate"] = problem
+
+
+def parse_create(body: Any, *, certificate_check: CertificateCheck | None = None) -> CreateRequest:
     problems: dict[str, str] = {}
     values = _read(body, {**CREATE_ONLY, **SETTABLE}, problems)
+    _check_certificate(values, certificate_check, problems)
     for required in ("tenant", "display_name", "credential_mode"):
         if required not in body and required not in problems:
             problems[required] = "required"
@@ -289,17 +303,27 @@ def parse_create(body: Any) -> CreateRequest:
     fields["cloud"] = values.get("cloud", "global")
     if mode == "customer_app":
         fields["client_id"] = values["client_id"]
-    return CreateRequest(tenant=values["tenant"], fields=fields, credential=credential)
+    return CreateRequest(
+        tenant=values["tenant"],
+        fields=fields,
+        credential=credential,
+        allow_second_connection=values.get("allow_second_connection", False),
+    )
 
 
-def parse_update(body: Any, current: Connection) -> tuple[dict[str, Any], CredentialInput | None]:
+def parse_update(
+    body: Any, current: Connection, *, certificate_check: CertificateCheck | None = None
+) -> tuple[dict[str, Any], CredentialInput | None]:
     """Changes to apply and an optional new credential. Tenant, cloud and mode are fixed at creation."""
     problems: dict[str, str] = {}
     readers = dict(SETTABLE)
     values = _read(body, readers, problems)
+    _check_certificate(values, certificate_check, problems)
     for name in CREATE_ONLY:
         if name in body:
             problems[name] = "cannot be changed: create a new connection instead"
+    if "allow_second_connection" in body:
+        problems["allow_second_connection"] = "only when creating a connection"
     if not body and not problems:
         problems["body"] = "nothing to change"
     credential = _credential(values, problems)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from shared.adapters.connection_store import get_connection as read_connection
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
-from shared.domain.connection_input import CredentialInput, guid, parse_create, parse_update
+from shared.domain.connection_input import guid, parse_create, parse_update
 from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
-from shared.errors import ConnectorError, ValidationError
-from shared.services import audit
+from shared.errors import ConcurrencyConflict, ConnectorError, ValidationError
+from shared.services import audit, tenant_index
+from shared.services import connection_credentials as credentials
 from shared.storage_names import (
     CONNECTIONS,
     CONSENT_STATES,
@@ -40,53 +41,47 @@ async def load(container: Any, connection_id: str) -> tuple[Connection, str]:
     return await read_connection(container.tables(), connection_id_of(connection_id))
 
 
-async def _store_credential(container: Any, connection_id: str, credential: CredentialInput) -> CredentialInfo:
-    """Put the credential into Key Vault; return what may be shown about it."""
-    expires_on: datetime | None
-    if credential.kind == "certificate":
-        from shared.adapters.certificates import certificate_facts
-
-        facts = certificate_facts(credential.material)
-        ref = client_cert_ref(connection_id)
-        hint, expires_on, content_type = facts.thumbprint[-3:], credential.expires_on or facts.expires_on, "pem"
-    else:
-        ref = client_secret_ref(connection_id)
-        hint, expires_on, content_type = credential.material.reveal()[-3:], credential.expires_on, "text/plain"
-    await container.secrets().set(
-        ref.name, credential.material, tags=ref.with_tags(), content_type=content_type, expires_on=None
-    )
-    return CredentialInfo(kind=credential.kind, hint=hint, expires_on=expires_on, secret_name=ref.name)  # type: ignore[arg-type]
-
-
 async def create_connection(container: Any, body: Any) -> dict[str, Any]:
-    request = parse_create(body)
+    from shared.adapters.certificates import certificate_problem
+
+    request = parse_create(body, certificate_check=certificate_problem)
     from shared.adapters.tenant_discovery import resolve_tenant
 
     cloud = container.cloud(request.fields["cloud"])
     tenant_id = await resolve_tenant(container.http(), cloud.login_url, request.tenant)
-    connection_id = str(uuid.uuid4())
-    credential_info = None
-    if request.credential is not None:
-        credential_info = await _store_credential(container, connection_id, request.credential)
     state: ConnectionState = (
         "pending_consent" if request.fields["credential_mode"] == "admin_consent" else "pending_verification"
     )
     connection = Connection(
-        id=connection_id,
+        id=str(uuid.uuid4()),
         tenant_id=tenant_id,
         tenant_domain=None if request.tenant == tenant_id else request.tenant,
-        credential=credential_info,
         state=state,
         **request.fields,
     )
+    tables = container.tables()
+    await tenant_index.claim(tables, connection, allow_second=request.allow_second_connection)
     try:
-        await container.tables().insert(CONNECTIONS, to_entity(connection))
+        if request.credential is not None:
+            info = await credentials.store(container.secrets(), connection.id, request.credential)
+            connection = replace(connection, credential=info)
+        await tables.insert(CONNECTIONS, to_entity(connection))
     except ConnectorError:
-        if credential_info is not None:
-            await container.secrets().delete(credential_info.secret_name)
-        raise
-    await audit.record(container.tables(), "connection.create", connection_id, "ok", f"tenant {tenant_id}")
+        if await _stored(container, connection.id) is not None:
+            pass  # the insert did land (its answer was lost): the connection exists, its credential stays
+        else:  # the outcome is known: nothing was stored
+            if connection.credential is not None:
+                await container.secrets().delete(connection.credential.secret_name)
+            await tenant_index.release(tables, tenant_id, connection.id)
+            raise
+    await audit.record(tables, "connection.create", connection.id, "ok", f"tenant {tenant_id}")
     return connection.public_view()
+
+
+async def _stored(container: Any, connection_id: str) -> Connection | None:
+    """The stored row, or None; raises (outcome unknown) when storage cannot say."""
+    row = await container.tables().get(CONNECTIONS, PARTITION, connection_id)
+    return None if row is None else from_entity(row)
 
 
 async def list_connections(container: Any) -> list[dict[str, Any]]:
@@ -100,19 +95,62 @@ async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:
     return connection.public_view()
 
 
+def _rotation(connection: Connection) -> tuple[bool, str | None]:
+    return connection.rotation_enabled, connection.rotation_group_id if connection.rotation_enabled else None
+
+
 async def update_connection(container: Any, connection_id: str, body: Any) -> dict[str, Any]:
     current, etag = await load(container, connection_id)
-    changes, credential = parse_update(body, current)
-    if credential is not None:
-        old = current.credential
-        changes["credential"] = await _store_credential(container, current.id, credential)
-        if old and old.secret_name != changes["credential"].secret_name:
-            await container.secrets().delete(old.secret_name)  # switched between secret and certificate
+    from shared.adapters.certificates import certificate_problem
+
+    changes, credential = parse_update(body, current, certificate_check=certificate_problem)
     updated = current.with_changes(**changes)
-    await container.tables().update_if_match(CONNECTIONS, to_entity(updated), etag)
+    tables = container.tables()
+    rotation_changed = _rotation(updated) != _rotation(current)
+    took_group = rotation_changed and updated.rotation_enabled
+    if took_group:  # take the group first: refused when another connection of the tenant rotates it
+        await tenant_index.claim(tables, updated, allow_second=True)
+    written: CredentialInfo | None = None
+    if credential is not None:
+        try:
+            written = await credentials.store(container.secrets(), current.id, credential)
+        except ConnectorError:
+            if took_group:
+                await _record_rotation(tables, current)  # nothing was changed: give the group back
+            raise
+        updated = replace(updated, credential=written)
+    try:
+        await tables.update_if_match(CONNECTIONS, to_entity(updated), etag)
+    except ConcurrencyConflict:
+        stored = await _stored(container, current.id)
+        if (
+            written is None
+            or stored is None
+            or stored.credential is None
+            or stored.credential.version != written.version
+        ):
+            if written is not None:
+                await credentials.abandon(container.secrets(), current.id, written)  # lost: no row will name it
+            if took_group:
+                await _record_rotation(tables, stored or current)  # give back the group this update took
+            raise
+        # our update did land (its answer was lost and the request was sent again): carry on as the winner
+    if rotation_changed and not updated.rotation_enabled:
+        await _record_rotation(tables, updated)  # the group is free now
+    old = current.credential
+    if written is not None and old is not None and old.secret_name != written.secret_name:
+        await credentials.retire(container.secrets(), current.id, old)  # switched kinds, and the row says so now
     fields = ", ".join(sorted(k for k in body if k not in ("client_secret", "certificate")))
-    await audit.record(container.tables(), "connection.update", current.id, "ok", f"changed: {fields}")
+    await audit.record(tables, "connection.update", current.id, "ok", f"changed: {fields}")
     return updated.public_view()
+
+
+async def _record_rotation(tables: Any, connection: Connection) -> None:
+    """Best effort: the tenant index says what group the connection rotates (an outdated entry only refuses more)."""
+    try:
+        await tenant_index.claim(tables, connection, allow_second=True, check=False)
+    except ConnectorError as exc:
+        log.warning("connection %s: tenant index not updated (%s)", connection.id, exc.code)
 
 
 async def _delete_partition(tables: Any, table: str, partition: str) -> int:
@@ -160,5 +198,6 @@ async def delete_connection(container: Any, connection_id: str, purge: bool = Fa
         await tables.delete_many(CONSENT_STATES, grants)
     removed = await _purge_data(container, connection.id) if purge else {}
     await tables.delete(CONNECTIONS, PARTITION, connection.id, etag=etag)
+    await tenant_index.release(tables, connection.tenant_id, connection.id)
     await audit.record(tables, "connection.delete", connection.id, "ok", f"purge={purge} removed={removed}")
     return {"id": connection.id, "deleted": True, "purged": purge, "removed": removed}

@@ -21,6 +21,7 @@ from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Cursor, Snapshot, SyncState
 from shared.adapters.table_store import TableStore
+from shared.domain import storage_check
 from shared.domain.connection import Connection
 from shared.domain.directory import (
     GROUP_TYPE,
@@ -145,6 +146,7 @@ class _Run:
         # links read ahead by an incremental run: (asked, found, the store's link writes at the time)
         self.known_links: tuple[set[tuple[str, str]], set[tuple[str, str]], int] = (set(), set(), -1)
         self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
+        self.storage_loss: dict[str, int] = {}  # set when the copy is far smaller than the cursor expects
         self._counts_before = dict(cp.counts)
 
     def tick(self) -> None:
@@ -171,10 +173,16 @@ class _Run:
             await self.state.save_checkpoint(self.cp)
             self.checkpointed = True
 
-    async def run(self) -> str:
+    async def run(self, check_storage: bool = False) -> str:
         self.cp.invocations += 1
-        # independent reads go side by side: events a crash left in the outbox, the delta or the scope, the groups
-        await asyncio.gather(self.apply.flush_outbox(self.left_in_outbox), self._load_state(), self._load_groups())
+        # independent reads go side by side: events a crash left in the outbox, the delta or the scope, the groups,
+        # and (a new incremental run) whether the copy holds about as many users as the cursor expects
+        reads = [self.apply.flush_outbox(self.left_in_outbox), self._load_state(), self._load_groups()]
+        if check_storage:
+            reads.append(self._check_storage())
+        await asyncio.gather(*reads)
+        if self.storage_loss:
+            return "storage_lost"
         phases = {
             "users": self.users,
             "fill": self.fill,
@@ -202,6 +210,9 @@ class _Run:
             self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
         self.totals()
         return "done"
+
+    async def _check_storage(self) -> None:
+        self.storage_loss = await _storage_loss(self.deps, self.connection, self.cursor)
 
     async def _load_groups(self) -> None:
         self.stored_groups = await self.store.load_groups()
@@ -583,25 +594,30 @@ async def run_sync(
     trigger: str = "manual",
     budget_s: float = 480.0,
     approved: bool = False,
+    storage_loss: dict[str, int] | None = None,
 ) -> RunResult:
-    """Run (or continue) a sync for one connection within a time budget. The caller holds the lease."""
+    """Run (or continue) a sync for one connection within a time budget. The caller holds the lease.
+    `storage_loss` (internal): the counts of a run that found the copy far smaller than expected and restarted full."""
     if mode not in MODES:
         raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
     state = SyncState(deps.tables, connection.id)
     snapshot = await state.load()  # cursor, checkpoint and outbox: one request
     cursor = snapshot.cursor
     cp = None if dry_run else snapshot.checkpoint
+    check_storage = False
     if cp is None:
         cp = Checkpoint(
             run_id=uuid.uuid4().hex,
             mode=_effective_mode(mode, cursor, connection),
             trigger=trigger,
             started_at=utc_now(),
+            counts=dict(storage_loss or {}),
         )
+        check_storage = cp.mode != "full"  # a new incremental or groups run first checks the copy is whole
     budget = _Budget(deps.clock, budget_s)
     run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved)
     try:
-        outcome = await run.run()
+        outcome = await run.run(check_storage)
     except DeltaTokenExpired:
         log.warning("connection %s: delta token expired; starting a full sync", connection.id)
         if not dry_run:
@@ -613,6 +629,19 @@ async def run_sync(
         with contextlib.suppress(Exception):  # best effort: rows left are sent again next time (same event ids)
             await state.drop_sent()
         raise
+    if outcome == "storage_lost":  # nothing was written: the run starts again as a full one
+        if not dry_run:
+            await state.drop_sent()  # events a crash left behind went out during the check
+        return await run_sync(
+            deps,
+            connection,
+            mode="full",
+            dry_run=dry_run,
+            trigger=trigger,
+            budget_s=budget_s,
+            approved=approved,
+            storage_loss=run.storage_loss,
+        )
     table_writes = run.store.writes
     if outcome in ("done", "awaiting_approval") and not dry_run:
         await asyncio.gather(  # different rows: the cursor and the run record go side by side
@@ -661,6 +690,25 @@ def _users_stored(run: _Run, cursor: Cursor) -> int:
         return -1
     counts = run.cp.counts
     return max(0, cursor.users_stored + counts.get("user.created", 0) - counts.get("user.deleted", 0))
+
+
+async def _storage_loss(deps: SyncDeps, connection: Connection, cursor: Cursor) -> dict[str, int]:
+    """Far fewer user rows than the cursor expects (storage emptied or restored from an old copy): the counts for
+    the run record, and the run goes full instead of committing the small copy. {} when the copy looks whole."""
+    sample = storage_check.sample_for(cursor.users_stored)
+    if sample is None:
+        return {}
+    counted = await DirectoryStore(deps.tables, connection.id).count_users_below(sample.upper_key)
+    if not storage_check.storage_lost(sample, counted):
+        return {}
+    found = storage_check.estimated_rows(sample, counted)
+    log.warning(
+        "connection %s: about %d user rows stored, %d expected: storage lost; running a full sync",
+        connection.id,
+        found,
+        sample.expected,
+    )
+    return {"storage.users_expected": sample.expected, "storage.users_found": found}
 
 
 def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:

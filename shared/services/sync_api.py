@@ -73,6 +73,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "next_due": iso(next_slot(connection.schedule, utc_now())),
         "delta_links_obtained_at": iso(cursor.obtained_at) or None,
         "last_full_sync_at": iso(cursor.last_full_at) or None,
+        "storage_loss_detected": current.storage_loss,
         "rotation": await rotation_status(container.tables(), connection.id) if connection.rotation_enabled else None,
     }
 
@@ -134,10 +135,32 @@ async def scheduler_tick(container: Container) -> int:
 
 
 async def worker(container: Container, body: Any) -> RunResult | None:
-    """Run a queued job. A failure the connector understands is recorded on the connection's status and the
-    message is done: re-raising would make the host retry it five times, counting one failure five times;
-    the quarantine decides when to try again."""
-    job = JobMessage.parse(body)
+    """Run a queued job (its JSON body, or the parsed object). A failure is recorded on the connection's status
+    and the message is done: re-raising would make the host retry it five times, counting one failure five times;
+    the quarantine decides when to try again. An unexpected exception is recorded the same way, as
+    internal_error with its type (shared/services/incidents.py)."""
+    from shared.services import incidents
+
+    try:
+        job = JobMessage.parse(json.loads(body) if isinstance(body, bytes | str) else body)
+    except ValueError:  # not JSON (json.JSONDecodeError is a ValueError)
+        job = None
+    if job is None:
+        raise ValidationError({"message": "a sync job message must be a JSON object with a connection_id"})
+    try:
+        return await _work(container, job)
+    except Exception as exc:  # noqa: BLE001 (after the typed handling in _work: recorded, the message is done)
+        state = SyncState(container.tables(), job.connection_id)
+        checkpoint = await state.checkpoint()
+        run_id = checkpoint.run_id if checkpoint else None
+        error = await incidents.record(
+            container.tables(), "sync_worker", exc, connection_id=job.connection_id, run_id=run_id
+        )
+        await record_failure(state, error)
+        return None
+
+
+async def _work(container: Container, job: JobMessage) -> RunResult | None:
     try:
         connection = await load_connection(container.tables(), job.connection_id)
     except NotFound:  # deleted since the job was queued: nothing to do

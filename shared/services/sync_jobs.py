@@ -56,33 +56,49 @@ class JobMessage:
 
 
 async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:
-    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued."""
+    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued. A
+    connection that fails is logged (an unexpected error also recorded on it) and the others are still scheduled."""
+    from shared.services import incidents
+
     moment = now or utc_now()
     sent: list[JobMessage] = []
     async for row in tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'"):
-        connection = from_entity(row)
-        if not connection.sync_enabled or connection.state != "active":
-            continue
-        state = SyncState(tables, connection.id)
-        status, cursor = await state.status(), await state.cursor()
-        marker = await tables.get(names.SYNC_STATE, connection.id, "schedule")
-        last_slot = from_iso(marker.get("last_slot")) if marker else None
         try:
-            reason = due_reason(connection.schedule, moment, last_slot, cursor.obtained_at, status.retry_after)
-        except ValueError as exc:
-            log.warning("connection %s has a bad schedule: %s", connection.id, exc)
+            job = await _due_job(tables, queues, row, moment)
+        except ConnectorError as exc:
+            log.warning("sync scheduler: connection %s skipped this tick: %s", row.get("RowKey"), exc.code)
             continue
-        if reason is None:
+        except Exception as exc:  # noqa: BLE001 (one unreadable connection must not stop everyone's schedule)
+            await incidents.record(tables, "sync_scheduler", exc, connection_id=str(row.get("RowKey", "")))
             continue
-        job = JobMessage(connection.id, "incremental", reason)
-        await queues.send(names.SYNC_JOBS, job.to_dict())
-        slot = latest_slot(connection.schedule, moment)
-        await tables.upsert(
-            names.SYNC_STATE,
-            {"PartitionKey": connection.id, "RowKey": "schedule", "last_slot": (slot or moment).isoformat()},
-        )
-        sent.append(job)
+        if job is not None:
+            sent.append(job)
     return sent
+
+
+async def _due_job(tables: TableStore, queues: Any, row: dict[str, Any], moment: datetime) -> JobMessage | None:
+    connection = from_entity(row)
+    if not connection.sync_enabled or connection.state != "active":
+        return None
+    state = SyncState(tables, connection.id)
+    status, cursor = await state.status(), await state.cursor()
+    marker = await tables.get(names.SYNC_STATE, connection.id, "schedule")
+    last_slot = from_iso(marker.get("last_slot")) if marker else None
+    try:
+        reason = due_reason(connection.schedule, moment, last_slot, cursor.obtained_at, status.retry_after)
+    except ValueError as exc:
+        log.warning("connection %s has a bad schedule: %s", connection.id, exc)
+        return None
+    if reason is None:
+        return None
+    job = JobMessage(connection.id, "incremental", reason)
+    await queues.send(names.SYNC_JOBS, job.to_dict())
+    slot = latest_slot(connection.schedule, moment)
+    await tables.upsert(
+        names.SYNC_STATE,
+        {"PartitionKey": connection.id, "RowKey": "schedule", "last_slot": (slot or moment).isoformat()},
+    )
+    return job
 
 
 async def run_job(
@@ -113,6 +129,7 @@ async def run_job(
         await state.release_lease(me)
     status = await state.status()
     status.last_run_id = result.run_id
+    status.storage_loss = _storage_loss_note(status.storage_loss, result)
     if result.outcome == "continued" and queues is not None:
         await queues.send(names.SYNC_JOBS, JobMessage(connection.id, result.mode, job.trigger, job.approved).to_dict())
         status.state = "running"
@@ -126,6 +143,21 @@ async def run_job(
             await state.clear_approval()
     await state.save_status(status)
     return result
+
+
+def _storage_loss_note(before: dict[str, Any] | None, result: RunResult) -> dict[str, Any] | None:
+    """What status says about lost storage: the run that found it (while it runs and after), until a later run
+    finds the copy whole."""
+    if "storage.users_expected" not in result.counts:
+        return None
+    if before and before.get("run_id") == result.run_id:
+        return before  # the same (continued) run
+    return {
+        "run_id": result.run_id,
+        "users_expected": result.counts["storage.users_expected"],
+        "users_found": result.counts.get("storage.users_found", 0),
+        "detected_at": utc_now().isoformat(),
+    }
 
 
 async def record_failure(state: SyncState, exc: ConnectorError) -> None:

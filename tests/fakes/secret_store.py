@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.domain.secret_names import is_valid_secret_name
 from shared.domain.secret_values import Secret, SecretValue, SecretVersionInfo
-from shared.errors import ConnectorError, SecretConflict, SecretNotFound
+from shared.errors import ConnectorError, SecretAccessDenied, SecretConflict, SecretNotFound
 
 
 @dataclass
@@ -111,6 +111,8 @@ class FakeSecretStore:
     async def get(self, name: str, version: str | None = None) -> SecretValue:
         key = self._enter("get", name)
         stored = self._find(self._record(key, name), name, version)
+        if not stored.info.enabled:
+            raise SecretAccessDenied(f"Secret {name!r} is disabled in Key Vault", code="secret_disabled")
         return SecretValue(stored.info, stored.value)
 
     async def versions(self, name: str) -> list[SecretVersionInfo]:
@@ -121,6 +123,12 @@ class FakeSecretStore:
         key = self._enter("update_tags", name)
         stored = self._find(self._record(key, name), name, version)
         stored.info = replace(stored.info, tags=dict(tags), updated_on=self._tick())
+        return stored.info
+
+    async def disable(self, name: str, version: str, tags: Mapping[str, str]) -> SecretVersionInfo:
+        key = self._enter("disable", name)
+        stored = self._find(self._record(key, name), name, version)
+        stored.info = replace(stored.info, enabled=False, tags=dict(tags), updated_on=self._tick())
         return stored.info
 
     async def delete(self, name: str) -> None:

@@ -7,27 +7,34 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+MARK = f"ENTRA_CONNECTOR_DEMO_RUN={uuid.uuid4().hex}"  # inherited by every process the demo starts
+
+
 def _azurite_processes() -> set[int]:
-    """PIDs of running Azurite processes (the test session's own Azurite is there before and after)."""
+    """PIDs of running Azurite processes this test's demos started (found by the marker in their environment, so an
+    Azurite of the test session or of anything else on the machine never counts)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
+                environ = (entry / "environ").read_bytes() if b"azurite" in cmdline else b""
             except OSError:
                 continue
-            if b"azurite" in cmdline:
+            if b"azurite" in cmdline and MARK.encode() in environ.split(b"\0"):
                 found.add(int(entry.name))
     return found
 
 
 def _demo(**kwargs: object) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("AzureWebJobsStorage", "KEY_VAULT_URL")}
+    env[MARK.split("=")[0]] = MARK.split("=")[1]
     return subprocess.Popen(
         [sys.executable, "-m", "scripts.demo"],
         cwd=REPO,
@@ -65,6 +72,7 @@ def test_ctrl_c_stops_every_process_the_demo_started() -> None:
     for line in proc.stdout:  # wait until the stack is up and the walk-through has begun
         if "Connect the tenant" in line:
             break
+    assert _azurite_processes() - before, "the demo's own Azurite is not seen: this test would prove nothing"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out

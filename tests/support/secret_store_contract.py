@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.adapters.secret_store import Secret, SecretStore
-from shared.errors import SecretConflict, SecretNotFound
+from shared.errors import SecretAccessDenied, SecretConflict, SecretNotFound
 
 Check = Callable[[SecretStore], Awaitable[None]]
 CONTRACT: list[Check] = []
@@ -68,6 +68,24 @@ async def update_tags_replaces_one_versions_tags(store: SecretStore) -> None:
     assert dict((await store.get(name, first.version)).tags) == {"state": "retired"}
     assert dict((await store.get(name)).tags) == {"state": "current"}
     assert (await store.get(name, first.version)).value.reveal() == "one"
+
+
+@contract
+async def disable_turns_off_one_version_with_its_tags(store: SecretStore) -> None:
+    name = fresh_name()
+    first = await store.set(name, "one", tags={"state": "current"})
+    second = await store.set(name, "two", tags={"state": "current"})
+    disabled = await store.disable(name, second.version, {"state": "abandoned"})
+    assert disabled.enabled is False and dict(disabled.tags) == {"state": "abandoned"}
+    with pytest.raises(SecretAccessDenied) as refused:
+        await store.get(name, second.version)
+    assert refused.value.code == "secret_disabled"
+    assert (await store.get(name, first.version)).value.reveal() == "one"
+    listed = {v.version: v.enabled for v in await store.versions(name)}
+    assert listed == {first.version: True, second.version: False}
+    assert await store.exists(name) is True
+    with pytest.raises(SecretNotFound):
+        await store.disable(name, "0" * 32, {})
 
 
 @contract
