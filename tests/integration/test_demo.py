@@ -13,7 +13,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-MARK = f"ENTRA_CONNECTOR_DEMO_RUN={uuid.uuid4().hex}"  # inherited by every process the demo starts
+MARK_NAME, MARK_VALUE = "ENTRA_CONNECTOR_DEMO_RUN", uuid.uuid4().hex  # inherited by every process the demo starts
+MARK = f"{MARK_NAME}={MARK_VALUE}"
 
 
 def _azurite_processes() -> set[int]:
@@ -34,7 +35,7 @@ def _azurite_processes() -> set[int]:
 
 def _demo(**kwargs: object) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("AzureWebJobsStorage", "KEY_VAULT_URL")}
-    env[MARK.split("=")[0]] = MARK.split("=")[1]
+    env[MARK_NAME] = MARK_VALUE
     return subprocess.Popen(
         [sys.executable, "-m", "scripts.demo"],
         cwd=REPO,
