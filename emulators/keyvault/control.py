@@ -1,4 +1,4 @@
-"""The test-facing control panel of the Key Vault emulator: clock, counters, injected faults, paging, RBAC."""
+"""The test-facing control panel of the Key Vault emulator: clock, counters, faults, delays, paging, RBAC."""
 
 from __future__ import annotations
 
@@ -107,6 +107,17 @@ class Control:
         if window_s is not None:
             self.vault.create_window_s = window_s
 
+    def set_delete_delay(self, seconds: float) -> None:
+        """How long (emulator clock) a delete takes to complete; on by default (DELETE_DELAY_S). A test that is
+        not about deletion may set 0, saying so; advancing the clock completes pending deletes at once."""
+        if seconds < 0:
+            raise ValueError("the delete delay cannot be negative")
+        self.vault.delete_delay_s = float(seconds)
+
+    @property
+    def delete_delay(self) -> float:
+        return self.vault.delete_delay_s
+
     def set_page_size(self, size: int) -> None:
         if not 1 <= size <= 25:
             raise ValueError("page size must be between 1 and 25")
@@ -122,7 +133,7 @@ class Control:
         return self.vault.snapshot()
 
     def reset(self) -> None:
-        """Empty the vault and forget counters and faults (the clock and RBAC settings stay)."""
+        """Empty the vault and forget counters and faults (the clock, delays, limits and RBAC settings stay)."""
         self.vault.clear()
         with self._lock:
             self._counts.clear()

@@ -13,9 +13,11 @@ from typing import Any
 
 NAME_PATTERN = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 MAX_VALUE_BYTES = 25 * 1024  # Key Vault: a secret value is at most 25 KB
+MAX_CONTENT_TYPE = 255  # "The maximum length of this field is 255 characters" (About Azure Key Vault secrets)
 MAX_TAGS = 15
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256
+DELETE_DELAY_S = 3.0  # a delete completes seconds later ("deletion may take several seconds to complete")
 RECOVERY_LEVEL = "Recoverable+Purgeable"
 RECOVERABLE_DAYS = 90
 CREATE_LIMIT = 300  # secret creates (new versions) per window per vault, as Azure documents
@@ -59,6 +61,11 @@ def not_found(name: str, version: str = "") -> VaultError:
 
 def deleted_not_found(name: str) -> VaultError:
     return VaultError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+
+
+def being_deleted(message: str) -> VaultError:
+    """409 while a delete has not completed yet: the name is neither active nor (yet) in the deleted state."""
+    return VaultError(409, "Conflict", message, inner_code="ObjectIsBeingDeleted")
 
 
 class Clock:
@@ -108,6 +115,10 @@ class DeletedRecord:
     record: SecretRecord
     deleted_date: int
     scheduled_purge_date: int
+    completes_at: float = 0.0  # emulator clock; until then the secret is being deleted
+
+    def complete(self, now: float) -> bool:
+        return now >= self.completes_at
 
 
 def check_name(name: str) -> None:
@@ -128,6 +139,15 @@ def _check_tags(tags: Any) -> dict[str, str] | None:
                 f"Tag names must be 1-{MAX_TAG_NAME} characters and tag values at most {MAX_TAG_VALUE} characters."
             )
     return dict(tags)
+
+
+def _check_content_type(body: dict[str, Any]) -> str | None:
+    content_type = body.get("contentType")
+    if content_type is not None and not isinstance(content_type, str):
+        raise bad_parameter("contentType must be a string.")
+    if content_type is not None and len(content_type) > MAX_CONTENT_TYPE:
+        raise bad_parameter(f"contentType is too long: at most {MAX_CONTENT_TYPE} characters are allowed.")
+    return content_type
 
 
 def _timestamp(attributes: dict[str, Any], key: str) -> int | None:
@@ -158,11 +178,13 @@ class Vault:
         create_limit: int | None = CREATE_LIMIT,
         create_window_s: float = CREATE_WINDOW_S,
         recoverable_days: int = RECOVERABLE_DAYS,
+        delete_delay_s: float = DELETE_DELAY_S,
     ) -> None:
         self.clock = clock
         self.create_limit = create_limit
         self.create_window_s = create_window_s
         self.recoverable_days = recoverable_days
+        self.delete_delay_s = delete_delay_s
         self._lock = threading.RLock()
         self._secrets: dict[str, SecretRecord] = {}
         self._deleted: dict[str, DeletedRecord] = {}
@@ -176,6 +198,11 @@ class Vault:
         now = self._now()
         for key in [k for k, d in self._deleted.items() if d.scheduled_purge_date <= now]:
             del self._deleted[key]
+
+    def _deleting(self, key: str) -> bool:
+        """True while a delete of this name has not completed (the secret is in neither collection yet)."""
+        deleted = self._deleted.get(key)
+        return deleted is not None and not deleted.complete(self.clock.now())
 
     def _check_create_rate(self) -> None:
         if self.create_limit is None:
@@ -210,14 +237,14 @@ class Vault:
             raise bad_parameter("Property 'value' is required and must be a string.")
         if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
             raise bad_parameter(f"Secret value is too large: the maximum is {MAX_VALUE_BYTES} bytes.")
-        content_type = body.get("contentType")
-        if content_type is not None and not isinstance(content_type, str):
-            raise bad_parameter("contentType must be a string.")
+        content_type = _check_content_type(body)
         tags = _check_tags(body.get("tags"))
         attributes = _attributes(body)
         with self._lock:
             self._purge_due()
             key = name.lower()
+            if self._deleting(key):
+                raise being_deleted(f"Secret {name} is currently being deleted.")
             if key in self._deleted:
                 raise VaultError(
                     409,
@@ -254,9 +281,7 @@ class Vault:
     def update_secret(self, name: str, version: str, body: dict[str, Any]) -> tuple[SecretRecord, SecretVersion]:
         attributes = _attributes(body)
         tags = _check_tags(body.get("tags")) if "tags" in body else None
-        content_type = body.get("contentType")
-        if content_type is not None and not isinstance(content_type, str):
-            raise bad_parameter("contentType must be a string.")
+        content_type = _check_content_type(body)
         with self._lock:
             record, found = self.get_secret(name, version)
             if "tags" in body:
@@ -278,35 +303,49 @@ class Vault:
             return [self._secrets[k] for k in sorted(self._secrets)]
 
     def list_versions(self, name: str) -> tuple[SecretRecord, list[SecretVersion]]:
+        """Every version, in the service's order: by version id, not by creation time."""
         with self._lock:
             record = self._active(name)
-            return record, list(record.versions)
+            return record, sorted(record.versions, key=lambda v: v.version)
 
     def delete_secret(self, name: str) -> DeletedRecord:
+        """Starts the delete: the secret leaves the active collection at once and reaches the deleted state
+        `delete_delay_s` later (on the emulator clock); until then its name answers 409 ObjectIsBeingDeleted."""
         with self._lock:
             record = self._active(name)
             now = self._now()
-            deleted = DeletedRecord(record, now, now + self.recoverable_days * 86400)
+            deleted = DeletedRecord(
+                record, now, now + self.recoverable_days * 86400, self.clock.now() + self.delete_delay_s
+            )
             del self._secrets[name.lower()]
             self._deleted[name.lower()] = deleted
             return deleted
 
     def get_deleted(self, name: str) -> DeletedRecord:
+        """The deleted secret; 404 until its delete has completed (what the SDK's delete poller waits for)."""
         check_name(name)
         with self._lock:
             self._purge_due()
             deleted = self._deleted.get(name.lower())
-            if deleted is None:
+            if deleted is None or not deleted.complete(self.clock.now()):
                 raise deleted_not_found(name)
             return deleted
 
     def list_deleted(self) -> list[DeletedRecord]:
         with self._lock:
             self._purge_due()
-            return [self._deleted[k] for k in sorted(self._deleted)]
+            now = self.clock.now()
+            return [self._deleted[k] for k in sorted(self._deleted) if self._deleted[k].complete(now)]
+
+    def _refuse_while_deleting(self, name: str) -> None:
+        check_name(name)
+        self._purge_due()
+        if self._deleting(name.lower()):
+            raise being_deleted("Secret is currently being deleted.")
 
     def recover(self, name: str) -> SecretRecord:
         with self._lock:
+            self._refuse_while_deleting(name)
             deleted = self.get_deleted(name)
             del self._deleted[name.lower()]
             self._secrets[name.lower()] = deleted.record
@@ -314,6 +353,7 @@ class Vault:
 
     def purge(self, name: str) -> None:
         with self._lock:
+            self._refuse_while_deleting(name)
             self.get_deleted(name)
             del self._deleted[name.lower()]
 
@@ -321,9 +361,11 @@ class Vault:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             self._purge_due()
+            now = self.clock.now()
             return {
                 "secrets": {r.name: len(r.versions) for r in self._secrets.values()},
-                "deleted": sorted(d.record.name for d in self._deleted.values()),
+                "deleted": sorted(d.record.name for d in self._deleted.values() if d.complete(now)),
+                "deleting": sorted(d.record.name for d in self._deleted.values() if not d.complete(now)),
             }
 
     def clear(self) -> None:
