@@ -74,12 +74,14 @@ class Control:
         count: int = 1,
         operations: Iterable[str] | None = None,
         retry_after: int | None = None,
+        inner_code: str | None = None,
     ) -> None:
         ops = frozenset(operations) if operations is not None else None
         if ops is not None and not ops <= OPERATIONS:
             raise ValueError(f"unknown operations: {sorted(ops - OPERATIONS)}")
+        error = VaultError(status, code, message, retry_after=retry_after, inner_code=inner_code)
         with self._lock:
-            self._faults.append(_Fault(VaultError(status, code, message, retry_after=retry_after), ops, count))
+            self._faults.append(_Fault(error, ops, count))
 
     def take_fault(self, operation: str) -> VaultError | None:
         with self._lock:

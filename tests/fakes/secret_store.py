@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -140,6 +140,14 @@ class FakeSecretStore:
     async def purge(self, name: str) -> None:
         key = self._enter("purge", name)
         self._deleted.pop(key, None)
+
+    async def erase(self, names: Iterable[str]) -> int:
+        purged = 0
+        for name in list({n.lower(): n for n in names}.values()):
+            key = self._enter("erase", name)
+            record = self._active.pop(key, None) or self._deleted.pop(key, None)
+            purged += record is not None
+        return purged
 
     async def exists(self, name: str) -> bool:
         key = self._enter("exists", name)

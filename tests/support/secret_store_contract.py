@@ -155,3 +155,22 @@ async def results_never_show_the_value(store: SecretStore) -> None:
     for shown in (repr(got), str(got), f"{got}", repr(info), repr(got.value), str(got.value), f"{got.value}"):
         assert value not in shown
     assert got.value == Secret(value)
+
+
+@contract
+async def erase_removes_secrets_in_every_state_and_can_repeat(store: SecretStore) -> None:
+    active, deleting, deleted, absent = (fresh_name(kind) for kind in ("active", "deleting", "deleted", "absent"))
+    await store.set(deleted, "v1")
+    await store.delete(deleted)
+    for name in (active, deleting):  # time passes: the first delete completes meanwhile
+        await store.set(name, "v1")
+        await store.set(name, "v2")
+    await store.delete(deleting)  # just asked for: a real vault is still deleting it
+    assert await store.erase([active, deleting, deleted, absent, active.upper()]) == 3
+    for name in (active, deleting, deleted, absent):
+        assert await store.exists(name) is False
+        with pytest.raises(SecretNotFound):
+            await store.recover(name)
+    assert await store.erase([active, deleting, deleted, absent]) == 0
+    fresh = await store.set(active, "reborn")
+    assert [v.version for v in await store.versions(active)] == [fresh.version]
