@@ -120,6 +120,11 @@ class Control:
     def delete_delay(self) -> float:
         return self.vault.delete_delay_s
 
+    def set_purge_protection(self, on: bool) -> None:
+        """Purge protection (off by default, as on a new vault): purges are 403 and deleted secrets stay until the
+        retention period ends; recoveryLevel says `Recoverable`."""
+        self.vault.purge_protection = on
+
     def set_page_size(self, size: int) -> None:
         if not 1 <= size <= 25:
             raise ValueError("page size must be between 1 and 25")

@@ -18,7 +18,12 @@ MAX_TAGS = 15
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256
 DELETE_DELAY_S = 3.0  # a delete completes seconds later ("deletion may take several seconds to complete")
-RECOVERY_LEVEL = "Recoverable+Purgeable"
+RECOVERY_LEVEL = "Recoverable+Purgeable"  # soft delete on, purge protection off: a new vault's default
+PROTECTED_RECOVERY_LEVEL = "Recoverable"  # purge protection on: deleted secrets wait out the retention period
+PURGE_PROTECTED = (
+    'Operation "purge" is not allowed because purge protection is enabled for this vault. '
+    "Key Vault service will automatically purge it after the retention period has passed."
+)
 RECOVERABLE_DAYS = 90
 CREATE_LIMIT = 300  # secret creates (new versions) per window per vault, as Azure documents
 CREATE_WINDOW_S = 10.0
@@ -179,8 +184,10 @@ class Vault:
         create_window_s: float = CREATE_WINDOW_S,
         recoverable_days: int = RECOVERABLE_DAYS,
         delete_delay_s: float = DELETE_DELAY_S,
+        purge_protection: bool = False,
     ) -> None:
         self.clock = clock
+        self.purge_protection = purge_protection
         self.create_limit = create_limit
         self.create_window_s = create_window_s
         self.recoverable_days = recoverable_days
@@ -351,10 +358,16 @@ class Vault:
             self._secrets[name.lower()] = deleted.record
             return deleted.record
 
+    @property
+    def recovery_level(self) -> str:
+        return PROTECTED_RECOVERY_LEVEL if self.purge_protection else RECOVERY_LEVEL
+
     def purge(self, name: str) -> None:
         with self._lock:
             self._refuse_while_deleting(name)
             self.get_deleted(name)
+            if self.purge_protection:
+                raise VaultError(403, "Forbidden", PURGE_PROTECTED)
             del self._deleted[name.lower()]
 
     # --- for the control API --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 
 from shared.adapters.keyvault_errors import Retry, classify, is_pending_conflict
 from shared.domain.secret_names import is_valid_secret_name
-from shared.domain.secret_values import Secret, SecretValue, SecretVersionInfo
+from shared.domain.secret_values import Erased, Secret, SecretValue, SecretVersionInfo
 from shared.errors import ConnectorError, SecretAccessDenied, SecretNotFound, SecretStoreUnavailable
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 Sleep = Callable[[float], Awaitable[None]]
 STORE_OPTIONS = ("max_attempts", "max_delay_s", "sleep", "delete_poll_s", "delete_wait_s", "concurrency")
 
@@ -271,40 +272,68 @@ class KeyVaultSecretStore:
 
     async def purge(self, name: str) -> None:
         _check_name(name)
-        if await self._purge(name):
+        outcome = await self._purge(name)
+        if outcome == "retained":
+            raise SecretAccessDenied(
+                f"Secret {name!r} cannot be purged: the vault has purge protection on (Key Vault purges it itself "
+                "when the retention period ends)",
+                code="secret_purge_protected",
+            )
+        if outcome == "purged":
             log.info("secret %s: purged", name)
 
-    async def _purge(self, name: str) -> bool:
-        """True when a deleted secret was purged; a delete still completing is waited for."""
+    async def _purge(self, name: str) -> str:
+        """ "purged", "absent" (no deleted secret by that name) or "retained" (purge protection). A delete still
+        completing is waited for."""
         try:
             await self._call("purging", name, lambda: self._client.purge_deleted_secret(name))
         except SecretNotFound:
-            return False
-        return True
+            return "absent"
+        except SecretAccessDenied as exc:
+            if exc.code == "secret_access_denied" and await self._purge_protected(name):
+                return "retained"
+            raise
+        return "purged"
 
-    async def erase(self, names: Iterable[str]) -> int:
+    async def _purge_protected(self, name: str) -> bool:
+        """The deleted secret's recovery level does not allow a purge ("Recoverable", without "Purgeable")."""
+        try:
+            deleted = await self._call("reading the deleted", name, lambda: self._client.get_deleted_secret(name))
+        except SecretNotFound:
+            return False
+        level = deleted.properties.recovery_level or ""
+        return bool(level) and "Purgeable" not in level
+
+    async def erase(self, names: Iterable[str]) -> Erased:
         """Remove these secrets for good, whatever their state (active, being deleted, deleted, absent): every
         delete is asked for first, then each started one is waited for and purged. Safe to repeat after a crash.
-        Returns how many were purged."""
+        A vault with purge protection keeps them deleted until its retention ends: counted as `retained`."""
         unique = list({n.lower(): n for n in names}.values())  # Key Vault names are case-insensitive
         for name in unique:
             _check_name(name)
         started = await self._bounded([self._start_delete(n) for n in unique])
 
-        async def finish(name: str, was_active: bool) -> bool:
+        async def finish(name: str, was_active: bool) -> str:
             if was_active:
                 await self._wait_deleted(name)
             return await self._purge(name)
 
-        purged = await self._bounded([finish(n, a) for n, a in zip(unique, started, strict=True)])
-        log.info("erased %d secret(s): %d deletes started, %d purged", len(unique), sum(started), sum(purged))
-        return sum(purged)
+        outcomes = await self._bounded([finish(n, a) for n, a in zip(unique, started, strict=True)])
+        erased = Erased(purged=outcomes.count("purged"), retained=outcomes.count("retained"))
+        log.info(
+            "erased %d secret(s): %d deletes started, %d purged, %d kept deleted by purge protection",
+            len(unique),
+            sum(started),
+            erased.purged,
+            erased.retained,
+        )
+        return erased
 
-    async def _bounded(self, calls: list[Coroutine[Any, Any, bool]]) -> list[bool]:
+    async def _bounded(self, calls: list[Coroutine[Any, Any, R]]) -> list[R]:
         """Run the calls, at most `concurrency` at once; the first failure cancels the rest and is raised."""
         limit = asyncio.Semaphore(self._concurrency)
 
-        async def one(call: Coroutine[Any, Any, bool]) -> bool:
+        async def one(call: Coroutine[Any, Any, R]) -> R:
             async with limit:
                 return await call
 

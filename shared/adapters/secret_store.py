@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
-from shared.domain.secret_values import Secret, SecretValue, SecretVersionInfo
+from shared.domain.secret_values import Erased, Secret, SecretValue, SecretVersionInfo
 
-__all__ = ["Secret", "SecretStore", "SecretValue", "SecretVersionInfo"]
+__all__ = ["Erased", "Secret", "SecretStore", "SecretValue", "SecretVersionInfo"]
 
 
 class SecretStore(Protocol):
@@ -55,12 +55,13 @@ class SecretStore(Protocol):
 
     async def purge(self, name: str) -> None:
         """Permanently remove a soft-deleted secret (waiting for a delete still completing). Does nothing when no
-        deleted secret has that name."""
+        deleted secret has that name; SecretAccessDenied (code secret_purge_protected) under purge protection."""
         ...
 
-    async def erase(self, names: Iterable[str]) -> int:
+    async def erase(self, names: Iterable[str]) -> Erased:
         """Remove these secrets for good whatever their state (active, being deleted, deleted or absent); safe to
-        repeat after a crash. Returns how many were purged."""
+        repeat after a crash. Under purge protection they stay deleted until the vault's retention ends
+        (`retained`), which is not an error."""
         ...
 
     async def exists(self, name: str) -> bool:

@@ -13,7 +13,7 @@ from emulators.keyvault.control import Control
 from emulators.keyvault.state import DELETE_DELAY_S
 from shared.adapters.keyvault_secrets import KeyVaultSecretStore
 from shared.domain.secret_names import client_secret_ref
-from shared.domain.secret_values import Secret, SecretVersionInfo
+from shared.domain.secret_values import Erased, Secret, SecretVersionInfo
 from shared.errors import SecretAccessDenied, SecretConflict, SecretNotFound, SecretStoreUnavailable
 from tests.support.keyvault import KeyVaultStack
 from tests.support.secret_store_contract import CONTRACT, Check
@@ -257,7 +257,7 @@ async def test_erase_removes_many_secrets_with_one_delete_and_one_purge_each(
     for name in names:
         await store.set(name, "v")
     await store.delete(names[0])  # one already being deleted
-    assert await store.erase(names) == 40
+    assert await store.erase(names) == Erased(purged=40)
     assert keyvault.control.snapshot() == {"secrets": {}, "deleted": [], "deleting": []}
     counters = keyvault.control.counters()
     assert (counters["delete"], counters["purge"]) == (40, 40)
@@ -274,7 +274,7 @@ async def test_erase_finishes_after_a_crash_between_its_deletes_and_purges(
         await store.erase(names)
     assert keyvault.control.snapshot()["deleting"] == names
     keyvault.control.clear_faults()
-    assert await store.erase(names) == 6  # DELETE is 404 now; each purge waits out ObjectIsBeingDeleted
+    assert await store.erase(names) == Erased(purged=6)  # DELETE is 404 now; each purge waits out the delete
     assert keyvault.control.snapshot() == {"secrets": {}, "deleted": [], "deleting": []}
 
 
@@ -287,3 +287,25 @@ async def test_versions_put_the_current_one_first_within_one_second(store: KeyVa
     listed = await store.versions("conn-same-second")
     assert listed[0].version == written[-1]
     assert sorted(v.version for v in listed) == sorted(written)
+
+
+async def test_under_purge_protection_erase_leaves_deleted_secrets_for_the_vault(
+    store: KeyVaultSecretStore, keyvault: KeyVaultStack
+) -> None:
+    """The project's vault has purge protection on (infra): a purge is 403 and the vault purges deleted secrets
+    itself when the retention ends. erase deletes and counts them as retained; purge says why it cannot."""
+    keyvault.control.set_purge_protection(True)
+    names = ["conn-protected-1", "conn-protected-2"]
+    for name in names:
+        await store.set(name, "v")
+    assert await store.erase([*names, "conn-protected-absent"]) == Erased(retained=2)
+    snapshot = keyvault.control.snapshot()
+    assert (snapshot["secrets"], snapshot["deleted"]) == ({}, names)
+    assert await store.erase(names) == Erased(retained=2)  # repeatable
+    with pytest.raises(SecretAccessDenied) as caught:
+        await store.purge(names[0])
+    assert caught.value.code == "secret_purge_protected"
+    keyvault.control.authorize(["someone-else"])  # a missing role is still an error, not "retained"
+    with pytest.raises(SecretAccessDenied) as denied:
+        await store.erase(names)
+    assert denied.value.code == "secret_access_denied"

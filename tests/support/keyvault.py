@@ -56,6 +56,7 @@ class KeyVaultStack:
         control.set_page_size(25)
         control.set_create_limit(CREATE_LIMIT, CREATE_WINDOW_S)
         control.set_delete_delay(DELETE_DELAY_S)
+        control.set_purge_protection(False)
 
     async def sleep_on_vault_clock(self, seconds: float) -> None:
         """A `sleep=` for adapters under test: the vault's clock moves instead of the test waiting (deletes
