@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 from emulators.common.tls import make_loopback_tls
+from emulators.keyvault.rules import CREATE_LIMIT, DELETE_DELAY_S
 from emulators.keyvault.server import DEFAULT_LOGIN_URL, KeyVaultEmulator
-from emulators.keyvault.state import CREATE_LIMIT, DELETE_DELAY_S
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-00000000a11c"
 

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emulators.keyvault.state import Clock, Vault, VaultError
+from emulators.keyvault.rules import VaultError
+from emulators.keyvault.state import Clock, Vault
 
 if TYPE_CHECKING:
     from emulators.keyvault.auth import Authorizer

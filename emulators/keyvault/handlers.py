@@ -13,15 +13,8 @@ from aiohttp import web
 
 from emulators.keyvault.auth import VAULT_RESOURCE, AuthFailure, Authorizer
 from emulators.keyvault.control import Control
-from emulators.keyvault.state import (
-    RECOVERABLE_DAYS,
-    DeletedRecord,
-    SecretRecord,
-    SecretVersion,
-    Vault,
-    VaultError,
-    bad_parameter,
-)
+from emulators.keyvault.rules import RECOVERABLE_DAYS, VaultError, bad_parameter
+from emulators.keyvault.state import DeletedRecord, SecretRecord, SecretVersion, Vault
 
 log = logging.getLogger("emulators.keyvault")
 

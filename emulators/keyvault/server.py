@@ -13,7 +13,8 @@ from emulators.common.tokens import TokenSigner
 from emulators.keyvault.auth import Authorizer, KeySource
 from emulators.keyvault.control import Control
 from emulators.keyvault.handlers import SecretsApi
-from emulators.keyvault.state import CREATE_LIMIT, CREATE_WINDOW_S, DELETE_DELAY_S, Clock, Vault
+from emulators.keyvault.rules import CREATE_LIMIT, CREATE_WINDOW_S, DELETE_DELAY_S
+from emulators.keyvault.state import Clock, Vault
 
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 

@@ -25,7 +25,7 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from emulators.common.processes import stop_process
 from emulators.common.tokens import TokenSigner
-from emulators.keyvault.state import DELETE_DELAY_S
+from emulators.keyvault.rules import DELETE_DELAY_S
 from tests.support.keyvault import KeyVaultStack
 
 API = "api-version=7.6"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulators.keyvault.control import Control
-from emulators.keyvault.state import DELETE_DELAY_S
+from emulators.keyvault.rules import DELETE_DELAY_S
 from shared.adapters.keyvault_secrets import KeyVaultSecretStore
 from shared.domain.secret_names import client_secret_ref
 from shared.domain.secret_values import Erased, Secret, SecretVersionInfo

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from emulators.common.tls import LoopbackTLS, make_loopback_tls
 from emulators.keyvault.control import Control
+from emulators.keyvault.rules import CREATE_LIMIT, CREATE_WINDOW_S, DELETE_DELAY_S
 from emulators.keyvault.server import KeyVaultEmulator
-from emulators.keyvault.state import CREATE_LIMIT, CREATE_WINDOW_S, DELETE_DELAY_S
 from tests.support.token_stub import TokenStub
 
 if TYPE_CHECKING:
