@@ -47,8 +47,9 @@ def _progress_of(row: dict[str, Any]) -> PurgeProgress:
     raw = row.get("purge_json")
     if raw:
         return PurgeProgress.from_json(str(raw))
-    now = utc_now()  # purging without a record (written by hand, or an older version): start one
-    return PurgeProgress(job_id=uuid.uuid4().hex, requested_at=now, updated_at=now)
+    now = utc_now()  # purging without a record (written by hand, or an older version): one, the same every time
+    job_id = uuid.uuid5(uuid.NAMESPACE_URL, f"purge/{row['RowKey']}").hex
+    return PurgeProgress(job_id=job_id, requested_at=now, updated_at=now)
 
 
 async def purge_status(tables: Any, connection_id: str) -> dict[str, Any] | None:

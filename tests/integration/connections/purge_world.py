@@ -95,7 +95,10 @@ async def seed_rotated_users(container: Container, connection_id: str, count: in
             assert etag is not None
             ref = password_ref(connection_id, uid)
             tags = rules.with_status(ref.tags, rules.CURRENT, rotated_at=now.isoformat())
-            info = await secrets.set(ref.name, f"Seeded-{uuid.uuid4().hex}-Aa1!", tags=tags)
+            password = f"Seeded-{uuid.uuid4().hex}-Aa1!"
+            if len(SEEN.secrets) < 400:  # the package's last test scans every response, log and row for them
+                SEEN.secrets.add(password)
+            info = await secrets.set(ref.name, password, tags=tags)
             await state.finish(uid, etag, {"last_rotated_at": now.isoformat(), "last_result": "rotated"})
             await state.record(uid, now, run, "rotated", "", info.version)
 
