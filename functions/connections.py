@@ -1,12 +1,18 @@
-"""HTTP API for connections: create, list, show, update, delete and verify (function key required)."""
+"""Connections: create, list, show, update, delete and verify over HTTP (function key required), and the queue
+worker that purges a connection (DELETE ...?purge=true queues it)."""
 
 from __future__ import annotations
+
+import json
+import logging
 
 import azure.functions as func
 
 from functions.http_util import answer, json_body
+from shared import storage_names as names
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
+log = logging.getLogger(__name__)
 
 
 @bp.function_name("connections_create")
@@ -81,9 +87,20 @@ async def delete(req: func.HttpRequest) -> func.HttpResponse:
         if purge_raw not in ("true", "false"):
             raise ValidationError({"purge": "must be true or false"})
         async with Container.from_env() as container:
-            return 200, await delete_connection(container, cid, purge_raw == "true")
+            return await delete_connection(container, cid, purge_raw == "true")
 
     return await answer(work, "connections_delete", cid)
+
+
+@bp.function_name("purge_worker")
+@bp.queue_trigger(arg_name="msg", queue_name=names.PURGE_JOBS, connection="AzureWebJobsStorage")
+async def purge_worker(msg: func.QueueMessage) -> None:
+    from shared.composition import Container
+    from shared.services.connection_purge import run_purge_job
+
+    async with Container.from_env() as container:
+        progress = await run_purge_job(container, json.loads(msg.get_body()))
+    log.info("purge job %s: %s", msg.id, progress.phase if progress else "nothing to purge")
 
 
 @bp.function_name("connections_verify")

@@ -117,6 +117,7 @@ var queueNames = [
   'sync-jobs'
   'rotation-jobs'
   'directory-changes'
+  'purge-jobs'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

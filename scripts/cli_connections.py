@@ -65,9 +65,21 @@ async def _update(container: Any, args: argparse.Namespace) -> Any:
 
 
 async def _delete(container: Any, args: argparse.Namespace) -> Any:
+    """With --purge the purge is queued as the API does, then run here at once (the queued message then finds
+    nothing left to do)."""
+    from shared.domain.purge import purge_message
+    from shared.services.connection_purge import run_purge_job
     from shared.services.connections import delete_connection
 
-    return await delete_connection(container, args.id, purge=args.purge)
+    _, answer = await delete_connection(container, args.id, purge=args.purge)
+    if not args.purge:
+        return answer
+    progress = await run_purge_job(container, purge_message(answer["id"], answer["purge"]["job_id"]))
+    while progress is not None and progress.phase != "done":  # continued (budget) or waiting for a running job
+        if progress.phase == "waiting":
+            return {"id": answer["id"], "deleted": False, "purged": False, "purge": progress.public_view()}
+        progress = await run_purge_job(container, purge_message(answer["id"], progress.job_id))
+    return {"id": answer["id"], "deleted": True, "purged": True, "purge": progress.public_view() if progress else None}
 
 
 async def _verify(container: Any, args: argparse.Namespace) -> Any:
@@ -130,5 +142,7 @@ def register(features: Any) -> None:
     update.set_defaults(run=_update)
     delete = commands.add_parser("delete", help="remove a connection and its credentials")
     delete.add_argument("id")
-    delete.add_argument("--purge", action="store_true", help="also remove its synced data and stored passwords")
+    delete.add_argument(
+        "--purge", action="store_true", help="remove everything of it (synced data, passwords, history), here and now"
+    )
     delete.set_defaults(run=_delete)

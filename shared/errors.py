@@ -56,6 +56,20 @@ class Conflict(ConnectorError):
     http_status = 409
 
 
+class ConnectionPurging(NotFound):
+    """The connection is being purged: to every feature it is gone (workers drop its jobs as for a deleted one);
+    HTTP answers 409 and only GET /api/connections/{id} still shows it, with the purge's progress."""
+
+    code = "connection_purging"
+    http_status = 409
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(
+            f"Connection {connection_id} is being purged: GET /api/connections/{connection_id} shows the progress "
+            "and answers 404 once everything is gone"
+        )
+
+
 class ConcurrencyConflict(Conflict):
     """An ETag-guarded write lost the race: someone else changed the entity since it was read."""
 

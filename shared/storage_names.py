@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 # Tables (alphanumeric, 3-63 characters, starting with a letter)
-CONNECTIONS = "connections"  # PK "connection", RK connection id; PK "tenant", RK tenant id: the tenant index
+# PK "connection", RK connection id (purge progress in `purge_json` while purging); PK "tenant", RK tenant id: the
+# tenant index (which connections a tenant has, what group each rotates)
+CONNECTIONS = "connections"
 AUDIT = "audit"  # PK connection id (or "deployment"), RK inverted time + id
 CONSENT_STATES = (
     "consentstates"  # PK "state", RK nonce: single-use consent states; "signing-key"/"current": key version
@@ -35,5 +37,6 @@ TABLES = (
 SYNC_JOBS = "sync-jobs"  # one message per connection sync job (or continuation)
 ROTATION_JOBS = "rotation-jobs"  # one message per connection rotation job
 DIRECTORY_CHANGES = "directory-changes"  # the change feed for the rest of the product
+PURGE_JOBS = "purge-jobs"  # one message per connection purge job (or continuation)
 
-QUEUES = (SYNC_JOBS, ROTATION_JOBS, DIRECTORY_CHANGES)
+QUEUES = (SYNC_JOBS, ROTATION_JOBS, DIRECTORY_CHANGES, PURGE_JOBS)

@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 from emulators.common.tls import make_loopback_tls
+from emulators.keyvault.rules import CREATE_LIMIT, DELETE_DELAY_S
 from emulators.keyvault.server import DEFAULT_LOGIN_URL, KeyVaultEmulator
-from emulators.keyvault.state import CREATE_LIMIT
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-00000000a11c"
 
@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--create-limit", type=int, default=CREATE_LIMIT, help="secret creates per 10 s before 429 (0 = unlimited)"
     )
+    parser.add_argument(
+        "--delete-delay",
+        type=float,
+        default=DELETE_DELAY_S,
+        help="seconds a delete takes to complete (during them the name is being deleted)",
+    )
     return parser.parse_args(argv)
 
 
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         page_size=args.page_size,
         create_limit=args.create_limit or None,
+        delete_delay_s=args.delete_delay,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,4 +1,4 @@
-"""The test-facing control panel of the Key Vault emulator: clock, counters, injected faults, paging, RBAC."""
+"""The test-facing control panel of the Key Vault emulator: clock, counters, faults, delays, paging, RBAC."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emulators.keyvault.state import Clock, Vault, VaultError
+from emulators.keyvault.rules import VaultError
+from emulators.keyvault.state import Clock, Vault
 
 if TYPE_CHECKING:
     from emulators.keyvault.auth import Authorizer
@@ -74,12 +75,14 @@ class Control:
         count: int = 1,
         operations: Iterable[str] | None = None,
         retry_after: int | None = None,
+        inner_code: str | None = None,
     ) -> None:
         ops = frozenset(operations) if operations is not None else None
         if ops is not None and not ops <= OPERATIONS:
             raise ValueError(f"unknown operations: {sorted(ops - OPERATIONS)}")
+        error = VaultError(status, code, message, retry_after=retry_after, inner_code=inner_code)
         with self._lock:
-            self._faults.append(_Fault(VaultError(status, code, message, retry_after=retry_after), ops, count))
+            self._faults.append(_Fault(error, ops, count))
 
     def take_fault(self, operation: str) -> VaultError | None:
         with self._lock:
@@ -107,6 +110,22 @@ class Control:
         if window_s is not None:
             self.vault.create_window_s = window_s
 
+    def set_delete_delay(self, seconds: float) -> None:
+        """How long (emulator clock) a delete takes to complete; on by default (DELETE_DELAY_S). A test that is
+        not about deletion may set 0, saying so; advancing the clock completes pending deletes at once."""
+        if seconds < 0:
+            raise ValueError("the delete delay cannot be negative")
+        self.vault.delete_delay_s = float(seconds)
+
+    @property
+    def delete_delay(self) -> float:
+        return self.vault.delete_delay_s
+
+    def set_purge_protection(self, on: bool) -> None:
+        """Purge protection (off by default, as on a new vault): purges are 403 and deleted secrets stay until the
+        retention period ends; recoveryLevel says `Recoverable`."""
+        self.vault.purge_protection = on
+
     def set_page_size(self, size: int) -> None:
         if not 1 <= size <= 25:
             raise ValueError("page size must be between 1 and 25")
@@ -122,7 +141,7 @@ class Control:
         return self.vault.snapshot()
 
     def reset(self) -> None:
-        """Empty the vault and forget counters and faults (the clock and RBAC settings stay)."""
+        """Empty the vault and forget counters and faults (the clock, delays, limits and RBAC settings stay)."""
         self.vault.clear()
         with self._lock:
             self._counts.clear()

@@ -13,16 +13,8 @@ from aiohttp import web
 
 from emulators.keyvault.auth import VAULT_RESOURCE, AuthFailure, Authorizer
 from emulators.keyvault.control import Control
-from emulators.keyvault.state import (
-    RECOVERABLE_DAYS,
-    RECOVERY_LEVEL,
-    DeletedRecord,
-    SecretRecord,
-    SecretVersion,
-    Vault,
-    VaultError,
-    bad_parameter,
-)
+from emulators.keyvault.rules import RECOVERABLE_DAYS, VaultError, bad_parameter
+from emulators.keyvault.state import DeletedRecord, SecretRecord, SecretVersion, Vault
 
 log = logging.getLogger("emulators.keyvault")
 
@@ -124,7 +116,10 @@ class SecretsApi:
         if v.expires is not None:
             attrs["exp"] = v.expires
         attrs.update(
-            created=v.created, updated=v.updated, recoveryLevel=RECOVERY_LEVEL, recoverableDays=RECOVERABLE_DAYS
+            created=v.created,
+            updated=v.updated,
+            recoveryLevel=self.vault.recovery_level,
+            recoverableDays=RECOVERABLE_DAYS,
         )
         return attrs
 

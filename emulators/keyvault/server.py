@@ -13,7 +13,8 @@ from emulators.common.tokens import TokenSigner
 from emulators.keyvault.auth import Authorizer, KeySource
 from emulators.keyvault.control import Control
 from emulators.keyvault.handlers import SecretsApi
-from emulators.keyvault.state import CREATE_LIMIT, CREATE_WINDOW_S, Clock, Vault
+from emulators.keyvault.rules import CREATE_LIMIT, CREATE_WINDOW_S, DELETE_DELAY_S
+from emulators.keyvault.state import Clock, Vault
 
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 
@@ -24,6 +25,7 @@ class KeyVaultEmulator:
     `authorized`: app ids / object ids allowed to use the vault (RBAC); None lets any valid token in.
     `tls`: reuse a CA (e.g. the identity emulator's) so one CA file trusts both; else a new CA is made.
     `create_limit`: secret creates per `create_window_s` before 429 (Azure: 300 per 10 s); None = unlimited.
+    `delete_delay_s`: seconds (emulator clock) a delete takes to complete (default DELETE_DELAY_S).
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class KeyVaultEmulator:
         page_size: int = 25,
         create_limit: int | None = CREATE_LIMIT,
         create_window_s: float = CREATE_WINDOW_S,
+        delete_delay_s: float = DELETE_DELAY_S,
     ) -> None:
         if signer is not None:
             if public_pem is not None or jwks_url is not None:
@@ -50,7 +53,9 @@ class KeyVaultEmulator:
             keys = KeySource(public_pem=public_pem, jwks_url=jwks_url, jwks_ca_path=jwks_ca_path)
         self.tenant = tenant
         self.clock = Clock()
-        self.vault = Vault(self.clock, create_limit=create_limit, create_window_s=create_window_s)
+        self.vault = Vault(
+            self.clock, create_limit=create_limit, create_window_s=create_window_s, delete_delay_s=delete_delay_s
+        )
         self.authorizer = Authorizer(keys, tenant, authorized=authorized)
         self.control = Control(self.vault, self.clock, page_size=page_size)
         self.control.attach(self.authorizer)

@@ -1,9 +1,9 @@
-"""One vault's secrets in memory with Key Vault's rules: versions, soft delete, recovery, purge, limits and errors."""
+"""One vault's secrets in memory, following Key Vault's rules (rules.py): versions, soft delete that completes after
+a delay, recovery, purge (or purge protection), the create limit."""
 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 import uuid
@@ -11,54 +11,26 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-NAME_PATTERN = re.compile(r"^[0-9A-Za-z-]{1,127}$")
-MAX_VALUE_BYTES = 25 * 1024  # Key Vault: a secret value is at most 25 KB
-MAX_TAGS = 15
-MAX_TAG_NAME = 512
-MAX_TAG_VALUE = 256
-RECOVERY_LEVEL = "Recoverable+Purgeable"
-RECOVERABLE_DAYS = 90
-CREATE_LIMIT = 300  # secret creates (new versions) per window per vault, as Azure documents
-CREATE_WINDOW_S = 10.0
-RECOVERY_HINT = (
-    "If you recently deleted this secret you may be able to recover it using the correct recovery command. "
-    "For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+from emulators.keyvault.rules import (
+    CREATE_LIMIT,
+    CREATE_WINDOW_S,
+    DELETE_DELAY_S,
+    MAX_VALUE_BYTES,
+    PROTECTED_RECOVERY_LEVEL,
+    PURGE_PROTECTED,
+    RECOVERABLE_DAYS,
+    RECOVERY_LEVEL,
+    VaultError,
+    attributes_of,
+    bad_parameter,
+    being_deleted,
+    check_content_type,
+    check_name,
+    check_tags,
+    deleted_not_found,
+    not_found,
+    timestamp,
 )
-
-
-class VaultError(Exception):
-    """A failure Key Vault reports as `{"error": {"code", "message", "innererror"?}}` with an HTTP status."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, inner_code: str | None = None, retry_after: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.inner_code = inner_code
-        self.retry_after = retry_after
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.inner_code:
-            error["innererror"] = {"code": self.inner_code}
-        return {"error": error}
-
-
-def bad_parameter(message: str) -> VaultError:
-    return VaultError(400, "BadParameter", message)
-
-
-def not_found(name: str, version: str = "") -> VaultError:
-    ident = f"{name}/{version}" if version else name
-    return VaultError(
-        404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault. " + RECOVERY_HINT
-    )
-
-
-def deleted_not_found(name: str) -> VaultError:
-    return VaultError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
 
 
 class Clock:
@@ -108,44 +80,10 @@ class DeletedRecord:
     record: SecretRecord
     deleted_date: int
     scheduled_purge_date: int
+    completes_at: float = 0.0  # emulator clock; until then the secret is being deleted
 
-
-def check_name(name: str) -> None:
-    if not NAME_PATTERN.match(name):
-        raise bad_parameter(f"The request URI contains an invalid name: {name}")
-
-
-def _check_tags(tags: Any) -> dict[str, str] | None:
-    if tags is None:
-        return None
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-        raise bad_parameter("Tags must be a JSON object of string names to string values.")
-    if len(tags) > MAX_TAGS:
-        raise bad_parameter(f"Too many tags: at most {MAX_TAGS} are allowed.")
-    for key, value in tags.items():
-        if not key or len(key) > MAX_TAG_NAME or len(value) > MAX_TAG_VALUE:
-            raise bad_parameter(
-                f"Tag names must be 1-{MAX_TAG_NAME} characters and tag values at most {MAX_TAG_VALUE} characters."
-            )
-    return dict(tags)
-
-
-def _timestamp(attributes: dict[str, Any], key: str) -> int | None:
-    value = attributes.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_parameter(f"Attribute {key} must be a Unix time in seconds.")
-    return int(value)
-
-
-def _attributes(body: dict[str, Any]) -> dict[str, Any]:
-    attributes = body.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        raise bad_parameter("attributes must be a JSON object.")
-    if "enabled" in attributes and attributes["enabled"] is not None and not isinstance(attributes["enabled"], bool):
-        raise bad_parameter("Attribute enabled must be true or false.")
-    return attributes
+    def complete(self, now: float) -> bool:
+        return now >= self.completes_at
 
 
 class Vault:
@@ -158,11 +96,15 @@ class Vault:
         create_limit: int | None = CREATE_LIMIT,
         create_window_s: float = CREATE_WINDOW_S,
         recoverable_days: int = RECOVERABLE_DAYS,
+        delete_delay_s: float = DELETE_DELAY_S,
+        purge_protection: bool = False,
     ) -> None:
         self.clock = clock
+        self.purge_protection = purge_protection
         self.create_limit = create_limit
         self.create_window_s = create_window_s
         self.recoverable_days = recoverable_days
+        self.delete_delay_s = delete_delay_s
         self._lock = threading.RLock()
         self._secrets: dict[str, SecretRecord] = {}
         self._deleted: dict[str, DeletedRecord] = {}
@@ -176,6 +118,11 @@ class Vault:
         now = self._now()
         for key in [k for k, d in self._deleted.items() if d.scheduled_purge_date <= now]:
             del self._deleted[key]
+
+    def _deleting(self, key: str) -> bool:
+        """True while a delete of this name has not completed (the secret is in neither collection yet)."""
+        deleted = self._deleted.get(key)
+        return deleted is not None and not deleted.complete(self.clock.now())
 
     def _check_create_rate(self) -> None:
         if self.create_limit is None:
@@ -210,14 +157,14 @@ class Vault:
             raise bad_parameter("Property 'value' is required and must be a string.")
         if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
             raise bad_parameter(f"Secret value is too large: the maximum is {MAX_VALUE_BYTES} bytes.")
-        content_type = body.get("contentType")
-        if content_type is not None and not isinstance(content_type, str):
-            raise bad_parameter("contentType must be a string.")
-        tags = _check_tags(body.get("tags"))
-        attributes = _attributes(body)
+        content_type = check_content_type(body)
+        tags = check_tags(body.get("tags"))
+        attributes = attributes_of(body)
         with self._lock:
             self._purge_due()
             key = name.lower()
+            if self._deleting(key):
+                raise being_deleted(f"Secret {name} is currently being deleted.")
             if key in self._deleted:
                 raise VaultError(
                     409,
@@ -234,8 +181,8 @@ class Vault:
                 content_type=content_type,
                 tags=tags,
                 enabled=attributes.get("enabled") is not False,
-                not_before=_timestamp(attributes, "nbf"),
-                expires=_timestamp(attributes, "exp"),
+                not_before=timestamp(attributes, "nbf"),
+                expires=timestamp(attributes, "exp"),
                 created=now,
                 updated=now,
             )
@@ -252,11 +199,9 @@ class Vault:
             return record, found
 
     def update_secret(self, name: str, version: str, body: dict[str, Any]) -> tuple[SecretRecord, SecretVersion]:
-        attributes = _attributes(body)
-        tags = _check_tags(body.get("tags")) if "tags" in body else None
-        content_type = body.get("contentType")
-        if content_type is not None and not isinstance(content_type, str):
-            raise bad_parameter("contentType must be a string.")
+        attributes = attributes_of(body)
+        tags = check_tags(body.get("tags")) if "tags" in body else None
+        content_type = check_content_type(body)
         with self._lock:
             record, found = self.get_secret(name, version)
             if "tags" in body:
@@ -266,9 +211,9 @@ class Vault:
             if attributes.get("enabled") is not None:
                 found.enabled = bool(attributes["enabled"])
             if "nbf" in attributes:
-                found.not_before = _timestamp(attributes, "nbf")
+                found.not_before = timestamp(attributes, "nbf")
             if "exp" in attributes:
-                found.expires = _timestamp(attributes, "exp")
+                found.expires = timestamp(attributes, "exp")
             found.updated = self._now()
             return record, found
 
@@ -278,52 +223,75 @@ class Vault:
             return [self._secrets[k] for k in sorted(self._secrets)]
 
     def list_versions(self, name: str) -> tuple[SecretRecord, list[SecretVersion]]:
+        """Every version, in the service's order: by version id, not by creation time."""
         with self._lock:
             record = self._active(name)
-            return record, list(record.versions)
+            return record, sorted(record.versions, key=lambda v: v.version)
 
     def delete_secret(self, name: str) -> DeletedRecord:
+        """Starts the delete: the secret leaves the active collection at once and reaches the deleted state
+        `delete_delay_s` later (on the emulator clock); until then its name answers 409 ObjectIsBeingDeleted."""
         with self._lock:
             record = self._active(name)
             now = self._now()
-            deleted = DeletedRecord(record, now, now + self.recoverable_days * 86400)
+            deleted = DeletedRecord(
+                record, now, now + self.recoverable_days * 86400, self.clock.now() + self.delete_delay_s
+            )
             del self._secrets[name.lower()]
             self._deleted[name.lower()] = deleted
             return deleted
 
     def get_deleted(self, name: str) -> DeletedRecord:
+        """The deleted secret; 404 until its delete has completed (what the SDK's delete poller waits for)."""
         check_name(name)
         with self._lock:
             self._purge_due()
             deleted = self._deleted.get(name.lower())
-            if deleted is None:
+            if deleted is None or not deleted.complete(self.clock.now()):
                 raise deleted_not_found(name)
             return deleted
 
     def list_deleted(self) -> list[DeletedRecord]:
         with self._lock:
             self._purge_due()
-            return [self._deleted[k] for k in sorted(self._deleted)]
+            now = self.clock.now()
+            return [self._deleted[k] for k in sorted(self._deleted) if self._deleted[k].complete(now)]
+
+    def _refuse_while_deleting(self, name: str) -> None:
+        check_name(name)
+        self._purge_due()
+        if self._deleting(name.lower()):
+            raise being_deleted("Secret is currently being deleted.")
 
     def recover(self, name: str) -> SecretRecord:
         with self._lock:
+            self._refuse_while_deleting(name)
             deleted = self.get_deleted(name)
             del self._deleted[name.lower()]
             self._secrets[name.lower()] = deleted.record
             return deleted.record
 
+    @property
+    def recovery_level(self) -> str:
+        return PROTECTED_RECOVERY_LEVEL if self.purge_protection else RECOVERY_LEVEL
+
     def purge(self, name: str) -> None:
         with self._lock:
+            self._refuse_while_deleting(name)
             self.get_deleted(name)
+            if self.purge_protection:
+                raise VaultError(403, "Forbidden", PURGE_PROTECTED)
             del self._deleted[name.lower()]
 
     # --- for the control API --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             self._purge_due()
+            now = self.clock.now()
             return {
                 "secrets": {r.name: len(r.versions) for r in self._secrets.values()},
-                "deleted": sorted(d.record.name for d in self._deleted.values()),
+                "deleted": sorted(d.record.name for d in self._deleted.values() if d.complete(now)),
+                "deleting": sorted(d.record.name for d in self._deleted.values() if not d.complete(now)),
             }
 
     def clear(self) -> None:

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+from shared.adapters.keyvault_errors import Retry, classify, is_pending_conflict
 from shared.domain.secret_names import is_valid_secret_name
-from shared.domain.secret_values import Secret, SecretValue, SecretVersionInfo
-from shared.errors import (
-    ConnectorError,
-    SecretAccessDenied,
-    SecretConflict,
-    SecretNotFound,
-    SecretStoreUnavailable,
-    ValidationError,
-)
+from shared.domain.secret_values import Erased, Secret, SecretValue, SecretVersionInfo
+from shared.errors import ConnectorError, SecretAccessDenied, SecretNotFound, SecretStoreUnavailable
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -40,39 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# 409s that clear by themselves: the name is mid-delete or mid-recovery on the service side.
-TRANSIENT_CONFLICTS = frozenset({"ObjectIsBeingDeleted", "ObjectIsBeingRecovered"})
+R = TypeVar("R")
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def _error_codes(exc: HttpResponseError) -> tuple[str | None, str | None]:
-    """Key Vault's `error.code` and `error.innererror.code`, read from the response body when there is one."""
-    response = getattr(exc, "response", None)
-    try:
-        body = json.loads(response.text()) if response is not None else None
-    except (ValueError, TypeError, AttributeError):
-        return None, None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, None
-    inner = error.get("innererror")
-    return error.get("code"), inner.get("code") if isinstance(inner, dict) else None
-
-
-def _retry_after(exc: HttpResponseError) -> float | None:
-    response = getattr(exc, "response", None)
-    raw = response.headers.get("Retry-After") if response is not None else None
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+STORE_OPTIONS = ("max_attempts", "max_delay_s", "sleep", "delete_poll_s", "delete_wait_s", "concurrency")
 
 
 def _info(props: SecretProperties) -> SecretVersionInfo:
@@ -109,15 +63,31 @@ def _transport_trusting(ca_path: str) -> Any:
 
 class KeyVaultSecretStore:
     """SecretStore over one vault. The SDK's own retries are off: this class retries 429/5xx/network errors,
-    honouring Retry-After, at most `max_attempts` times and never waiting longer than `max_delay_s` at once."""
+    honouring Retry-After, at most `max_attempts` times and never waiting longer than `max_delay_s` at once.
+
+    A Key Vault delete completes seconds after it is accepted; until then the name answers 409
+    ObjectIsBeingDeleted. `delete` does not wait for that; `set`, `recover` and `purge` wait it out, polling every
+    `delete_poll_s` for at most `delete_wait_s` in all (then SecretStoreUnavailable). `erase` runs at most
+    `concurrency` vault requests at once."""
 
     def __init__(
-        self, client: SecretClient, *, max_attempts: int = 4, max_delay_s: float = 30.0, sleep: Sleep = asyncio.sleep
+        self,
+        client: SecretClient,
+        *,
+        max_attempts: int = 4,
+        max_delay_s: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+        delete_poll_s: float = 1.0,
+        delete_wait_s: float = 120.0,
+        concurrency: int = 16,
     ) -> None:
         self._client = client
         self._max_attempts = max_attempts
         self._max_delay_s = max_delay_s
         self._sleep = sleep
+        self._delete_poll_s = delete_poll_s
+        self._delete_wait_s = delete_wait_s
+        self._concurrency = concurrency
 
     @classmethod
     def create(
@@ -135,7 +105,7 @@ class KeyVaultSecretStore:
         (`logging_enable`) is always off, because bodies carry secret values."""
         from azure.keyvault.secrets.aio import SecretClient
 
-        store_options = {k: options.pop(k) for k in ("max_attempts", "max_delay_s", "sleep") if k in options}
+        store_options = {k: options.pop(k) for k in STORE_OPTIONS if k in options}
         options["logging_enable"] = False
         if ca_path:
             options["transport"] = _transport_trusting(ca_path)
@@ -156,7 +126,7 @@ class KeyVaultSecretStore:
     ) -> None:
         await self.close()
 
-    # --- the one request path: retries and error mapping ----------------------------------------------------
+    # --- the one request path: retries, waits and error mapping ---------------------------------------------
     def _delay(self, attempt: int, hint: float | None) -> float:
         if hint is not None:
             return min(hint, self._max_delay_s)
@@ -164,57 +134,38 @@ class KeyVaultSecretStore:
         return float(min(self._max_delay_s, 0.5 * 2.0 ** (attempt - 1) * jitter))
 
     async def _call(self, what: str, name: str, func: Callable[[], Awaitable[T]]) -> T:
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
-            attempt += 1
             try:
                 return await func()
-            except ResourceNotFoundError as exc:
-                raise SecretNotFound(f"Key Vault has no secret {name!r} ({what})") from exc
-            except ResourceExistsError as exc:
-                _, inner = _error_codes(exc)
-                if inner not in TRANSIENT_CONFLICTS:
-                    raise SecretConflict(
-                        f"Secret {name!r} is deleted but recoverable in Key Vault: recover or purge it first"
-                    ) from exc
-                retry_hint, reason = _retry_after(exc), f"409 {inner}"
-            except ClientAuthenticationError as exc:
-                raise SecretAccessDenied(
-                    f"Key Vault did not accept the app's identity while {what} {name!r}",
-                    code="secret_store_unauthenticated",
-                ) from exc
             except HttpResponseError as exc:
-                status = exc.status_code or 0
-                code, inner = _error_codes(exc)
-                if status == 403:
-                    if inner == "SecretDisabled":
-                        raise SecretAccessDenied(
-                            f"Secret {name!r} is disabled in Key Vault", code="secret_disabled"
+                decision = classify(exc, what, name)
+                if isinstance(decision, ConnectorError):
+                    raise decision from exc
+                if decision.pending:  # the name is still being deleted or recovered: wait, bounded
+                    if waited >= self._delete_wait_s:
+                        raise SecretStoreUnavailable(
+                            f"Key Vault was still deleting or recovering {name!r} after {waited:.0f} s ({what})",
+                            retry_after=decision.hint,
                         ) from exc
-                    raise SecretAccessDenied(
-                        f"The app's identity may not use Key Vault secrets ({what} {name!r}): "
-                        "grant it the 'Key Vault Secrets Officer' role on the vault"
-                    ) from exc
-                if status == 400:
-                    raise ValidationError(
-                        {"secret": f"Key Vault refused {what} {name!r}: {code or 'BadParameter'}"}
-                    ) from exc
-                if status not in RETRYABLE_STATUS:
-                    raise ConnectorError(
-                        f"Key Vault answered {status} {code or ''} while {what} {name!r}", code="secret_store_error"
-                    ) from exc
-                retry_hint, reason = _retry_after(exc), f"{status} {code or ''}".strip()
+                    pause = min(decision.hint or self._delete_poll_s, self._max_delay_s)
+                    waited += pause
+                    log.info("Key Vault %s while %s %s; waiting %.1f s", decision.reason, what, name, pause)
+                    await self._sleep(pause)
+                    continue
+                retry: Retry = decision
             except (ServiceRequestError, ServiceResponseError) as exc:
-                retry_hint, reason = None, type(exc).__name__
-                if attempt >= self._max_attempts:
+                retry = Retry(type(exc).__name__, None)
+                if attempt + 1 >= self._max_attempts:
                     raise SecretStoreUnavailable(f"Key Vault could not be reached while {what} {name!r}") from exc
+            attempt += 1
             if attempt >= self._max_attempts:
                 raise SecretStoreUnavailable(
-                    f"Key Vault kept failing ({reason}) while {what} {name!r}; gave up after {attempt} attempts",
-                    retry_after=retry_hint,
+                    f"Key Vault kept failing ({retry.reason}) while {what} {name!r}; gave up after {attempt} attempts",
+                    retry_after=retry.hint,
                 )
-            delay = self._delay(attempt, retry_hint)
-            log.warning("Key Vault %s while %s %s; retry %d in %.1f s", reason, what, name, attempt, delay)
+            delay = self._delay(attempt, retry.hint)
+            log.warning("Key Vault %s while %s %s; retry %d in %.1f s", retry.reason, what, name, attempt, delay)
             await self._sleep(delay)
 
     # --- operations ------------------------------------------------------------------------------------------
@@ -256,6 +207,8 @@ class KeyVaultSecretStore:
         return await self._call("reading", name, call)
 
     async def versions(self, name: str) -> list[SecretVersionInfo]:
+        """Newest first, never from the listing order (Key Vault lists by version id). Timestamps have one-second
+        resolution: when several versions share the newest second, the current one (a read) comes first."""
         _check_name(name)
 
         async def call() -> list[SecretVersionInfo]:
@@ -264,10 +217,17 @@ class KeyVaultSecretStore:
         listed = await self._call("listing versions of", name, call)
         if not listed:
             raise SecretNotFound(f"Key Vault has no secret {name!r} (listing versions)")
-        # Newest first. Key Vault timestamps have one-second resolution; ties keep the reverse listing order.
-        ordered = list(reversed(listed))
-        ordered.sort(key=lambda i: i.created_on.timestamp() if i.created_on else 0.0, reverse=True)
-        return ordered
+        newest = max(_created(i) for i in listed)
+        current = await self._current_version(name) if sum(_created(i) == newest for i in listed) > 1 else None
+        return sorted(listed, key=lambda i: (_created(i), i.version == current, i.version), reverse=True)
+
+    async def _current_version(self, name: str) -> str | None:
+        try:
+            return (await self.get(name)).version
+        except SecretAccessDenied as exc:
+            if exc.code == "secret_disabled":
+                return None
+            raise
 
     async def update_tags(self, name: str, version: str, tags: Mapping[str, str]) -> SecretVersionInfo:
         _check_name(name)
@@ -289,15 +249,40 @@ class KeyVaultSecretStore:
 
     async def delete(self, name: str) -> None:
         _check_name(name)
+        if await self._start_delete(name):
+            log.info("secret %s: delete started", name)
 
-        async def call() -> None:
-            await self._client.delete_secret(name)
+    async def _start_delete(self, name: str) -> bool:
+        """Ask for the (soft) delete without waiting for it to complete. True when this call started it; False
+        when nothing is active by that name (never there, already deleted, or being deleted)."""
+        from azure.core.rest import HttpRequest
+
+        async def call() -> bool:
+            response = await self._client.send_request(HttpRequest("DELETE", f"/secrets/{name}"))
+            if is_pending_conflict(response):
+                return False
+            response.raise_for_status()
+            return True
 
         try:
-            await self._call("deleting", name, call)
+            return await self._call("deleting", name, call)
         except SecretNotFound:
-            return  # already deleted or never there: deleting is idempotent
-        log.info("secret %s: soft-deleted", name)
+            return False
+
+    async def _wait_deleted(self, name: str) -> None:
+        """Poll until the secret is in the deleted state (as the SDK's delete poller does), bounded."""
+        waited = 0.0
+        while True:
+            try:
+                await self._call("waiting for the delete of", name, lambda: self._client.get_deleted_secret(name))
+                return
+            except SecretNotFound:
+                if waited >= self._delete_wait_s:
+                    raise SecretStoreUnavailable(
+                        f"Key Vault had not finished deleting {name!r} after {waited:.0f} s"
+                    ) from None
+            waited += self._delete_poll_s
+            await self._sleep(self._delete_poll_s)
 
     async def recover(self, name: str) -> SecretVersionInfo:
         _check_name(name)
@@ -311,15 +296,77 @@ class KeyVaultSecretStore:
 
     async def purge(self, name: str) -> None:
         _check_name(name)
+        outcome = await self._purge(name)
+        if outcome == "retained":
+            raise SecretAccessDenied(
+                f"Secret {name!r} cannot be purged: the vault has purge protection on (Key Vault purges it itself "
+                "when the retention period ends)",
+                code="secret_purge_protected",
+            )
+        if outcome == "purged":
+            log.info("secret %s: purged", name)
 
-        async def call() -> None:
-            await self._client.purge_deleted_secret(name)
+    async def _purge(self, name: str) -> str:
+        """ "purged", "absent" (no deleted secret by that name) or "retained" (purge protection). A delete still
+        completing is waited for."""
+        try:
+            await self._call("purging", name, lambda: self._client.purge_deleted_secret(name))
+        except SecretNotFound:
+            return "absent"
+        except SecretAccessDenied as exc:
+            if exc.code == "secret_access_denied" and await self._purge_protected(name):
+                return "retained"
+            raise
+        return "purged"
+
+    async def _purge_protected(self, name: str) -> bool:
+        """The deleted secret's recovery level does not allow a purge ("Recoverable", without "Purgeable")."""
+        try:
+            deleted = await self._call("reading the deleted", name, lambda: self._client.get_deleted_secret(name))
+        except SecretNotFound:
+            return False
+        level = deleted.properties.recovery_level or ""
+        return bool(level) and "Purgeable" not in level
+
+    async def erase(self, names: Iterable[str]) -> Erased:
+        """Remove these secrets for good, whatever their state (active, being deleted, deleted, absent): every
+        delete is asked for first, then each started one is waited for and purged. Safe to repeat after a crash.
+        A vault with purge protection keeps them deleted until its retention ends: counted as `retained`."""
+        unique = list({n.lower(): n for n in names}.values())  # Key Vault names are case-insensitive
+        for name in unique:
+            _check_name(name)
+        started = await self._bounded([self._start_delete(n) for n in unique])
+
+        async def finish(name: str, was_active: bool) -> str:
+            if was_active:
+                await self._wait_deleted(name)
+            return await self._purge(name)
+
+        outcomes = await self._bounded([finish(n, a) for n, a in zip(unique, started, strict=True)])
+        erased = Erased(purged=outcomes.count("purged"), retained=outcomes.count("retained"))
+        log.info(
+            "erased %d secret(s): %d deletes started, %d purged, %d kept deleted by purge protection",
+            len(unique),
+            sum(started),
+            erased.purged,
+            erased.retained,
+        )
+        return erased
+
+    async def _bounded(self, calls: list[Coroutine[Any, Any, R]]) -> list[R]:
+        """Run the calls, at most `concurrency` at once; the first failure cancels the rest and is raised."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def one(call: Coroutine[Any, Any, R]) -> R:
+            async with limit:
+                return await call
 
         try:
-            await self._call("purging", name, call)
-        except SecretNotFound:
-            return
-        log.info("secret %s: purged", name)
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(c)) for c in calls]
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
+        return [t.result() for t in tasks]
 
     async def exists(self, name: str) -> bool:
         try:
@@ -331,3 +378,7 @@ class KeyVaultSecretStore:
                 return True
             raise
         return True
+
+
+def _created(info: SecretVersionInfo) -> float:
+    return info.created_on.timestamp() if info.created_on else 0.0

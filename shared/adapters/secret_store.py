@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
-from shared.domain.secret_values import Secret, SecretValue, SecretVersionInfo
+from shared.domain.secret_values import Erased, Secret, SecretValue, SecretVersionInfo
 
-__all__ = ["Secret", "SecretStore", "SecretValue", "SecretVersionInfo"]
+__all__ = ["Erased", "Secret", "SecretStore", "SecretValue", "SecretVersionInfo"]
 
 
 class SecretStore(Protocol):
@@ -16,7 +16,8 @@ class SecretStore(Protocol):
 
     Names must be valid Key Vault names (ValueError otherwise). Every `set` makes a new version; the newest
     version is the current one. `delete` is soft (recoverable until purged) and a deleted name cannot be set
-    again (SecretConflict) until it is recovered or purged.
+    again (SecretConflict) until it is recovered or purged. A delete completes seconds after it is accepted:
+    `delete` does not wait for that, while `set`, `recover` and `purge` of the name wait for it.
     """
 
     async def set(
@@ -49,7 +50,8 @@ class SecretStore(Protocol):
         ...
 
     async def delete(self, name: str) -> None:
-        """Soft-delete all versions. Does nothing when the name is absent or already deleted."""
+        """Soft-delete all versions; returns once the vault accepted it (the delete completes seconds later).
+        Does nothing when the name is absent, already deleted or being deleted."""
         ...
 
     async def recover(self, name: str) -> SecretVersionInfo:
@@ -57,7 +59,14 @@ class SecretStore(Protocol):
         ...
 
     async def purge(self, name: str) -> None:
-        """Permanently remove a soft-deleted secret. Does nothing when no deleted secret has that name."""
+        """Permanently remove a soft-deleted secret (waiting for a delete still completing). Does nothing when no
+        deleted secret has that name; SecretAccessDenied (code secret_purge_protected) under purge protection."""
+        ...
+
+    async def erase(self, names: Iterable[str]) -> Erased:
+        """Remove these secrets for good whatever their state (active, being deleted, deleted or absent); safe to
+        repeat after a crash. Under purge protection they stay deleted until the vault's retention ends
+        (`retained`), which is not an error."""
         ...
 
     async def exists(self, name: str) -> bool:

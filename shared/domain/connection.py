@@ -12,12 +12,12 @@ from shared.domain.timestamps import from_iso, to_iso
 CredentialMode = Literal["admin_consent", "customer_app"]
 CredentialKind = Literal["secret", "certificate"]
 RemovalBehaviour = Literal["keep", "deactivate", "delete"]
-ConnectionState = Literal["pending_consent", "pending_verification", "active", "disabled", "error"]
+ConnectionState = Literal["pending_consent", "pending_verification", "active", "disabled", "error", "purging"]
 
 CREDENTIAL_MODES: tuple[str, ...] = ("admin_consent", "customer_app")
 CREDENTIAL_KINDS: tuple[str, ...] = ("secret", "certificate")
 REMOVAL_BEHAVIOURS: tuple[str, ...] = ("keep", "deactivate", "delete")
-STATES: tuple[str, ...] = ("pending_consent", "pending_verification", "active", "disabled", "error")
+STATES: tuple[str, ...] = ("pending_consent", "pending_verification", "active", "disabled", "error", "purging")
 FREQUENCIES: tuple[str, ...] = ("daily", "weekly")
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

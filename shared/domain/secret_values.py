@@ -85,3 +85,12 @@ class SecretValue:
     @property
     def content_type(self) -> str | None:
         return self.info.content_type
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What erasing some secrets did: `purged` are gone for good; `retained` are deleted but kept by the vault's
+    purge protection until its retention period ends (Key Vault then purges them itself)."""
+
+    purged: int = 0
+    retained: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import replace
@@ -10,20 +11,12 @@ from typing import Any
 from shared.adapters.connection_store import get_connection as read_connection
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import guid, parse_create, parse_update
-from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
+from shared.domain.secret_names import client_cert_ref, client_secret_ref
 from shared.errors import ConcurrencyConflict, ConnectorError, ValidationError
 from shared.services import audit, tenant_index
 from shared.services import connection_credentials as credentials
-from shared.storage_names import (
-    CONNECTIONS,
-    CONSENT_STATES,
-    DIRECTORY_GROUPS,
-    DIRECTORY_MEMBERS,
-    DIRECTORY_USERS,
-    ROTATION_STATE,
-    SYNC_RUNS,
-    SYNC_STATE,
-)
+from shared.services.connection_purge import purge_status, request_purge
+from shared.storage_names import CONNECTIONS, CONSENT_STATES
 
 log = logging.getLogger(__name__)
 PARTITION = "connection"
@@ -91,8 +84,13 @@ async def list_connections(container: Any) -> list[dict[str, Any]]:
 
 
 async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:
-    connection, _ = await load(container, connection_id)
-    return connection.public_view()
+    """The public view; while the connection is being purged, with the purge's progress under `purge`."""
+    tables = container.tables()
+    connection, _ = await read_connection(tables, connection_id_of(connection_id), purging_ok=True)
+    view = connection.public_view()
+    if connection.state == "purging":
+        view["purge"] = await purge_status(tables, connection.id)
+    return view
 
 
 def _rotation(connection: Connection) -> tuple[bool, str | None]:
@@ -153,51 +151,23 @@ async def _record_rotation(tables: Any, connection: Connection) -> None:
         log.warning("connection %s: tenant index not updated (%s)", connection.id, exc.code)
 
 
-async def _delete_partition(tables: Any, table: str, partition: str) -> int:
-    keys = [
-        (r["PartitionKey"], r["RowKey"])
-        async for r in tables.query(table, "PartitionKey eq @pk", {"pk": partition}, select=["PartitionKey", "RowKey"])
-    ]
-    return int(await tables.delete_many(table, keys)) if keys else 0
-
-
-async def _purge_data(container: Any, connection_id: str) -> dict[str, int]:
+async def delete_connection(container: Any, connection_id: str, purge: bool = False) -> tuple[int, dict[str, Any]]:
+    """Without purge (200): soft-delete the credential secrets (not waiting for the vault to complete the
+    deletes), remove the pending consent states and the connection row. With purge (202): the connection becomes
+    `purging` and a queued job removes everything of it (shared/services/connection_purge.py)."""
+    if purge:
+        return await request_purge(container, connection_id_of(connection_id))
+    connection, etag = await load(container, connection_id)  # a purging one: ConnectionPurging (409)
     tables, secrets = container.tables(), container.secrets()
-    removed: dict[str, int] = {}
-    rotated = [r["RowKey"] async for r in tables.query(ROTATION_STATE, "PartitionKey eq @pk", {"pk": connection_id})]
-    for user_id in rotated:
-        await secrets.delete(password_ref(connection_id, str(user_id)).name)
-    removed["passwords"] = len(rotated)
-    for table in (DIRECTORY_USERS, DIRECTORY_GROUPS, SYNC_STATE, SYNC_RUNS, ROTATION_STATE):
-        removed[table] = await _delete_partition(tables, table, connection_id)
-    prefix = f"{connection_id}_"
-    member_keys = [
-        (r["PartitionKey"], r["RowKey"])
-        async for r in tables.query(
-            DIRECTORY_MEMBERS,
-            "PartitionKey ge @lo and PartitionKey lt @hi",
-            {"lo": prefix, "hi": f"{connection_id}`"},  # '`' sorts right after '_'
-            select=["PartitionKey", "RowKey"],
-        )
-    ]
-    removed[DIRECTORY_MEMBERS] = int(await tables.delete_many(DIRECTORY_MEMBERS, member_keys)) if member_keys else 0
-    return removed
-
-
-async def delete_connection(container: Any, connection_id: str, purge: bool = False) -> dict[str, Any]:
-    """Remove credentials, grant records (pending consent states) and the connection row; with purge its data."""
-    connection, etag = await load(container, connection_id)
-    tables = container.tables()
-    for ref in (client_secret_ref(connection.id), client_cert_ref(connection.id)):
-        await container.secrets().delete(ref.name)
+    stored = sorted({client_secret_ref(connection.id).name, client_cert_ref(connection.id).name})
+    await asyncio.gather(*(secrets.delete(name) for name in stored))
     grants = [
         (r["PartitionKey"], r["RowKey"])
         async for r in tables.query(CONSENT_STATES, "connection_id eq @id", {"id": connection.id})
     ]
     if grants:
         await tables.delete_many(CONSENT_STATES, grants)
-    removed = await _purge_data(container, connection.id) if purge else {}
     await tables.delete(CONNECTIONS, PARTITION, connection.id, etag=etag)
     await tenant_index.release(tables, connection.tenant_id, connection.id)
-    await audit.record(tables, "connection.delete", connection.id, "ok", f"purge={purge} removed={removed}")
-    return {"id": connection.id, "deleted": True, "purged": purge, "removed": removed}
+    await audit.record(tables, "connection.delete", connection.id, "ok", "credentials soft-deleted")
+    return 200, {"id": connection.id, "deleted": True, "purged": False}

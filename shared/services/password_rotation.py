@@ -93,7 +93,8 @@ async def run_rotation_job(container: Any, connection_id: str) -> rules.Rotation
 async def enqueue_rotation_jobs(container: Any) -> int:
     """One `rotation-jobs` message per connection with rotation on (the hourly timer)."""
     rows = container.tables().query(names.CONNECTIONS, "PartitionKey eq @pk", {"pk": "connection"})
-    ids = [str(r["RowKey"]) async for r in rows if r.get("rotation_enabled") and r.get("state") != "disabled"]
+    idle = ("disabled", "purging")
+    ids = [str(r["RowKey"]) async for r in rows if r.get("rotation_enabled") and r.get("state") not in idle]
     if ids:
         await container.queues().send_many(names.ROTATION_JOBS, [{"connection_id": i} for i in ids])
     return len(ids)
@@ -221,7 +222,8 @@ class _Run:
     async def _rotates(self, connection_id: str) -> bool:
         if connection_id not in self.owners:
             row = await self.deps.tables.get(names.CONNECTIONS, "connection", connection_id)
-            self.owners[connection_id] = bool(row and row.get("rotation_enabled") and row.get("state") != "disabled")
+            alive = row is not None and row.get("state") not in ("disabled", "purging")
+            self.owners[connection_id] = bool(alive and row and row.get("rotation_enabled"))
         return self.owners[connection_id]
 
     async def _settle_denials(self, role: RoleCheck) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from shared.domain.secret_names import is_valid_secret_name
-from shared.domain.secret_values import Secret, SecretValue, SecretVersionInfo
+from shared.domain.secret_values import Erased, Secret, SecretValue, SecretVersionInfo
 from shared.errors import ConnectorError, SecretAccessDenied, SecretConflict, SecretNotFound
 
 
@@ -148,6 +148,14 @@ class FakeSecretStore:
     async def purge(self, name: str) -> None:
         key = self._enter("purge", name)
         self._deleted.pop(key, None)
+
+    async def erase(self, names: Iterable[str]) -> Erased:
+        purged = 0
+        for name in list({n.lower(): n for n in names}.values()):
+            key = self._enter("erase", name)
+            record = self._active.pop(key, None) or self._deleted.pop(key, None)
+            purged += record is not None
+        return Erased(purged=purged)
 
     async def exists(self, name: str) -> bool:
         key = self._enter("exists", name)

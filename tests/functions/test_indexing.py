@@ -21,6 +21,7 @@ EXPECTED = {
     "connections_update": ("httpTrigger", "FUNCTION"),
     "connections_delete": ("httpTrigger", "FUNCTION"),
     "connections_verify": ("httpTrigger", "FUNCTION"),
+    "purge_worker": ("queueTrigger", "purge-jobs"),
     "consent_start": ("httpTrigger", "FUNCTION"),
     "consent_callback": ("httpTrigger", "ANONYMOUS"),
     "rotate_connection": ("httpTrigger", "FUNCTION"),

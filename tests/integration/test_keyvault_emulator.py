@@ -25,6 +25,7 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from emulators.common.processes import stop_process
 from emulators.common.tokens import TokenSigner
+from emulators.keyvault.rules import DELETE_DELAY_S
 from tests.support.keyvault import KeyVaultStack
 
 API = "api-version=7.6"
@@ -84,19 +85,20 @@ async def test_set_makes_a_new_version_each_time_and_get_reads_latest_or_any(
     assert keyvault.control.counters()["set"] == 2
 
 
-async def test_versions_come_in_creation_order_across_pages(
+async def test_versions_are_listed_by_version_id_across_pages(
     secret_client: SecretClient, keyvault: KeyVaultStack
 ) -> None:
+    """Key Vault lists versions in its own order (by version id), not by creation time: callers must sort."""
     keyvault.control.set_page_size(2)
     written = []
     for i in range(5):
         written.append((await secret_client.set_secret("rotating", f"v{i}")).properties.version)
         keyvault.control.advance_clock(1)
     listed = [p async for p in secret_client.list_properties_of_secret_versions("rotating")]
-    assert [p.version for p in listed] == written
+    assert [p.version for p in listed] == sorted(written)
     assert keyvault.control.counters()["list_versions"] == 3  # 2 + 2 + 1: the client followed nextLink twice
-    created = [p.created_on.timestamp() if p.created_on else 0.0 for p in listed]
-    assert created == sorted(created)
+    created = {p.version: p.created_on for p in listed}
+    assert sorted(written, key=lambda v: created[v] or datetime.min.replace(tzinfo=UTC)) == written
 
 
 async def test_list_secrets_pages_with_next_link_and_max_page_size(
@@ -176,10 +178,113 @@ async def test_a_value_of_exactly_25k_is_accepted(secret_client: SecretClient) -
     assert len((await secret_client.get_secret("big")).value or "") == 25_600
 
 
+async def test_content_type_is_at_most_255_characters(secret_client: SecretClient, keyvault: KeyVaultStack) -> None:
+    await secret_client.set_secret("typed", "v", content_type="t" * 255)
+    with pytest.raises(HttpResponseError) as caught:
+        await secret_client.set_secret("typed", "v", content_type="t" * 256)
+    assert caught.value.status_code == 400 and error_of(caught.value)["code"] == "BadParameter"
+    with pytest.raises(HttpResponseError) as caught:
+        await secret_client.update_secret_properties("typed", content_type="t" * 256)
+    assert caught.value.status_code == 400 and error_of(caught.value)["code"] == "BadParameter"
+    assert len([p async for p in secret_client.list_properties_of_secret_versions("typed")]) == 1
+    assert keyvault.control.counters()["set"] == 1
+
+
+@pytest.mark.parametrize(
+    ("why", "tags"),
+    [
+        ("16 tags", {f"t{i}": "v" for i in range(16)}),
+        ("a 513-character name", {"n" * 513: "v"}),
+        ("a 257-character value", {"t": "v" * 257}),
+    ],
+)
+async def test_tag_limits_are_bad_parameters(
+    secret_client: SecretClient, keyvault: KeyVaultStack, why: str, tags: dict[str, str]
+) -> None:
+    with pytest.raises(HttpResponseError) as caught:
+        await secret_client.set_secret("tagged", "v", tags=tags)
+    assert caught.value.status_code == 400 and error_of(caught.value)["code"] == "BadParameter", why
+    await secret_client.set_secret("tagged", "v", tags={"t": "v"})
+    with pytest.raises(HttpResponseError) as caught:
+        await secret_client.update_secret_properties("tagged", tags=tags)
+    assert caught.value.status_code == 400, why
+    assert keyvault.control.counters()["set"] == 1
+
+
+async def test_tags_at_the_limits_are_accepted(secret_client: SecretClient) -> None:
+    tags = {f"{i:02d}" + "n" * 510: "v" * 256 for i in range(15)}
+    stored = await secret_client.set_secret("full-tags", "v", tags=tags)
+    assert stored.properties.tags == tags
+
+
+async def test_a_disabled_version_cannot_be_read(secret_client: SecretClient) -> None:
+    first = await secret_client.set_secret("switched-off", "one")
+    await secret_client.set_secret("switched-off", "two")
+    await secret_client.update_secret_properties("switched-off", first.properties.version, enabled=False)
+    with pytest.raises(HttpResponseError) as caught:
+        await secret_client.get_secret("switched-off", first.properties.version)
+    error = error_of(caught.value)
+    assert caught.value.status_code == 403
+    assert (error["code"], error["innererror"]["code"]) == ("Forbidden", "SecretDisabled")
+    assert error["message"].startswith("Operation get is not allowed on a disabled secret")
+    assert (await secret_client.get_secret("switched-off")).value == "two"  # the other version still reads
+
+
 # --- soft delete, recovery, purge -------------------------------------------------------------------------
 
 
+async def test_a_delete_completes_only_after_the_delay(keyvault: KeyVaultStack) -> None:
+    """The secret leaves the active collection at once and reaches the deleted state DELETE_DELAY_S later; until
+    then GET /deletedsecrets is 404 and set, recover and purge of the name are 409 'currently being deleted'."""
+    token = token_for(keyvault)
+    assert (await raw(keyvault, "PUT", f"/secrets/pending?{API}", token, {"value": "v"}))[0] == 200
+    status, _, body = await raw(keyvault, "DELETE", f"/secrets/pending?{API}", token)
+    assert status == 200 and body["recoveryId"] == f"{keyvault.vault_url}/deletedsecrets/pending"
+    for method, path in (
+        ("GET", "/secrets/pending/"),
+        ("GET", "/deletedsecrets/pending"),
+        ("DELETE", "/secrets/pending"),
+    ):
+        status, _, body = await raw(keyvault, method, f"{path}?{API}", token)
+        assert (status, body["error"]["code"]) == (404, "SecretNotFound"), (method, path)
+    for method, path, payload in (
+        ("PUT", "/secrets/pending", {"value": "again"}),
+        ("POST", "/deletedsecrets/pending/recover", None),
+        ("DELETE", "/deletedsecrets/pending", None),
+    ):
+        status, _, body = await raw(keyvault, method, f"{path}?{API}", token, payload)
+        assert (status, body["error"]["code"]) == (409, "Conflict"), (method, path)
+        assert body["error"]["innererror"]["code"] == "ObjectIsBeingDeleted"
+        assert "is currently being deleted" in body["error"]["message"]
+    assert (await raw(keyvault, "GET", f"/deletedsecrets?{API}", token))[2]["value"] == []
+    assert keyvault.control.snapshot()["deleting"] == ["pending"]
+    keyvault.control.advance_clock(DELETE_DELAY_S - 0.5)
+    assert (await raw(keyvault, "GET", f"/deletedsecrets/pending?{API}", token))[0] == 404
+    keyvault.control.advance_clock(0.5)
+    status, _, body = await raw(keyvault, "GET", f"/deletedsecrets/pending?{API}", token)
+    assert status == 200 and body["recoveryId"].endswith("/deletedsecrets/pending")
+    status, _, body = await raw(keyvault, "PUT", f"/secrets/pending?{API}", token, {"value": "again"})
+    assert (status, body["error"]["innererror"]["code"]) == (409, "ObjectIsDeletedButRecoverable")
+    assert (await raw(keyvault, "DELETE", f"/deletedsecrets/pending?{API}", token))[0] == 204
+    assert keyvault.control.snapshot() == {"secrets": {}, "deleted": [], "deleting": []}
+
+
+async def test_the_sdk_delete_poller_waits_for_the_default_delay(
+    secret_client: SecretClient, keyvault: KeyVaultStack
+) -> None:
+    """Real time, the default delay: delete_secret polls GET /deletedsecrets (every 2 s) until the delete has
+    completed, so a purge right after it is accepted."""
+    assert keyvault.control.delete_delay == DELETE_DELAY_S > 0
+    await secret_client.set_secret("slow-delete", "v")
+    deleted = await secret_client.delete_secret("slow-delete")
+    assert deleted.name == "slow-delete"
+    assert keyvault.control.snapshot()["deleted"] == ["slow-delete"]
+    await secret_client.purge_deleted_secret("slow-delete")
+    assert keyvault.control.counters()["purge"] == 1
+
+
 async def test_soft_delete_then_get_deleted_then_recover(secret_client: SecretClient, keyvault: KeyVaultStack) -> None:
+    keyvault.control.set_delete_delay(0)  # about recovery; the delay has its own tests above
     v1 = await secret_client.set_secret("recoverable", "one")
     v2 = await secret_client.set_secret("recoverable", "two")
     deleted = await secret_client.delete_secret("recoverable")
@@ -199,7 +304,10 @@ async def test_soft_delete_then_get_deleted_then_recover(secret_client: SecretCl
     assert [d async for d in secret_client.list_deleted_secrets()] == []
 
 
-async def test_a_deleted_name_conflicts_until_purged_then_can_be_set_again(secret_client: SecretClient) -> None:
+async def test_a_deleted_name_conflicts_until_purged_then_can_be_set_again(
+    secret_client: SecretClient, keyvault: KeyVaultStack
+) -> None:
+    keyvault.control.set_delete_delay(0)  # about the deleted state; the delay has its own tests above
     await secret_client.set_secret("reused", "old")
     await secret_client.delete_secret("reused")
     with pytest.raises(ResourceExistsError) as caught:
@@ -226,6 +334,7 @@ async def test_deleting_or_purging_what_is_not_there_is_not_found(secret_client:
 async def test_deleted_secrets_are_purged_when_retention_ends(
     secret_client: SecretClient, keyvault: KeyVaultStack
 ) -> None:
+    keyvault.control.set_delete_delay(0)  # about retention; the delay has its own tests above
     await secret_client.set_secret("short-lived", "v")
     await secret_client.delete_secret("short-lived")
     keyvault.control.advance_clock(89 * 86400)
@@ -364,7 +473,7 @@ def test_the_sync_client_works_too(keyvault: KeyVaultStack) -> None:
         assert [p.version for p in client.list_properties_of_secret_versions("sync-secret")] == [
             created.properties.version
         ]
-        client.begin_delete_secret("sync-secret").wait()
+        client.begin_delete_secret("sync-secret").wait()  # polls in real time through the default delay
         assert client.get_deleted_secret("sync-secret").name == "sync-secret"
         client.purge_deleted_secret("sync-secret")
         with pytest.raises(ResourceNotFoundError):

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from emulators.common.tls import LoopbackTLS, make_loopback_tls
 from emulators.keyvault.control import Control
+from emulators.keyvault.rules import CREATE_LIMIT, CREATE_WINDOW_S, DELETE_DELAY_S
 from emulators.keyvault.server import KeyVaultEmulator
-from emulators.keyvault.state import CREATE_LIMIT, CREATE_WINDOW_S
 from tests.support.token_stub import TokenStub
 
 if TYPE_CHECKING:
@@ -55,6 +55,13 @@ class KeyVaultStack:
         control.authorize([self.client_id])
         control.set_page_size(25)
         control.set_create_limit(CREATE_LIMIT, CREATE_WINDOW_S)
+        control.set_delete_delay(DELETE_DELAY_S)
+        control.set_purge_protection(False)
+
+    async def sleep_on_vault_clock(self, seconds: float) -> None:
+        """A `sleep=` for adapters under test: the vault's clock moves instead of the test waiting (deletes
+        complete, rate windows pass), exactly as if that much time had passed."""
+        self.control.advance_clock(seconds)
 
     def credential(
         self, client_id: str | None = None, secret: str | None = None

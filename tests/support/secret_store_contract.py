@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.adapters.secret_store import Secret, SecretStore
+from shared.adapters.secret_store import Erased, Secret, SecretStore
 from shared.errors import SecretAccessDenied, SecretConflict, SecretNotFound
 
 Check = Callable[[SecretStore], Awaitable[None]]
@@ -173,3 +173,22 @@ async def results_never_show_the_value(store: SecretStore) -> None:
     for shown in (repr(got), str(got), f"{got}", repr(info), repr(got.value), str(got.value), f"{got.value}"):
         assert value not in shown
     assert got.value == Secret(value)
+
+
+@contract
+async def erase_removes_secrets_in_every_state_and_can_repeat(store: SecretStore) -> None:
+    active, deleting, deleted, absent = (fresh_name(kind) for kind in ("active", "deleting", "deleted", "absent"))
+    await store.set(deleted, "v1")
+    await store.delete(deleted)
+    for name in (active, deleting):  # time passes: the first delete completes meanwhile
+        await store.set(name, "v1")
+        await store.set(name, "v2")
+    await store.delete(deleting)  # just asked for: a real vault is still deleting it
+    assert await store.erase([active, deleting, deleted, absent, active.upper()]) == Erased(purged=3)
+    for name in (active, deleting, deleted, absent):
+        assert await store.exists(name) is False
+        with pytest.raises(SecretNotFound):
+            await store.recover(name)
+    assert await store.erase([active, deleting, deleted, absent]) == Erased()
+    fresh = await store.set(active, "reborn")
+    assert [v.version for v in await store.versions(active)] == [fresh.version]

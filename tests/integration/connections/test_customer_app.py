@@ -3,14 +3,25 @@ permission, credential expiry warnings, updates, and removal with and without pu
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
+
 from emulators.stack import LocalStack
 from shared.composition import Container
 from shared.domain.secret_names import client_secret_ref, password_ref
-from shared.storage_names import CONNECTIONS, DIRECTORY_MEMBERS, DIRECTORY_USERS, ROTATION_STATE, SYNC_STATE
+from shared.storage_names import (
+    CONNECTIONS,
+    DIRECTORY_MEMBERS,
+    DIRECTORY_USERS,
+    PURGE_JOBS,
+    ROTATION_STATE,
+    SYNC_STATE,
+)
+from tests.functions.invoke import acall
 from tests.integration.connections.conftest import SEEN, call, request
 
 ROTATION_PERMISSION = "User-PasswordProfile.ReadWrite.All"
@@ -153,7 +164,10 @@ async def test_delete_with_purge_removes_everything(
     status, body, _ = await call(
         "connections_delete", request("DELETE", "c", route={"id": cid}, params={"purge": "true"})
     )
-    assert status == 200 and body["purged"] is True
+    assert status == 202 and body["state"] == "purging"  # a queued job (tests/.../test_purge.py has the rest)
+    jobs = [m for m in await container.queues().receive_all(PURGE_JOBS) if m["connection_id"] == cid]
+    assert jobs == [{"connection_id": cid, "job_id": body["purge"]["job_id"]}]
+    await acall("purge_worker", func.QueueMessage(body=json.dumps(jobs[0]).encode()))
     assert await tables.get(CONNECTIONS, "connection", cid) is None
     for table, pk, rk in (
         (DIRECTORY_USERS, cid, "u1"),
