@@ -28,7 +28,7 @@ from tests.integration.connections.consent_helpers import CALLBACK, recording_in
 def gov() -> Iterator[LocalStack]:
     """Its own Azurite too: storage and Key Vault go together (the consent signing key's record names a version in
     this stack's vault), so nothing here meets the session stack's rows."""
-    with start_local_stack(seed="clouds", size=30, tenants=2, clouds=["global", "usgov"]) as local:
+    with start_local_stack(seed="clouds", size=30, tenants=3, clouds=["global", "usgov", "usgov-dod"]) as local:
         yield local
 
 
@@ -61,7 +61,8 @@ async def container(_env: dict[str, str], gov: LocalStack) -> AsyncIterator[Cont
         for cid in sorted(set(await _ids(c)) - made):
             await delete_connection(c, cid, purge=True)
     for tenant in gov.entra.tenants:
-        gov.entra.control.remove_service_principal(tenant["id"], operators[tenant["cloud"]]["client_id"])
+        registry = "usgov" if tenant["cloud"].startswith("usgov") else tenant["cloud"]
+        gov.entra.control.remove_service_principal(tenant["id"], operators[registry]["client_id"])
 
 
 async def _ids(container: Container) -> list[str]:
@@ -85,12 +86,18 @@ async def _consent_link(connection_id: str) -> tuple[int, Any, func.HttpResponse
     return await call("consent_start", request("GET", "consent/start", params={"connection": connection_id}))
 
 
+@pytest.mark.parametrize(
+    ("cloud", "scope"),
+    [("usgov", "https://graph.microsoft.us/.default"), ("usgov-dod", "https://dod-graph.microsoft.us/.default")],
+)
 async def test_a_us_government_connection_consents_and_syncs(
-    gov: LocalStack, container: Container, gov_tenant: dict[str, Any]
+    gov: LocalStack, container: Container, cloud: str, scope: str
 ) -> None:
-    status, created = await _create(gov_tenant, "usgov")
+    """L4 and L5 alike: the US Government registration, each with its own Graph scope."""
+    gov_tenant = next(t for t in gov.entra.tenants if t["cloud"] == cloud)
+    status, created = await _create(gov_tenant, cloud)
     assert status == 201, created
-    assert created["cloud"] == "usgov" and created["tenant_id"] == gov_tenant["id"]
+    assert created["cloud"] == cloud and created["tenant_id"] == gov_tenant["id"]
     status, _, response = await _consent_link(created["id"])
     assert status == 302
     link = response.headers["Location"]
@@ -99,7 +106,7 @@ async def test_a_us_government_connection_consents_and_syncs(
         f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{gov.entra.login_url}/{gov_tenant['id']}/v2.0/adminconsent"
     )
     query = dict(parse_qsl(parts.query))
-    assert query["scope"] == "https://graph.microsoft.us/.default"  # the tenant's cloud's Graph, not the global one
+    assert query["scope"] == scope  # the tenant's cloud's Graph, not the global one
     assert query["client_id"] == gov.entra.operator_apps()["usgov"]["client_id"] != gov.app("multi_tenant")["client_id"]
     walker = Browser(gov.ca_bundle, invoke=recording_invoke)
     page = await walker.open(link)
@@ -128,7 +135,9 @@ async def test_a_us_government_connection_consents_and_syncs(
     assert synced == set(truth["users"]) and synced
 
 
-@pytest.mark.parametrize(("which", "asked", "named"), [(1, "global", "usgov"), (0, "usgov", "global")])
+@pytest.mark.parametrize(
+    ("which", "asked", "named"), [(1, "global", "usgov"), (0, "usgov", "global"), (2, "usgov", "usgov-dod")]
+)
 async def test_a_tenant_of_another_cloud_is_refused_and_nothing_is_stored(
     gov: LocalStack, container: Container, which: int, asked: str, named: str
 ) -> None:
