@@ -37,6 +37,7 @@ class LocalStack:
     def env(self, public_base_url: str = "http://localhost:7071") -> dict[str, str]:
         """Exactly the settings of local.settings.json.example, with this stack's values."""
         identity = self.app("connector_identity")
+        operators = self.entra.operator_apps()  # one registration per cloud
         return {
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "AzureWebJobsStorage": self.azurite.connection_string,
@@ -46,6 +47,10 @@ class LocalStack:
             "KEY_VAULT_URL": self.keyvault.vault_url,
             "OPERATOR_CLIENT_ID": self.app("multi_tenant")["client_id"],
             "OPERATOR_CREDENTIAL_SECRET_NAME": "operator-app-credential",
+            "OPERATOR_CLIENT_ID_USGOV": operators["usgov"]["client_id"],
+            "OPERATOR_CREDENTIAL_SECRET_NAME_USGOV": "operator-app-credential-usgov",
+            "OPERATOR_CLIENT_ID_CHINA": operators["china"]["client_id"],
+            "OPERATOR_CREDENTIAL_SECRET_NAME_CHINA": "operator-app-credential-china",
             "PUBLIC_BASE_URL": public_base_url,
             "ENTRA_LOGIN_URL_OVERRIDE": self.entra.login_url,
             "GRAPH_URL_OVERRIDE": self.entra.graph_url.removesuffix("/v1.0"),
@@ -62,12 +67,16 @@ def start_local_stack(
     tenants: int = 2,
     azurite: Azurite | None = None,
     redirect_uris: list[str] | None = None,
+    clouds: list[str] | None = None,
 ) -> Iterator[LocalStack]:
-    """Start what is not given; stop everything it started, also on failure."""
+    """Start what is not given; stop everything it started, also on failure. `clouds`: each tenant's cloud by index
+    (tenant 0, whose connector identity reaches Key Vault, should stay global)."""
     with contextlib.ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="local-stack-"))
         storage = azurite or stack.enter_context(start_azurite(log_dir=workdir))
-        entra = EntraEmulator(seed=seed, size=size, tenants=tenants, redirect_uris=redirect_uris or [CONSENT_REDIRECT])
+        entra = EntraEmulator(
+            seed=seed, size=size, tenants=tenants, redirect_uris=redirect_uris or [CONSENT_REDIRECT], clouds=clouds
+        )
         entra.start()
         stack.callback(entra.stop)
         tenant = entra.tenants[0]

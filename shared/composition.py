@@ -154,14 +154,10 @@ class Container:
         rotated or replaced credential is used from the next invocation on. A customer app's credential is read at
         the exact Key Vault version its row describes (the latest only for rows older than versioned rows), so the
         row and the credential used never disagree, whatever a concurrent or failed update left in Key Vault."""
-        from shared.errors import ConfigurationError
-
         version: str | None = None
-        if connection.credential_mode == "admin_consent":
-            if not self.settings.operator_client_id:
-                raise ConfigurationError({"OPERATOR_CLIENT_ID": "missing: needed for admin-consent connections"})
-            client_id = self.settings.operator_client_id
-            secret_name = self.settings.operator_credential_secret_name
+        if connection.credential_mode == "admin_consent":  # the operator app registered in the connection's cloud
+            operator = self.settings.operator_app(self.cloud(connection.cloud).registry)  # ConfigurationError
+            client_id, secret_name = operator.client_id or "", operator.secret_name
         else:
             client_id = connection.client_id or ""
             secret_name = connection.credential.secret_name if connection.credential else ""

@@ -49,11 +49,34 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("AZURE_CLIENT_SECRET", "Local only: secret of that local identity (never set in Azure).", "local"),
     SettingSpec("KEY_VAULT_URL", "Key Vault holding every secret (credentials, signing key, passwords)."),
-    SettingSpec("OPERATOR_CLIENT_ID", "Client id of the operator's multi-tenant app (admin-consent onboarding)."),
+    SettingSpec(
+        "OPERATOR_CLIENT_ID",
+        "Client id of the operator's multi-tenant app in the global cloud (admin-consent onboarding).",
+    ),
     SettingSpec(
         "OPERATOR_CREDENTIAL_SECRET_NAME",
         "Key Vault secret with the operator app's client secret or certificate PEM.",
         default="operator-app-credential",
+    ),
+    SettingSpec(
+        "OPERATOR_CLIENT_ID_USGOV",
+        "Client id of the operator's app registered in Azure US Government (portal.azure.us): admin-consent "
+        "connections of the usgov (L4) and usgov-dod (L5) clouds. Needed only by such connections.",
+    ),
+    SettingSpec(
+        "OPERATOR_CREDENTIAL_SECRET_NAME_USGOV",
+        "Key Vault secret with the US Government operator app's client secret or certificate PEM.",
+        default="operator-app-credential-usgov",
+    ),
+    SettingSpec(
+        "OPERATOR_CLIENT_ID_CHINA",
+        "Client id of the operator's app registered in Azure China (portal.azure.cn): admin-consent connections of "
+        "the china cloud. Needed only by such connections.",
+    ),
+    SettingSpec(
+        "OPERATOR_CREDENTIAL_SECRET_NAME_CHINA",
+        "Key Vault secret with the China operator app's client secret or certificate PEM.",
+        default="operator-app-credential-china",
     ),
     SettingSpec(
         "PUBLIC_BASE_URL",
@@ -97,13 +120,37 @@ class IdentitySettings:
     client_secret: str | None = field(repr=False, default=None)
 
 
+# Per app registry (shared.domain.clouds.REGISTRIES): the settings naming the operator app and its credential there.
+OPERATOR_SETTINGS: dict[str, tuple[str, str]] = {
+    "global": ("OPERATOR_CLIENT_ID", "OPERATOR_CREDENTIAL_SECRET_NAME"),
+    "usgov": ("OPERATOR_CLIENT_ID_USGOV", "OPERATOR_CREDENTIAL_SECRET_NAME_USGOV"),
+    "china": ("OPERATOR_CLIENT_ID_CHINA", "OPERATOR_CREDENTIAL_SECRET_NAME_CHINA"),
+}
+
+
+@dataclass(frozen=True)
+class OperatorApp:
+    """The operator's app in one cloud's registry: its client id (None: not configured) and credential secret."""
+
+    registry: str
+    client_id: str | None
+    secret_name: str
+
+    @property
+    def client_id_setting(self) -> str:
+        return OPERATOR_SETTINGS[self.registry][0]
+
+    @property
+    def secret_setting(self) -> str:
+        return OPERATOR_SETTINGS[self.registry][1]
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings
     identity: IdentitySettings
     key_vault_url: str
-    operator_client_id: str | None
-    operator_credential_secret_name: str
+    operator_apps: Mapping[str, OperatorApp]  # by registry: global, usgov, china
     public_base_url: str
     login_url_override: str | None
     graph_url_override: str | None
@@ -113,6 +160,27 @@ class Settings:
     @property
     def consent_redirect_uri(self) -> str:
         return f"{self.public_base_url}/api/consent/callback"
+
+    @property
+    def operator_client_id(self) -> str | None:
+        return self.operator_apps["global"].client_id
+
+    @property
+    def operator_credential_secret_name(self) -> str:
+        return self.operator_apps["global"].secret_name
+
+    def operator_app(self, registry: str) -> OperatorApp:
+        """The operator app of a cloud's registry, configured; ConfigurationError naming its setting otherwise
+        (reported only when a connection of that cloud needs it)."""
+        app = self.operator_apps[registry]
+        if not app.client_id:
+            where = {"global": "the global cloud", "usgov": "the US Government clouds (usgov, usgov-dod)"}.get(
+                registry, f"the {registry} cloud"
+            )
+            raise ConfigurationError(
+                {app.client_id_setting: f"missing: needed for admin-consent connections in {where}"}
+            )
+        return app
 
 
 class _Reader:
@@ -202,8 +270,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             reader.get("AZURE_CLIENT_ID"), reader.get("AZURE_TENANT_ID"), reader.get("AZURE_CLIENT_SECRET")
         ),
         key_vault_url=_required(reader, "KEY_VAULT_URL", reader.parsed("KEY_VAULT_URL", https_url)),
-        operator_client_id=reader.get("OPERATOR_CLIENT_ID"),
-        operator_credential_secret_name=reader.get("OPERATOR_CREDENTIAL_SECRET_NAME") or "operator-app-credential",
+        operator_apps={
+            "global": OperatorApp(
+                "global",
+                reader.get("OPERATOR_CLIENT_ID"),
+                reader.get("OPERATOR_CREDENTIAL_SECRET_NAME") or "operator-app-credential",
+            ),
+            "usgov": OperatorApp(
+                "usgov",
+                reader.get("OPERATOR_CLIENT_ID_USGOV"),
+                reader.get("OPERATOR_CREDENTIAL_SECRET_NAME_USGOV") or "operator-app-credential-usgov",
+            ),
+            "china": OperatorApp(
+                "china",
+                reader.get("OPERATOR_CLIENT_ID_CHINA"),
+                reader.get("OPERATOR_CREDENTIAL_SECRET_NAME_CHINA") or "operator-app-credential-china",
+            ),
+        },
         public_base_url=_required(reader, "PUBLIC_BASE_URL", reader.parsed("PUBLIC_BASE_URL", _base_url)),
         login_url_override=reader.parsed("ENTRA_LOGIN_URL_OVERRIDE", https_url),
         graph_url_override=reader.parsed("GRAPH_URL_OVERRIDE", https_url),

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="redirect URI registered on the multi-tenant app (repeatable)",
     )
+    parser.add_argument(
+        "--cloud",
+        action="append",
+        default=None,
+        help="cloud of the next tenant (global, usgov, usgov-dod, china; repeatable, by tenant order)",
+    )
     args = parser.parse_args(argv)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -35,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workdir=args.workdir,
         redirect_uris=args.redirect_uri,
+        clouds=args.cloud,
     )
     emulator.start()
     try:

@@ -6,6 +6,7 @@ import random
 import uuid
 from typing import Any, cast
 
+from emulators.entra.control_clouds import CloudControl, CloudControlError
 from emulators.entra.control_signin import SignInControl, SignInControlError
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
@@ -19,57 +20,61 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl):
+class Control(SignInControl, CloudControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
-    OPERATIONS = SignInControl.OPERATIONS | frozenset(
-        {
-            "tenants",
-            "sequence",
-            "create_user",
-            "update_user",
-            "get_user",
-            "delete_user",
-            "restore_user",
-            "hard_delete_user",
-            "expire_deleted_items",
-            "get_password",
-            "create_group",
-            "create_directory_object",
-            "rename_group",
-            "delete_group",
-            "add_member",
-            "remove_member",
-            "set_fault",
-            "set_throttling",
-            "clear_faults",
-            "faults",
-            "counters",
-            "advance_clock",
-            "freeze_clock",
-            "now",
-            "set_consent_decision",
-            "grant_consent",
-            "revoke_consent",
-            "remove_service_principal",
-            "grant_permissions",
-            "revoke_permissions",
-            "assign_directory_role",
-            "remove_directory_role",
-            "add_secret",
-            "remove_secret",
-            "set_redirect_uris",
-            "set_propagation_delay",
-            "force_delta_reset",
-            "set_delta_duplicates",
-            "set_delta_page_size",
-            "set_delta_max_age",
-            "set_password_reset_requires_role",
-            "set_consistency_lag",
-            "consistency",
-            "ground_truth",
-            "reset_behaviour",
-        }
+    OPERATIONS = (
+        SignInControl.OPERATIONS
+        | CloudControl.OPERATIONS
+        | frozenset(
+            {
+                "tenants",
+                "sequence",
+                "create_user",
+                "update_user",
+                "get_user",
+                "delete_user",
+                "restore_user",
+                "hard_delete_user",
+                "expire_deleted_items",
+                "get_password",
+                "create_group",
+                "create_directory_object",
+                "rename_group",
+                "delete_group",
+                "add_member",
+                "remove_member",
+                "set_fault",
+                "set_throttling",
+                "clear_faults",
+                "faults",
+                "counters",
+                "advance_clock",
+                "freeze_clock",
+                "now",
+                "set_consent_decision",
+                "grant_consent",
+                "revoke_consent",
+                "remove_service_principal",
+                "grant_permissions",
+                "revoke_permissions",
+                "assign_directory_role",
+                "remove_directory_role",
+                "add_secret",
+                "remove_secret",
+                "set_redirect_uris",
+                "set_propagation_delay",
+                "force_delta_reset",
+                "set_delta_duplicates",
+                "set_delta_page_size",
+                "set_delta_max_age",
+                "set_password_reset_requires_role",
+                "set_consistency_lag",
+                "consistency",
+                "ground_truth",
+                "reset_behaviour",
+            }
+        )
     )
 
     def __init__(self, world: World, faults: Faults, description: list[dict[str, Any]]) -> None:
@@ -84,7 +89,7 @@ class Control(SignInControl):
             return getattr(self, operation)(**arguments)
         except TypeError as exc:
             raise ControlError(f"{operation}: {exc}") from exc
-        except SignInControlError as exc:
+        except (SignInControlError, CloudControlError) as exc:
             raise ControlError(str(exc)) from exc
 
     # -- helpers ----------------------------------------------------------------------------------

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulators.entra.clouds import CLOUDS, discovery_fields
+
 V1_ISSUER_HOST = "https://sts.windows.net"
 
 
-def v1_issuer(tenant: str) -> str:
-    """The issuer of v1.0 tokens (and of the v1 metadata document) of a tenant; keeps the trailing slash."""
-    return f"{V1_ISSUER_HOST}/{tenant}/"
+def v1_issuer(tenant: str, cloud: str = "global") -> str:
+    """The issuer of v1.0 tokens (and of the v1 metadata document) of a tenant; keeps the trailing slash. China's
+    STS has its own host (sts.chinacloudapi.cn); global and US Government tokens name sts.windows.net."""
+    return f"https://{CLOUDS[cloud].sts_host}/{tenant}/"
 
 
-def v1_document(base: str, segment: str, issuer_tenant: str, host: str) -> dict[str, Any]:
+def v1_document(base: str, segment: str, issuer_tenant: str, cloud: str = "global") -> dict[str, Any]:
     """The v1 metadata: v1 endpoints (`/oauth2/token`, `/oauth2/authorize`, `/discovery/keys`), v1 issuer."""
     return {
         "token_endpoint": f"{base}/{segment}/oauth2/token",
@@ -31,7 +34,7 @@ def v1_document(base: str, segment: str, issuer_tenant: str, host: str) -> dict[
         "end_session_endpoint": f"{base}/{segment}/oauth2/logout",
         "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
         "scopes_supported": ["openid"],
-        "issuer": v1_issuer(issuer_tenant),
+        "issuer": v1_issuer(issuer_tenant, cloud),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "roles", "appid", "appidacr", "oid", "ver"],
         "microsoft_multi_refresh_token": True,
         "check_session_iframe": f"{base}/{segment}/oauth2/checksession",
@@ -39,9 +42,7 @@ def v1_document(base: str, segment: str, issuer_tenant: str, host: str) -> dict[
         "authorization_endpoint": f"{base}/{segment}/oauth2/authorize",
         "device_authorization_endpoint": f"{base}/{segment}/oauth2/devicecode",
         "kerberos_endpoint": f"{base}/{segment}/kerberos",
-        "tenant_region_scope": "EU",
-        "cloud_instance_name": "microsoftonline.com",
+        **discovery_fields(cloud),
         "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": host,
         "rbac_url": "https://pas.windows.net",
     }

@@ -13,17 +13,21 @@ from emulators.common.tokens import InvalidToken, TokenSigner
 from emulators.entra import members, resources
 from emulators.entra.batch import run_batch
 from emulators.entra.calls import GraphCall, GraphResult
+from emulators.entra.clouds import GRAPH_RESOURCES
 from emulators.entra.delta import handle_delta
 from emulators.entra.errors import GRAPH_CONTENT_TYPE, GraphError
 from emulators.entra.faults import AFTER_APPLY, Faults
 from emulators.entra.roles import list_role_assignments
-from emulators.entra.state import GRAPH_RESOURCE, World
+from emulators.entra.state import World
 from emulators.entra.throttle import WRITE_METHODS, request_cost
 
 SERVICE_UNAVAILABLE = {
     "503": (503, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later."),
     "504": (504, "UnknownError", "The gateway timed out waiting for the service."),
 }
+
+
+GRAPH_AUDIENCES = sorted(GRAPH_RESOURCES)
 
 
 class DropConnection(Exception):
@@ -81,7 +85,7 @@ class GraphService:
             after = await self._apply_faults("/v1.0" + path, endpoint, claims["tid"])  # per app and tenant
             with self.world.lock:
                 tenant = self.world.tenants.get(claims["tid"])
-                if tenant is None:
+                if tenant is None or claims.get("aud") != tenant.graph_resource:  # another cloud's Graph token
                     raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
                 tenant.settle(self.world.clock.now(), self.world.settings.deleted_items_retention_s)
                 call = GraphCall(
@@ -174,7 +178,7 @@ class GraphService:
         claims = self._verified.get(token)
         try:
             if claims is None:
-                claims = self.signer.verify(token, audience=GRAPH_RESOURCE)
+                claims = self.signer.verify(token, audience=GRAPH_AUDIENCES)  # any cloud's; the tenant's checked below
                 if len(self._verified) > 2000:
                     self._verified.clear()
                 self._verified[token] = claims

@@ -9,10 +9,11 @@ from typing import Any
 
 from emulators.common.tokens import TokenSigner
 from emulators.entra.assertion import verify_client_assertion
+from emulators.entra.clouds import GRAPH_APP_ID, GRAPH_RESOURCES
 from emulators.entra.discovery import v1_issuer
 from emulators.entra.errors import EntraError
 from emulators.entra.model import App
-from emulators.entra.state import GRAPH_RESOURCE, KNOWN_RESOURCES, Tenant, World
+from emulators.entra.state import KNOWN_RESOURCES, Tenant, World
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -43,6 +44,10 @@ def resource_of(scope: str, tenant: Tenant) -> str:
         )
     resource = scopes[0][: -len("/.default")]
     known = KNOWN_RESOURCES.get(resource) or KNOWN_RESOURCES.get(resource.rstrip("/"))
+    if known == GRAPH_APP_ID:
+        known = tenant.graph_resource  # Graph by its app id: the tenant's cloud's Graph
+    if known in GRAPH_RESOURCES and known != tenant.graph_resource:
+        known = None  # another cloud's Graph has no service principal in this tenant (Learn: national clouds)
     if known is None:
         raise EntraError(
             400,
@@ -76,7 +81,7 @@ def issue_client_credentials_token(
     client_id = form.get("client_id", "")
     app = world.apps.get(client_id)
     sp = tenant.service_principals.get(client_id)
-    if app is None or sp is None:
+    if app is None or sp is None or app.cloud != tenant.registry:  # an app is registered in one cloud only
         raise EntraError(
             400,
             "unauthorized_client",
@@ -101,8 +106,8 @@ def issue_client_credentials_token(
     # Microsoft identity platform" (token formats) and "Access token claims reference" (v1.0 claims).
     claims: dict[str, Any] = {
         "aud": resource,
-        "iss": v1_issuer(tenant.id),
-        "idp": v1_issuer(tenant.id),
+        "iss": v1_issuer(tenant.id, tenant.cloud),
+        "idp": v1_issuer(tenant.id, tenant.cloud),
         "tid": tenant.id,
         "appid": client_id,
         "appidacr": acr,
@@ -112,7 +117,7 @@ def issue_client_credentials_token(
         "ver": "1.0",
     }
     propagated = now >= sp.consented_at + world.settings.consent_propagation_s
-    if resource == GRAPH_RESOURCE and sp.permissions and propagated:
+    if resource == tenant.graph_resource and sp.permissions and propagated:
         claims["roles"] = sorted(sp.permissions)
     lifetime = world.settings.token_lifetime_s
     token = signer.issue(claims, lifetime_s=lifetime)  # wall-clock times: SDK token caches stay consistent

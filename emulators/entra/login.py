@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from emulators.common.tokens import TokenSigner
+from emulators.entra.clouds import discovery_fields, graph_resource_named
 from emulators.entra.discovery import v1_document
 from emulators.entra.errors import EntraError
 from emulators.entra.faults import Faults
@@ -16,7 +17,7 @@ from emulators.entra.issuance import issue_client_credentials_token, tenant_or_e
 from emulators.entra.model import CONSENT_ADMIN_ROLES, ServicePrincipal
 from emulators.entra.oidc import authorize, redeem_code, signed_in_account
 from emulators.entra.seed import guid_from
-from emulators.entra.state import GRAPH_RESOURCE, Tenant, World
+from emulators.entra.state import Tenant, World
 
 DECISIONS = ("accept", "decline", "cancel", "consent_required")
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -70,17 +71,20 @@ class LoginService:
             return faulted
         key = request.match_info["tenant"]
         base = f"https://{request.host}"
+        cloud = "global"
         if key.lower() in ("common", "organizations", "consumers"):
             segment, issuer_tenant = key, "{tenantid}"  # multi-tenant authorities: the issuer is a template
         else:
             with self.world.lock:
                 try:
-                    segment = issuer_tenant = tenant_or_error(self.world, key).id  # a domain resolves to the GUID
+                    found = tenant_or_error(self.world, key)
                 except EntraError as exc:
                     exc.error = "invalid_tenant"
                     return self._error(exc)
+                segment = issuer_tenant = found.id  # a domain resolves to the GUID
+                cloud = found.cloud  # the document names the tenant's cloud, whichever login host was asked
         if "/v2.0/" not in request.path:  # the v1 document: v1 endpoints, issuer https://sts.windows.net/{tid}/
-            return web.json_response(v1_document(base, segment, issuer_tenant, request.host))
+            return web.json_response(v1_document(base, segment, issuer_tenant, cloud))
         return web.json_response(
             {
                 "token_endpoint": f"{base}/{segment}/oauth2/v2.0/token",
@@ -105,10 +109,8 @@ class LoginService:
                 "end_session_endpoint": f"{base}/{segment}/oauth2/v2.0/logout",
                 "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "roles", "appid", "azp", "oid"],
                 "kerberos_endpoint": f"{base}/{segment}/kerberos",
-                "tenant_region_scope": "EU",
-                "cloud_instance_name": "microsoftonline.com",
+                **discovery_fields(cloud),  # msgraph_host: the cloud's Graph host (the emulator serves it here)
                 "cloud_graph_host_name": "graph.windows.net",
-                "msgraph_host": f"{request.host}",  # Graph lives on this host under /v1.0
                 "rbac_url": "https://pas.windows.net",
             }
         )
@@ -183,7 +185,7 @@ class LoginService:
             )
         tenant = tenant_or_error(self.world, key)
         app = self.world.apps.get(client_id)
-        if app is None or not (app.multi_tenant or app.home_tenant == tenant.id):
+        if app is None or not app.usable_in(tenant.id, tenant.registry):
             raise EntraError(
                 400,
                 "unauthorized_client",
@@ -199,6 +201,9 @@ class LoginService:
                 f"URIs configured for the application '{client_id}'. Make sure the redirect URI sent in "
                 "the request matches one added to your application in the Azure portal.",
             )
+        wrong_scope = _scope_problem(q.get("scope", ""), tenant)
+        if wrong_scope is not None:  # checked once client and redirect URI are known good: an error redirect
+            return _redirect(redirect_uri, {**wrong_scope, **({"state": q["state"]} if "state" in q else {})})
         decision = q.get("emulator_decision") or tenant.consent_decision or "accept"
         tenant.consent_decision = None
         _, account = signed_in_account(self.world, tenant, None)  # the browser's account must be of this tenant
@@ -208,7 +213,7 @@ class LoginService:
         params: dict[str, str] = {}
         if decision == "accept":
             sp = grant_consent(self.world, tenant, client_id)
-            granted = " ".join(f"{GRAPH_RESOURCE}/{p}" for p in sorted(sp.permissions))
+            granted = " ".join(f"{tenant.graph_resource}/{p}" for p in sorted(sp.permissions))
             params = {"admin_consent": "True", "tenant": tenant.id, "scope": granted}
         elif decision == "cancel":
             params = {
@@ -230,8 +235,37 @@ class LoginService:
             }
         if state is not None:
             params["state"] = state
-        separator = "&" if "?" in redirect_uri else "?"
-        return web.Response(status=302, headers={"Location": f"{redirect_uri}{separator}{urlencode(params)}"})
+        return _redirect(redirect_uri, params)
+
+
+def _redirect(redirect_uri: str, params: dict[str, str]) -> web.Response:
+    separator = "&" if "?" in redirect_uri else "?"
+    return web.Response(status=302, headers={"Location": f"{redirect_uri}{separator}{urlencode(params)}"})
+
+
+def _scope_problem(scope: str, tenant: Tenant) -> dict[str, str] | None:
+    """Admin consent asks for `{Graph of the tenant's cloud}/.default` (Learn: "Access national cloud deployments
+    with the Microsoft Graph SDKs": a scope naming Graph must use the Graph host of the tenant's cloud); another
+    cloud's Graph, or a scope naming no resource, is an error redirect."""
+    scopes = scope.split()
+    resources = [s[: -len("/.default")] for s in scopes if s.endswith("/.default")]
+    if not scopes or len(resources) != len(scopes):
+        return {
+            "error": "invalid_request",
+            "error_description": "AADSTS70011: The provided request must include a 'scope' input parameter with "
+            "/.default suffixed to the resource identifier.",
+        }
+    for resource in resources:
+        graph = graph_resource_named(resource)
+        if graph is not None and graph != tenant.graph_resource:
+            return {
+                "error": "invalid_resource",
+                "error_description": f"AADSTS500011: The resource principal named {resource} was not found in the "
+                f"tenant named {tenant.display_name}. This can happen if the application has not been installed "
+                "by the administrator of the tenant or consented to by any user in the tenant. You might have sent "
+                "your authentication request to the wrong tenant.",
+            }
+    return None
 
 
 def grant_consent(

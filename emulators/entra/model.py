@@ -157,6 +157,11 @@ class App:
     certificates: list[Certificate] = field(default_factory=list)
     kind: str = "app"  # multi_tenant | customer | connector_identity | custom
     group_membership_claims: str = "None"  # the manifest's groupMembershipClaims
+    cloud: str = "global"  # the cloud it is registered in (global, usgov, china): usable only in tenants of it
+
+    def usable_in(self, tenant_id: str, registry: str) -> bool:
+        """A multi-tenant app in any tenant of its cloud; a single-tenant one in its home tenant only."""
+        return self.cloud == registry and (self.multi_tenant or self.home_tenant == tenant_id)
 
 
 @dataclass(slots=True)

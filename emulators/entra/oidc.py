@@ -20,7 +20,7 @@ from emulators.entra.errors import EntraError
 from emulators.entra.issuance import authenticate_client, tenant_or_error
 from emulators.entra.model import DIRECTORY_ROLE_TEMPLATES, MEMBER_ROLE_TEMPLATE, App, AuthCode, User
 from emulators.entra.seed import guid_from
-from emulators.entra.state import GRAPH_RESOURCE, Tenant, World
+from emulators.entra.state import Tenant, World
 
 CODE_LIFETIME_S = 600.0  # "Authorization codes are short lived. Typically, they expire after about 10 minutes."
 ID_TOKEN_LIFETIME_S = 3600
@@ -35,7 +35,7 @@ def redirect(uri: str, params: Mapping[str, str]) -> str:
 
 def _app_for(world: World, client_id: str, tenant: Tenant | None) -> App:
     app = world.apps.get(client_id)
-    if app is None or (tenant is not None and not (app.multi_tenant or app.home_tenant == tenant.id)):
+    if app is None or (tenant is not None and not app.usable_in(tenant.id, tenant.registry)):
         where = f"the directory '{tenant.display_name}'" if tenant else "any directory"
         raise EntraError(
             400, "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found in {where}."
@@ -233,7 +233,7 @@ def _tokens(
     )
     access = signer.issue(
         {
-            "aud": GRAPH_RESOURCE,
+            "aud": home.graph_resource,
             "iss": issuer,
             "tid": home.id,
             "oid": user.id,

@@ -11,6 +11,7 @@ from typing import Any
 
 from emulators.entra import names
 from emulators.entra.certs import make_certificate
+from emulators.entra.clouds import REGISTRIES, cloud_info
 from emulators.entra.model import (
     USER_ADMIN,
     App,
@@ -266,6 +267,29 @@ def _app_with_credentials(
     return app
 
 
+def _operator_apps(world: World, seed: str, cert_dir: Path, now: float, uris: list[str]) -> dict[str, App]:
+    """The operator's multi-tenant app, registered once in each cloud (global, US Government, China): an app
+    registration exists in one cloud only (Learn: "National cloud deployments")."""
+    operators: dict[str, App] = {}
+    for registry in REGISTRIES:
+        suffix = "" if registry == "global" else f"|{registry}"  # the global app stays what the seed always made
+        operator = _app_with_credentials(
+            random.Random(f"{seed}|operator{suffix}"),
+            "Entra Connector (multi-tenant)" if registry == "global" else f"Entra Connector ({registry})",
+            "multi_tenant",
+            make_certificate(f"entra-connector-operator{suffix}", cert_dir / f"operator-app{suffix[1:]}.pem"),
+            None,
+            now,
+            OPERATOR_PERMISSIONS,
+            uris,
+        )
+        operator.cloud = registry
+        operator.group_membership_claims = "DirectoryRole"  # its tokens list the signed-in admin's roles (`wids`)
+        world.apps[operator.client_id] = operator
+        operators[registry] = operator
+    return operators
+
+
 def seed_world(
     world: World,
     seed: str,
@@ -273,24 +297,16 @@ def seed_world(
     tenant_count: int,
     cert_dir: Path,
     redirect_uris: list[str] | None = None,
+    clouds: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Fill `world` with tenants and apps; return the description tests and the demo read."""
+    """Fill `world` with tenants and apps; return the description tests and the demo read. `clouds`: the cloud of
+    each tenant by index (global for those not named)."""
     now = world.clock.now()
     world.seed = seed
     uris = redirect_uris or [DEFAULT_REDIRECT_URI]
-    top = random.Random(f"{seed}|operator")
-    operator = _app_with_credentials(
-        top,
-        "Entra Connector (multi-tenant)",
-        "multi_tenant",
-        make_certificate("entra-connector-operator", cert_dir / "operator-app.pem"),
-        None,
-        now,
-        OPERATOR_PERMISSIONS,
-        uris,
-    )
-    operator.group_membership_claims = "DirectoryRole"  # its tokens list the signed-in admin's roles (`wids`)
-    world.apps[operator.client_id] = operator
+    for name in clouds or ():
+        cloud_info(name)  # ValueError naming the clouds
+    operators = _operator_apps(world, seed, cert_dir, now, uris)
     described: list[dict[str, Any]] = []
     for k in range(tenant_count):
         rng = random.Random(f"{seed}|{size}|tenant{k}")
@@ -301,6 +317,7 @@ def seed_world(
             id=tid,
             display_name=f"{word.capitalize()} {suffix}",
             domains=[f"{word}-{suffix}.onmicrosoft.com", f"{word}-{suffix}.example.com"],
+            cloud=(clouds or [])[k] if k < len(clouds or []) else "global",
         )
         users = [_user(rng, i, tenant.domains[1]) for i in range(size)]
         groups, sync, rotation = _build_groups(rng, users)
@@ -332,6 +349,7 @@ def seed_world(
             [],
         )
         for app in (customer, identity):
+            app.cloud = tenant.registry  # registered in the tenant's own cloud
             world.apps[app.client_id] = app
             tenant.service_principals[app.client_id] = ServicePrincipal(
                 id=guid(rng),
@@ -340,9 +358,12 @@ def seed_world(
                 directory_roles={USER_ADMIN} if app is customer else set(),  # app-only resets need a role
                 consented_at=now - 86400.0,
             )
-        tenant.sp_roles_on_consent[operator.client_id] = {USER_ADMIN}  # the seeded admins assign it after consent
+        for operator in operators.values():  # the seeded admins assign it after consent
+            tenant.sp_roles_on_consent[operator.client_id] = {USER_ADMIN}
         world.tenants[tid] = tenant
-        described.append(describe_tenant(world, tenant, [operator, customer, identity], expired.value))
+        described.append(
+            describe_tenant(world, tenant, [operators[tenant.registry], customer, identity], expired.value)
+        )
     return described
 
 
@@ -369,6 +390,7 @@ def describe_tenant(world: World, tenant: Tenant, apps: list[App], expired_secre
         )
     return {
         "id": tenant.id,
+        "cloud": tenant.cloud,
         "display_name": tenant.display_name,
         "domains": list(tenant.domains),
         "user_count": len(tenant.directory.users),

@@ -82,8 +82,10 @@ class EntraEmulator:
         workdir: str | None = None,
         redirect_uris: list[str] | None = None,
         fault_seed: int = 0,
+        clouds: list[str] | None = None,
     ) -> None:
         self._seed, self._size, self._tenant_count, self._port = seed, size, tenants, port
+        self._clouds = clouds  # the cloud of each tenant by index (global for the rest)
         self._workdir_arg = workdir
         self._redirect_uris = redirect_uris
         self._fault_seed = fault_seed
@@ -114,6 +116,7 @@ class EntraEmulator:
             self._tenant_count,
             Path(self._workdir) / "certs",
             self._redirect_uris,
+            self._clouds,
         )
         self._thread = threading.Thread(target=self._run, name="entra-emulator", daemon=True)
         self._thread.start()
@@ -202,4 +205,14 @@ class EntraEmulator:
             "ca_path": self.ca_path,
             "bundle_path": self.bundle_path,
             "tenants": self.tenants,
+            "operator_apps": self.operator_apps(),
         }
+
+    def operator_apps(self) -> dict[str, dict[str, str]]:
+        """The operator's app in each cloud it is registered in: {"global"|"usgov"|"china": {client_id, secret}}."""
+        with self.world.lock:
+            return {
+                app.cloud: {"client_id": app.client_id, "client_secret": app.secrets[0].value}
+                for app in self.world.apps.values()
+                if app.kind == "multi_tenant"
+            }

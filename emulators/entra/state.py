@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from emulators.entra.clock import Clock
+from emulators.entra.clouds import CLOUDS, GRAPH_APP_ID
 from emulators.entra.consistency import Replica
 from emulators.entra.directory import DELETED_ITEMS_RETENTION_S, Directory
 from emulators.entra.model import App, AuthCode, ServicePrincipal
@@ -14,9 +15,9 @@ from emulators.entra.throttle import Throttle
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 VAULT_RESOURCE = "https://vault.azure.net"
-KNOWN_RESOURCES = {
-    GRAPH_RESOURCE: GRAPH_RESOURCE,
-    "00000003-0000-0000-c000-000000000000": GRAPH_RESOURCE,
+KNOWN_RESOURCES = {  # Graph by its app id or any cloud's host: the tenant's cloud decides (issuance.resource_of)
+    GRAPH_APP_ID: GRAPH_APP_ID,
+    **{c.graph_resource: c.graph_resource for c in CLOUDS.values()},
     VAULT_RESOURCE: VAULT_RESOURCE,
     "https://vault.azure.net/": VAULT_RESOURCE,
     "cfa8b339-82a2-471a-a3c9-0fc0be7a4093": VAULT_RESOURCE,
@@ -39,6 +40,17 @@ class Tenant:
     sp_roles_on_consent: dict[str, set[str]] = field(default_factory=dict)  # client id -> roles given at consent
     admin_user_id: str = ""  # the seeded Global Administrator (the browser's account by default)
     replica: Replica = field(default_factory=Replica)  # what eventually consistent reads see (off: the directory)
+    cloud: str = "global"  # global | usgov | usgov-dod | china (emulators/entra/clouds.py)
+
+    @property
+    def graph_resource(self) -> str:
+        """The only Graph resource this tenant's tokens are issued for: its cloud's."""
+        return CLOUDS[self.cloud].graph_resource
+
+    @property
+    def registry(self) -> str:
+        """Where apps usable in this tenant are registered (US Gov L4 and L5 share one)."""
+        return CLOUDS[self.cloud].registry
 
     def settle(self, now: float, retention_s: float) -> None:
         """Time-driven changes due by `now`: soft-deleted users past the deleted-items window are purged."""

@@ -14,6 +14,14 @@ param applicationInsightsName string
 param keyVaultUri string
 param operatorClientId string
 param operatorCredentialSecretName string
+@description('Client id of the operator app registered in Azure US Government (usgov and usgov-dod connections); empty: none.')
+param operatorClientIdUsgov string = ''
+@description('Key Vault secret holding the US Government operator app\'s credential.')
+param operatorCredentialSecretNameUsgov string = 'operator-app-credential-usgov'
+@description('Client id of the operator app registered in Azure China (china connections); empty: none.')
+param operatorClientIdChina string = ''
+@description('Key Vault secret holding the China operator app\'s credential.')
+param operatorCredentialSecretNameChina string = 'operator-app-credential-china'
 
 param alwaysReadyHttpInstances int = 0
 @minValue(60)
@@ -129,6 +137,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEY_VAULT_URL: keyVaultUri
     OPERATOR_CLIENT_ID: operatorClientId
     OPERATOR_CREDENTIAL_SECRET_NAME: operatorCredentialSecretName
+    OPERATOR_CLIENT_ID_USGOV: operatorClientIdUsgov
+    OPERATOR_CREDENTIAL_SECRET_NAME_USGOV: operatorCredentialSecretNameUsgov
+    OPERATOR_CLIENT_ID_CHINA: operatorClientIdChina
+    OPERATOR_CREDENTIAL_SECRET_NAME_CHINA: operatorCredentialSecretNameChina
     PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
     SYNC_TIME_BUDGET_SECONDS: string(syncTimeBudgetSeconds)
   }

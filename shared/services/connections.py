@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.adapters.connection_store import get_connection as read_connection
+from shared.domain.clouds import cloud_mismatch
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import guid, parse_create, parse_update
 from shared.domain.secret_names import client_cert_ref, client_secret_ref
@@ -41,7 +42,11 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
     from shared.adapters.tenant_discovery import resolve_tenant
 
     cloud = container.cloud(request.fields["cloud"])
-    tenant_id = await resolve_tenant(container.http(), cloud.login_url, request.tenant)
+    discovered = await resolve_tenant(container.http(), cloud.login_url, request.tenant)
+    problem = cloud_mismatch(cloud.name, discovered.cloud)
+    if problem is not None:  # before anything is stored: the tenant lives in another cloud
+        raise ValidationError({"cloud": problem})
+    tenant_id = discovered.tenant_id
     state: ConnectionState = (
         "pending_consent" if request.fields["credential_mode"] == "admin_consent" else "pending_verification"
     )

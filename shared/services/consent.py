@@ -11,8 +11,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
+from shared.domain.clouds import admin_consent_url
 from shared.domain.connection import Connection
 from shared.domain.consent_outcomes import OUTCOMES, audited_error, consent_answer_outcome
 from shared.domain.consent_state import (
@@ -27,7 +27,7 @@ from shared.domain.consent_state import (
     verify_state,
 )
 from shared.domain.verification import Report
-from shared.errors import ConcurrencyConflict, ConfigurationError, NotFound, ValidationError
+from shared.errors import ConcurrencyConflict, NotFound, ValidationError
 from shared.services import audit
 from shared.services.connections import load
 from shared.services.consent_key import signing_key
@@ -36,7 +36,6 @@ from shared.storage_names import CONSENT_STATES
 
 log = logging.getLogger(__name__)
 STATE_PARTITION = "state"
-GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 COOKIE_ATTRIBUTES = "Path=/; Secure; HttpOnly; SameSite=Lax"
 
 
@@ -68,23 +67,15 @@ async def consent_url(container: Any, connection_id: str) -> str:
         raise ValidationError({"connection": "uses the customer's own app: no admin consent through this app"})
     if connection.state == "disabled":
         raise ValidationError({"connection": "is disabled: enable it before connecting it again"})
-    client_id = container.settings.operator_client_id
-    if not client_id:
-        raise ConfigurationError({"OPERATOR_CLIENT_ID": "missing: needed for admin-consent connections"})
+    cloud = container.cloud(connection.cloud)
+    operator = container.settings.operator_app(cloud.registry)  # ConfigurationError naming that cloud's setting
     state = ConsentState(connection.id, random_secrets.token_urlsafe(24), int(time.time()) + STATE_TTL_S)
     token = sign_state(state, await signing_key(container))
     row = {"PartitionKey": STATE_PARTITION, "RowKey": state.nonce, "connection_id": connection.id}
     await container.tables().insert(CONSENT_STATES, {**row, "expires_at": state.expires_at, "phase": "issued"})
     await audit.record(container.tables(), "consent.start", connection.id, "ok")
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "redirect_uri": container.settings.consent_redirect_uri,
-            "scope": GRAPH_DEFAULT_SCOPE,
-            "state": token,
-        }
-    )
-    return f"{container.cloud(connection.cloud).login_url}/{connection.tenant_id}/v2.0/adminconsent?{query}"
+    redirect_uri = container.settings.consent_redirect_uri
+    return admin_consent_url(cloud, connection.tenant_id, str(operator.client_id), redirect_uri, token)
 
 
 async def consume(container: Any, state: ConsentState, expect: str, to: str, expires_at: int | None = None) -> bool:
@@ -161,10 +152,11 @@ async def _consent_leg(
 
     signin = ConsentState(connection.id, state.nonce, expires_at, "signin")
     _, challenge = pkce_pair(key, state.nonce)
+    cloud = container.cloud(connection.cloud)
     location = authorize_url(
-        container.cloud(connection.cloud).login_url,
+        cloud.login_url,
         connection.tenant_id,
-        str(container.settings.operator_client_id),
+        str(container.settings.operator_app(cloud.registry).client_id),
         container.settings.consent_redirect_uri,
         state=sign_state(signin, key),
         nonce=oidc_nonce(key, state.nonce),

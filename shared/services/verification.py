@@ -8,12 +8,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.domain.clouds import REGISTRIES
 from shared.domain.connection import Connection, to_entity
 from shared.domain.token_claims import roles_of
 from shared.domain.verification import Check, Report, expiry_check, permissions_check, rotation_role_check
 from shared.errors import (
     AuthenticationFailed,
     ConcurrencyConflict,
+    ConfigurationError,
     GraphError,
     GraphNotFound,
     GraphPermissionDenied,
@@ -55,6 +57,34 @@ async def _token_with_roles(container: Any, connection: Connection, wait_s: floa
         log.info("connection %s: token has no roles yet, waiting for consent to propagate", connection.id)
         await sleep(ROLE_POLL_S)
         waited += ROLE_POLL_S
+
+
+def _operator_failure(container: Any, connection: Connection, exc: Exception) -> Check | None:
+    """For an admin-consent connection: which cloud's operator app is not configured, or has no credential."""
+    if connection.credential_mode != "admin_consent":
+        return None
+    cloud = container.cloud(connection.cloud)
+    app = container.settings.operator_apps[cloud.registry]
+    where = f"the {REGISTRIES[cloud.registry]} cloud"
+    if isinstance(exc, ConfigurationError):
+        return Check(
+            "operator_app",
+            "fail",
+            f"No operator app is configured for {where} (connection cloud {cloud.name!r}): "
+            f"{app.client_id_setting} is not set.",
+            f"Register the operator app in {where}, set {app.client_id_setting} to its client id and store its "
+            f"credential in Key Vault as the secret {app.secret_name!r} ({app.secret_setting}).",
+        )
+    if isinstance(exc, SecretNotFound):
+        return Check(
+            "operator_app",
+            "fail",
+            f"The credential of the operator app for {where} is missing from Key Vault "
+            f"(secret {app.secret_name!r}, {app.secret_setting}).",
+            f"Store the client secret Value or certificate PEM of the operator app registered in {where} in Key "
+            f"Vault as {app.secret_name!r}.",
+        )
+    return None
 
 
 def _token_failure(exc: Exception) -> Check:
@@ -159,8 +189,8 @@ async def run_checks(container: Any, connection: Connection, *, wait_s: float, s
     waited = 0.0
     try:
         token, waited = await _token_with_roles(container, connection, wait_s, sleep)
-    except (AuthenticationFailed, SecretNotFound, TransientError) as exc:
-        checks.append(_token_failure(exc))
+    except (AuthenticationFailed, ConfigurationError, SecretNotFound, TransientError) as exc:
+        checks.append(_operator_failure(container, connection, exc) or _token_failure(exc))
     else:
         note = f" (waited {waited:.0f} s for the new consent to propagate)" if waited else ""
         checks.append(Check("token", "pass", f"Got an app-only token for tenant {connection.tenant_id}{note}."))

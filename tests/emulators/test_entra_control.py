@@ -97,7 +97,10 @@ def test_seed_is_deterministic_and_shaped_for_the_scenarios(tmp_path: Path) -> N
 def test_command_line_prints_one_json_line_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.entra", "--port", "0", "--seed", "demo", "--size", "30", "--tenants", "2"],
+        [
+            *(sys.executable, "-m", "emulators.entra", "--port", "0", "--seed", "demo", "--size", "30"),
+            *("--tenants", "2", "--cloud", "global", "--cloud", "usgov"),
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -108,8 +111,12 @@ def test_command_line_prints_one_json_line_and_stops_on_sigterm(tmp_path: Path) 
         assert proc.stdout is not None
         line = proc.stdout.readline()
         ready = json.loads(line)
-        assert set(ready) == {"login_url", "graph_url", "control_url", "ca_path", "bundle_path", "tenants"}
+        assert set(ready) == {
+            *("login_url", "graph_url", "control_url", "ca_path", "bundle_path", "tenants", "operator_apps")
+        }
         assert len(ready["tenants"]) == 2
+        assert [t["cloud"] for t in ready["tenants"]] == ["global", "usgov"]
+        assert set(ready["operator_apps"]) == {"global", "usgov", "china"}
         first = ready["tenants"][0]
         assert {"id", "domains", "sync_group", "rotation_group", "apps"} <= set(first)
         app = first["apps"][0]

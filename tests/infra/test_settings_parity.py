@@ -66,6 +66,8 @@ def test_identity_based_values() -> None:
 PARAMETER_DEFAULTS = {
     "OPERATOR_CREDENTIAL_SECRET_NAME": (INFRA / "main.bicep", "operatorCredentialSecretName"),
     "SYNC_TIME_BUDGET_SECONDS": (INFRA / "app" / "api.bicep", "syncTimeBudgetSeconds"),
+    "OPERATOR_CREDENTIAL_SECRET_NAME_USGOV": (INFRA / "app" / "api.bicep", "operatorCredentialSecretNameUsgov"),
+    "OPERATOR_CREDENTIAL_SECRET_NAME_CHINA": (INFRA / "app" / "api.bicep", "operatorCredentialSecretNameChina"),
 }
 
 
