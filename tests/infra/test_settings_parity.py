@@ -56,7 +56,7 @@ def test_identity_based_values() -> None:
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
     assert settings["AZURE_CLIENT_ID"] == "identityClientId"
-    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD;ClientId=${identityClientId}"
     for endpoint in ("blob", "queue", "table"):
         value = settings[f"AzureWebJobsStorage__{endpoint}ServiceUri"]
         assert "primaryEndpoints" in str(value) and endpoint in str(value)
