@@ -71,25 +71,18 @@ class Container:
         return ("app", identity.tenant_id, identity.client_id, secret, self.cloud().login_url, self.settings.ca_bundle)
 
     def app_credential(self) -> Any:
-        """The app's own identity (managed identity in Azure; a client secret locally), shared by the process."""
+        """The app's own identity, shared by the process: a client secret when set (locally), otherwise the
+        azure-identity chain (the managed identity in Azure, the admin's `az login` for the CLI elsewhere)."""
         return self.pool.get(self._app_key(), self._make_app_credential, _closer)
 
     def _make_app_credential(self) -> Any:
+        from shared.adapters.app_credential import build_app_credential, choose_app_credential
+
         identity = self.settings.identity
-        if identity.client_secret:
-            from shared.adapters.entra_auth import make_credential
-
-            return make_credential(
-                tenant_id=identity.tenant_id or "",
-                client_id=identity.client_id or "",
-                secret=identity.client_secret,
-                login_url=self.cloud().login_url,
-                ca_path=self.settings.ca_bundle,
-                emulated=self.emulated,
-            )
-        from azure.identity.aio import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=identity.client_id)
+        choice = choose_app_credential(
+            identity, login_url=self.cloud().login_url, ca_path=self.settings.ca_bundle, emulated=self.emulated
+        )
+        return build_app_credential(choice, identity)
 
     # -- storage and secrets ----------------------------------------------------------------------
     def _storage_connection_string(self) -> str | None:
