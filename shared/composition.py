@@ -13,6 +13,7 @@ from shared.client_pool import ClientPool, current_pool, fingerprint
 from shared.config import Settings, load_settings
 from shared.domain.clouds import Cloud, cloud_named
 from shared.domain.connection import Connection
+from shared.logging_context import configure_logging
 
 AZURITE_DEFAULT = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -30,6 +31,7 @@ class Container:
     """The clients of one invocation, lazily. `async with Container.from_env() as c:`."""
 
     def __init__(self, settings: Settings, pool: ClientPool | None = None) -> None:
+        configure_logging()  # the worker's first invocation: SDK HTTP logging to WARNING, job ids on log lines
         self.settings = settings
         self._pool = pool
         self._closers: list[Any] = []

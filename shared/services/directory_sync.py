@@ -34,6 +34,7 @@ from shared.domain.directory import (
 from shared.domain.sync_plan import StoredUser, plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
 from shared.domain.timestamps import utc_now
 from shared.errors import DeltaTokenExpired, ValidationError
+from shared.logging_context import bind_run
 from shared.services import sync_fetch as fetch
 from shared.services.sync_apply import SyncApplier
 
@@ -547,6 +548,7 @@ async def run_sync(
             trigger=trigger,
             started_at=utc_now(),
         )
+    bind_run(cp.run_id)  # log lines of the job carry the run from here on
     budget = _Budget(deps.clock, budget_s)
     run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved)
     try:

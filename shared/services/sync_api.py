@@ -14,6 +14,7 @@ from shared.composition import Container
 from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.logging_context import job_context
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.password_rotation import rotation_status
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
@@ -138,6 +139,11 @@ async def worker(container: Container, body: Any) -> RunResult | None:
     message is done: re-raising would make the host retry it five times, counting one failure five times;
     the quarantine decides when to try again."""
     job = JobMessage.parse(body)
+    with job_context(job.connection_id):  # every line of the job, the failure lines included, names it
+        return await _work(container, job)
+
+
+async def _work(container: Container, job: JobMessage) -> RunResult | None:
     try:
         connection = await load_connection(container.tables(), job.connection_id)
     except NotFound:  # deleted since the job was queued: nothing to do
