@@ -133,6 +133,14 @@ async def _run_job(
         if job.approved:
             await state.clear_approval()
     await state.save_status(status)
+    log.info(
+        "sync %s: %s, %d Graph requests, %d table writes, %d errors",
+        result.mode,
+        result.outcome,
+        result.graph_requests,
+        result.table_writes,
+        len(result.errors),
+    )
     return result
 
 

@@ -38,6 +38,8 @@ async def test_each_line_of_a_sync_job_carries_connection_and_run(
     records = _job_records(caplog)
     assert any(r.levelno == logging.WARNING and "delta token expired" in r.getMessage() for r in records)
     assert any("retrying" in r.getMessage() for r in records)
+    summary = records[-1].getMessage()  # the job's summary line, with the ids like every other
+    assert "] sync full: succeeded, " in summary and " Graph requests, " in summary
     restart = next(n for n, r in enumerate(records) if "delta token expired" in r.getMessage())
     abandoned = records[restart].run_id  # the incremental run that found its delta token gone
     assert abandoned != result.run_id
