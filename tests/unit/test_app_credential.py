@@ -4,11 +4,14 @@ laptop), never an interactive browser. Built, not used: nothing here touches the
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 
+from scripts.cli import environment
 from shared.adapters.app_credential import build_app_credential, choose_app_credential
 from shared.client_pool import ClientPool
 from shared.composition import Container
@@ -87,3 +90,16 @@ async def test_the_container_and_so_the_cli_use_the_choice() -> None:
             assert isinstance(Container(load_settings(env), pool=pool).app_credential(), expected)
         finally:
             await pool.close()
+
+
+def test_the_cli_against_a_deployment_ignores_a_local_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--settings none`: a local.settings.json left by `make local` (emulator URLs, a local secret) must not fill
+    in the deployment's settings, or the CLI would sign in with the emulated identity."""
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": LOCAL}))
+    monkeypatch.chdir(tmp_path)
+    assert environment(None, LAPTOP)["AZURE_CLIENT_SECRET"] == LOCAL["AZURE_CLIENT_SECRET"]  # the default fills in
+    env = environment("none", LAPTOP)
+    assert env == LAPTOP
+    assert _choice(env).kind == "chain"
