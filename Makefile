@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 
 include infra/checks.mk
 
-.PHONY: setup test demo bench lint typecheck unit clean
+.PHONY: setup test demo bench local lint typecheck unit clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,5 +39,9 @@ demo: setup
 bench: setup
 	$(BIN)/python -m bench.run
 
+# Azurite + the Entra/Graph and Key Vault emulators on fixed ports for `func start`; writes local.settings.json.
+local: setup
+	$(BIN)/python -m scripts.local
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .demo .bench
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .demo .bench .local

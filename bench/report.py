@@ -160,6 +160,18 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 all(abs(r["directory_entity_writes"] - n) <= 0.1 * n for r, n in runs),
             )
         )
+    package = results.get("package")
+    if package:
+        imports = package["imports"]
+        clean = not imports["failed"] and not imports["outside"]
+        out.append(
+            (
+                f"deployment package (requirements.txt + the app, zipped) < {package['target_mb']:.0f} MB",
+                f"{package['zip_mb']:.1f} MB zipped, {package['files']:,} files ({package['unzipped_mb']:.0f} MB"
+                f" unzipped); {imports['modules']} app modules import from it alone: {'yes' if clean else 'NO'}",
+                package["zip_mb"] < package["target_mb"] and clean,
+            )
+        )
     cold = results.get("coldstart") or []
     if cold:
         worst_s = max(c["import_s"] for c in cold)
@@ -382,6 +394,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{f['rss_mb']:.0f} |"
                 f" imports {f['imports_s']:.2f} s; {f['objects']} users on the page |"
             )
+    lines += package_section(results.get("package"))
     lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     for target, measured, met in targets(results):
         lines.append(f"| {target} | {measured} | {'yes' if met else 'no' if met is False else 'not measured'} |")
@@ -391,6 +404,28 @@ def render(results: dict[str, Any]) -> str:
     if notes:
         lines += ["", "## Findings", "", *notes]
     return "\n".join(lines) + "\n"
+
+
+def package_section(package: dict[str, Any] | None) -> list[str]:
+    if not package:
+        return []
+    largest = ", ".join(f"{name} {mb:.1f}" for name, mb in package["largest"])
+    imports = package["imports"]
+    failed = ", ".join(sorted(imports["failed"])) or "none"
+    return [
+        "",
+        "## Deployment package",
+        "",
+        "`requirements.txt` alone installed into a clean folder as a Functions build lays it out",
+        "(`.python_packages/lib/site-packages`, no byte code), plus the files `.funcignore` ships, zipped with",
+        "deflate (`python -m bench.package`). Then every module of function_app.py, functions/ and shared/ is",
+        "imported from that folder with `python -I -S` (no other site-packages on the path).",
+        "",
+        "| zipped MB | unzipped MB | files | largest (unzipped MB) | app modules imported | failed |",
+        "| ---: | ---: | ---: | --- | ---: | --- |",
+        f"| **{package['zip_mb']:.1f}** | {package['unzipped_mb']:.0f} | {package['files']:,} | {largest} |"
+        f" {imports['modules']} | {failed} |",
+    ]
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> str:

@@ -1,5 +1,6 @@
 """`make bench`: the connector's full and incremental sync against the straightforward msgraph-sdk approach, at
-1k / 10k / 50k users, against the Entra emulator and Azurite; plus Azurite's batched-write ceiling and cold start.
+1k / 10k / 50k users, against the Entra emulator and Azurite; plus Azurite's batched-write ceiling, cold start and
+the deployment package (bench/package.py).
 
     python -m bench.run [--sizes 1000,10000,50000] [--latency-size 10000] [--baseline-cap 20000] [--profile]
 
@@ -338,6 +339,11 @@ def main() -> int:
     settings = {k: v for k, v in vars(args).items() if k != "earlier"}
     results: dict[str, Any] = {"machine": machine_details(), "settings": settings}
     results["code_at_start"] = code_fingerprint()
+    log("deployment package: requirements.txt into a clean folder, zipped; every app module imported from it")
+    from bench.package import measure
+
+    results["package"] = measure()
+    log(f"  {results['package']['zip_mb']:.1f} MB zipped, {results['package']['files']:,} files")
     log("cold start: import function_app (3 fresh processes)")
     results["coldstart"] = [worker("coldstart", {}) for _ in range(3)]
     log("Azurite batched-write ceiling")

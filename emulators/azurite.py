@@ -1,4 +1,5 @@
-"""Azurite (the npm package pinned in package.json) on free loopback ports, in memory, for tests and the demo."""
+"""Azurite (the npm package pinned in package.json) in memory on loopback: free ports for tests and the demo, its
+default ports (10000-10002, what `UseDevelopmentStorage=true` means) for `make local`."""
 
 from __future__ import annotations
 
@@ -44,12 +45,13 @@ def azurite_binary() -> str:
 
 
 @contextlib.contextmanager
-def start_azurite(log_dir: str | None = None) -> Iterator[Azurite]:
-    """Start Azurite in memory on free ports; wait until every service answers; stop it on exit."""
+def start_azurite(log_dir: str | None = None, ports: Azurite | None = None) -> Iterator[Azurite]:
+    """Start Azurite in memory on the given ports (default: free ones); wait until every service answers; stop it
+    on exit."""
     binary = azurite_binary()
     if shutil.which("node") is None:
         raise RuntimeError("Azurite needs Node.js, and `node` is not on PATH")
-    ports = Azurite(free_port(), free_port(), free_port())
+    ports = ports or Azurite(free_port(), free_port(), free_port())
     workdir = tempfile.mkdtemp(prefix="azurite-")
     log_path = os.path.join(log_dir or workdir, "azurite.log")
     args = [

@@ -59,6 +59,15 @@ class LocalStack:
         }
 
 
+@dataclass(frozen=True)
+class StackPorts:
+    """Fixed loopback ports (`make local`, so that Core Tools and a browser find the same stack every time)."""
+
+    storage: Azurite
+    entra: int
+    keyvault: int
+
+
 @contextlib.contextmanager
 def start_local_stack(
     *,
@@ -68,14 +77,21 @@ def start_local_stack(
     azurite: Azurite | None = None,
     redirect_uris: list[str] | None = None,
     clouds: list[str] | None = None,
+    ports: StackPorts | None = None,
 ) -> Iterator[LocalStack]:
-    """Start what is not given; stop everything it started, also on failure. `clouds`: each tenant's cloud by index
-    (tenant 0, whose connector identity reaches Key Vault, should stay global)."""
+    """Start what is not given, on free ports unless `ports` says; stop everything it started, also on failure.
+    `clouds`: each tenant's cloud by index (tenant 0, whose connector identity reaches Key Vault, should stay
+    global)."""
     with contextlib.ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="local-stack-"))
-        storage = azurite or stack.enter_context(start_azurite(log_dir=workdir))
+        storage = azurite or stack.enter_context(start_azurite(log_dir=workdir, ports=ports.storage if ports else None))
         entra = EntraEmulator(
-            seed=seed, size=size, tenants=tenants, redirect_uris=redirect_uris or [CONSENT_REDIRECT], clouds=clouds
+            seed=seed,
+            size=size,
+            tenants=tenants,
+            redirect_uris=redirect_uris or [CONSENT_REDIRECT],
+            port=ports.entra if ports else 0,
+            clouds=clouds,
         )
         entra.start()
         stack.callback(entra.stop)
@@ -88,6 +104,7 @@ def start_local_stack(
             authorized=[identity["client_id"]],
             login_url=entra.login_url,
             tls=kv_tls,
+            port=ports.keyvault if ports else 0,
         )
         vault.start()
         stack.callback(vault.stop)

@@ -222,3 +222,6 @@ output KEY_VAULT_NAME string = keyVault.outputs.name
 output KEY_VAULT_URL string = keyVault.outputs.uri
 output OPERATOR_CREDENTIAL_SECRET_NAME string = operatorCredentialSecretName
 output AZURE_CLIENT_ID string = identity.outputs.clientId
+// Named like the app settings, so `azd env get-values` gives the CLI what it reads (docs/infra.md, command line).
+output AzureWebJobsStorage__tableServiceUri string = storage.outputs.tableEndpoint
+output AzureWebJobsStorage__queueServiceUri string = storage.outputs.queueEndpoint

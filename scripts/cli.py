@@ -18,8 +18,11 @@ Runner = Callable[[Any, argparse.Namespace], Coroutine[Any, Any, Any]]
 
 
 def environment(settings_file: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment, filled in (never overridden) from local.settings.json's Values."""
+    """The process environment, filled in (never overridden) from local.settings.json's Values; `none`: the
+    environment alone (against a real deployment, so no local emulator setting or secret slips in)."""
     env = dict(os.environ if environ is None else environ)
+    if settings_file == "none":
+        return env
     path = Path(settings_file or "local.settings.json")
     if path.is_file():
         values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
@@ -33,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m scripts.cli", description="Entra ID connector administration")
     parser.add_argument(
-        "--settings", help="a local.settings.json to read settings from (default: ./local.settings.json)"
+        "--settings",
+        help="a local.settings.json to read settings from (default: ./local.settings.json; none: the environment only)",
     )
     features = parser.add_subparsers(dest="feature", required=True)
     for module in FEATURES:

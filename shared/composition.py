@@ -13,6 +13,7 @@ from shared.client_pool import ClientPool, current_pool, fingerprint
 from shared.config import Settings, load_settings
 from shared.domain.clouds import Cloud, cloud_named
 from shared.domain.connection import Connection
+from shared.logging_context import configure_logging
 
 AZURITE_DEFAULT = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -30,6 +31,7 @@ class Container:
     """The clients of one invocation, lazily. `async with Container.from_env() as c:`."""
 
     def __init__(self, settings: Settings, pool: ClientPool | None = None) -> None:
+        configure_logging()  # the worker's first invocation: SDK HTTP logging to WARNING, job ids on log lines
         self.settings = settings
         self._pool = pool
         self._closers: list[Any] = []
@@ -71,25 +73,18 @@ class Container:
         return ("app", identity.tenant_id, identity.client_id, secret, self.cloud().login_url, self.settings.ca_bundle)
 
     def app_credential(self) -> Any:
-        """The app's own identity (managed identity in Azure; a client secret locally), shared by the process."""
+        """The app's own identity, shared by the process: a client secret when set (locally), otherwise the
+        azure-identity chain (the managed identity in Azure, the admin's `az login` for the CLI elsewhere)."""
         return self.pool.get(self._app_key(), self._make_app_credential, _closer)
 
     def _make_app_credential(self) -> Any:
+        from shared.adapters.app_credential import build_app_credential, choose_app_credential
+
         identity = self.settings.identity
-        if identity.client_secret:
-            from shared.adapters.entra_auth import make_credential
-
-            return make_credential(
-                tenant_id=identity.tenant_id or "",
-                client_id=identity.client_id or "",
-                secret=identity.client_secret,
-                login_url=self.cloud().login_url,
-                ca_path=self.settings.ca_bundle,
-                emulated=self.emulated,
-            )
-        from azure.identity.aio import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=identity.client_id)
+        choice = choose_app_credential(
+            identity, login_url=self.cloud().login_url, ca_path=self.settings.ca_bundle, emulated=self.emulated
+        )
+        return build_app_credential(choice, identity)
 
     # -- storage and secrets ----------------------------------------------------------------------
     def _storage_connection_string(self) -> str | None:

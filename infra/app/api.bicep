@@ -58,6 +58,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales instances itself; a fixed worker count does not apply (see alwaysReadyHttpInstances).
   // checkov:skip=CKV_AZURE_222: The consent callback is opened by customers' admins in their browsers, so the app must be public; the admin API needs function keys.
   // checkov:skip=CKV_AZURE_17: Client certificates would break the browser-based consent callback; admin endpoints use function keys over TLS 1.2.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption refuses siteConfig.ftpsState (Learn, Flex Consumption plan deprecations: "FTPS not supported"; error 51021); FTP stays off through the ftp and scm basicPublishingCredentialsPolicies below.
   // checkov:skip=CKV_AZURE_213: Flex Consumption has no App Service health check; functions/health.py answers availability probes instead.
   name: name
   location: location
@@ -80,7 +81,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {
@@ -133,7 +133,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
     AZURE_CLIENT_ID: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
-    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
     KEY_VAULT_URL: keyVaultUri
     OPERATOR_CLIENT_ID: operatorClientId
     OPERATOR_CREDENTIAL_SECRET_NAME: operatorCredentialSecretName

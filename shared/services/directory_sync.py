@@ -42,6 +42,7 @@ from shared.domain.sync_plan import (
 )
 from shared.domain.timestamps import utc_now
 from shared.errors import DeltaTokenExpired, ValidationError
+from shared.logging_context import bind_run
 from shared.services import sync_fetch as fetch
 from shared.services.sync_apply import SyncApplier
 
@@ -614,6 +615,7 @@ async def run_sync(
             counts=dict(storage_loss or {}),
         )
         check_storage = cp.mode != "full"  # a new incremental or groups run first checks the copy is whole
+    bind_run(cp.run_id)  # log lines of the job carry the run from here on
     budget = _Budget(deps.clock, budget_s)
     run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved)
     try:

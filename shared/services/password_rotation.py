@@ -24,6 +24,7 @@ from shared.domain.connection import Connection
 from shared.domain.directory_roles import ASSIGN_ROLE_REMEDY, RoleCheck
 from shared.domain.rate_limit import TokenBucket, bucket_for
 from shared.errors import Conflict, ConnectorError, NotFound
+from shared.logging_context import job_context
 from shared.services import audit
 from shared.services.reset_role import check_reset_role
 from shared.services.rotation_state import RotationState
@@ -118,7 +119,8 @@ async def rotate_connection(
         raise Conflict(f"password rotation is off for connection {connection.id}")
     if not connection.rotation_group_id:
         raise Conflict(f"connection {connection.id} has no rotation group")
-    return await _Run(deps, connection).run(all=all, user_ids=user_ids)
+    with job_context(connection.id, deps.run_id):  # every log line of the run names the connection and the run
+        return await _Run(deps, connection).run(all=all, user_ids=user_ids)
 
 
 class _Run:
@@ -285,4 +287,3 @@ class _Run:
         await self.state.finish(uid, etag, fields)
         if outcome.result != "nothing":
             await self.state.record(uid, started, self.deps.run_id, outcome.result, outcome.reason, outcome.version)
-

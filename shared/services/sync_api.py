@@ -14,6 +14,7 @@ from shared.composition import Container
 from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.logging_context import job_context
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.password_rotation import rotation_status
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
@@ -148,7 +149,8 @@ async def worker(container: Container, body: Any) -> RunResult | None:
     if job is None:
         raise ValidationError({"message": "a sync job message must be a JSON object with a connection_id"})
     try:
-        return await _work(container, job)
+        with job_context(job.connection_id):  # every line of the job, the failure lines included, names it
+            return await _work(container, job)
     except Exception as exc:  # noqa: BLE001 (after the typed handling in _work: recorded, the message is done)
         state = SyncState(container.tables(), job.connection_id)
         checkpoint = await state.checkpoint()

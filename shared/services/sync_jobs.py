@@ -16,6 +16,7 @@ from shared.domain.connection import Connection, from_entity
 from shared.domain.schedule import due_reason, latest_slot, quarantine_until
 from shared.domain.timestamps import from_iso, utc_now
 from shared.errors import ConnectorError, ValidationError
+from shared.logging_context import job_context
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,14 @@ async def run_job(
     deps: SyncDeps, queues: Any, connection: Connection, job: JobMessage, *, budget_s: float, owner: str | None = None
 ) -> RunResult | None:
     """Run one job under the connection's lease. None when another worker holds the lease (this one skips; a
-    delayed check is queued in case that worker died)."""
+    delayed check is queued in case that worker died). Its log lines name the connection and the run."""
+    with job_context(connection.id):
+        return await _run_job(deps, queues, connection, job, budget_s=budget_s, owner=owner)
+
+
+async def _run_job(
+    deps: SyncDeps, queues: Any, connection: Connection, job: JobMessage, *, budget_s: float, owner: str | None
+) -> RunResult | None:
     state = SyncState(deps.tables, connection.id)
     me = owner or uuid.uuid4().hex
     ttl = timedelta(seconds=budget_s) + LEASE_MARGIN
@@ -142,6 +150,14 @@ async def run_job(
         if job.approved:
             await state.clear_approval()
     await state.save_status(status)
+    log.info(
+        "sync %s: %s, %d Graph requests, %d table writes, %d errors",
+        result.mode,
+        result.outcome,
+        result.graph_requests,
+        result.table_writes,
+        len(result.errors),
+    )
     return result
 
 

@@ -56,7 +56,7 @@ def test_identity_based_values() -> None:
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
     assert settings["AZURE_CLIENT_ID"] == "identityClientId"
-    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD;ClientId=${identityClientId}"
     for endpoint in ("blob", "queue", "table"):
         value = settings[f"AzureWebJobsStorage__{endpoint}ServiceUri"]
         assert "primaryEndpoints" in str(value) and endpoint in str(value)
@@ -77,3 +77,19 @@ def test_bicep_defaults_agree_with_the_registry(name: str) -> None:
     registered = {s.name: s.default for s in SETTINGS}
     assert name in registered, f"{name} is set by Bicep but not registered in shared/config.py SETTINGS"
     assert str(parse(path)["parameters"][parameter]["default"]) == registered[name]
+
+
+def test_azd_outputs_give_the_cli_the_settings_it_needs() -> None:
+    """`azd env get-values` (the outputs, plus the azd variables the admin set) loads as the CLI's settings: with
+    placeholder values for each output, shared.config reports nothing missing and picks no client secret, so the
+    CLI signs in with the admin's own Azure credential (shared/adapters/app_credential.py)."""
+    from shared.config import load_settings
+
+    outputs = parse(INFRA / "main.bicep")["outputs"]
+    placeholders = {
+        name: "https://example.invalid" if spec["type"] == "string" else "x" for name, spec in outputs.items()
+    }
+    registered = {s.name for s in SETTINGS}
+    settings = load_settings({k: v for k, v in placeholders.items() if k in registered})
+    assert settings.storage.table_uri and settings.storage.queue_uri and settings.key_vault_url
+    assert settings.identity.client_secret is None

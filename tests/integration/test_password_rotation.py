@@ -54,6 +54,7 @@ async def test_a_run_rotates_the_due_users_and_skips_the_rest_with_reasons(
     world: RotationWorld, container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="azure.core.pipeline.policies.http_logging_policy")  # the worker quiets it
     for name in ("azure", "httpx", "httpcore", "shared"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     report = await run_rotation(container, world.connection.id)

@@ -49,12 +49,15 @@ class _Recorder(logging.Handler):
 def record_logs() -> Iterator[None]:
     handler = _Recorder(level=logging.DEBUG)
     root = logging.getLogger()
-    old = root.level
+    http = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")  # the worker quiets it
+    old, old_http = root.level, http.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    http.setLevel(logging.DEBUG)
     yield
     root.removeHandler(handler)
     root.setLevel(old)
+    http.setLevel(old_http)
 
 
 @pytest.fixture(autouse=True)

@@ -59,7 +59,7 @@ async def container(_env: dict[str, str], gov: LocalStack) -> AsyncIterator[Cont
         made = set(await _ids(c))
         yield c
         for cid in sorted(set(await _ids(c)) - made):
-            await delete_connection(c, cid, purge=True)
+            await delete_connection(c, cid)  # the row and its tenant-index entry go (a purge is a queued job)
     for tenant in gov.entra.tenants:
         registry = "usgov" if tenant["cloud"].startswith("usgov") else tenant["cloud"]
         gov.entra.control.remove_service_principal(tenant["id"], operators[registry]["client_id"])

@@ -13,6 +13,7 @@ from tests.integration.sync.conftest import SyncWorld
 
 async def test_no_secret_or_token_leaks_during_a_sync(world: SyncWorld, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="azure.core.pipeline.policies.http_logging_policy")  # the worker quiets it
     for name in ("azure", "httpx", "httpcore", "shared", "msal"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     await world.sync()
