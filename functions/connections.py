@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http_util import answer, json_body
+from functions.http_util import answer, json_body, route_id, safe_id
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -42,13 +42,11 @@ async def show(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import get_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            return 200, await get_connection(container, cid)
+            return 200, await get_connection(container, route_id(req))
 
-    return await answer(work, "connections_get", cid)
+    return await answer(work, "connections_get", safe_id(req))
 
 
 @bp.function_name("connections_update")
@@ -57,14 +55,12 @@ async def update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import update_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
-        body = json_body(req)
+        cid, body = route_id(req), json_body(req)
         async with Container.from_env() as container:
             return 200, await update_connection(container, cid, body)
 
-    return await answer(work, "connections_update", cid)
+    return await answer(work, "connections_update", safe_id(req))
 
 
 @bp.function_name("connections_delete")
@@ -74,16 +70,15 @@ async def delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.errors import ValidationError
     from shared.services.connections import delete_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
+        cid = route_id(req)
         purge_raw = (req.params.get("purge") or "false").lower()
         if purge_raw not in ("true", "false"):
             raise ValidationError({"purge": "must be true or false"})
         async with Container.from_env() as container:
             return 200, await delete_connection(container, cid, purge_raw == "true")
 
-    return await answer(work, "connections_delete", cid)
+    return await answer(work, "connections_delete", safe_id(req))
 
 
 @bp.function_name("connections_verify")
@@ -92,10 +87,8 @@ async def verify(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.verification import verify_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            return 200, (await verify_connection(container, cid)).to_dict()
+            return 200, (await verify_connection(container, route_id(req))).to_dict()
 
-    return await answer(work, "connections_verify", cid)
+    return await answer(work, "connections_verify", safe_id(req))

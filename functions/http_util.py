@@ -9,10 +9,27 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import ConnectorError, ValidationError
+from shared.domain.secret_names import GUID_PATTERN
+from shared.errors import ConnectorError, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
+ROUTE_WHAT = {"id": "connection", "userId": "user", "groupId": "group"}
+
+
+def route_id(req: func.HttpRequest, name: str = "id") -> str:
+    """A GUID route parameter, lower-cased; NotFound (naming what, never echoing the text) for anything else, before
+    any storage is touched: connection, user and group ids are GUIDs, so nothing else can exist."""
+    raw = req.route_params.get(name) or ""
+    if not GUID_PATTERN.fullmatch(raw):
+        raise NotFound(f"No such {ROUTE_WHAT.get(name, name)}")
+    return raw.lower()
+
+
+def safe_id(req: func.HttpRequest, name: str = "id") -> str | None:
+    """The route's connection id for incident records, or None when it is not a GUID."""
+    raw = req.route_params.get(name) or ""
+    return raw.lower() if GUID_PATTERN.fullmatch(raw) else None
 
 
 def json_body(req: func.HttpRequest) -> Any:
@@ -23,9 +40,23 @@ def json_body(req: func.HttpRequest) -> Any:
     if not raw.strip():
         raise ValidationError({"body": "a JSON object is required"})
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise ValidationError({"body": "must not repeat a key within one JSON object"}) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValidationError({"body": "must be valid UTF-8 JSON"}) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects with a repeated key are refused: parsers disagree on which value wins (RFC 8259, 4)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
 
 
 def _no_constant(name: str) -> Any:

@@ -11,7 +11,7 @@ from shared.adapters.connection_store import get_connection as read_connection
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import guid, parse_create, parse_update
 from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
-from shared.errors import ConcurrencyConflict, ConnectorError, ValidationError
+from shared.errors import ConcurrencyConflict, ConnectorError, NotFound
 from shared.services import audit, tenant_index
 from shared.services import connection_credentials as credentials
 from shared.storage_names import (
@@ -32,8 +32,8 @@ PARTITION = "connection"
 def connection_id_of(raw: Any) -> str:
     try:
         return guid(raw)
-    except Exception:  # noqa: BLE001 (_Bad: the id in the URL is not a GUID)
-        raise ValidationError({"id": "must be a connection id (GUID)"}) from None
+    except Exception:  # noqa: BLE001 (_Bad: the id in the URL is not a GUID, so it names no connection)
+        raise NotFound("No such connection") from None
 
 
 async def load(container: Any, connection_id: str) -> tuple[Connection, str]:

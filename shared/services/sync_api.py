@@ -115,6 +115,9 @@ async def listing(
     if not 1 <= top <= MAX_PAGE:
         raise ValidationError({"top": f"must be between 1 and {MAX_PAGE}"})
     connection = await load_connection(container.tables(), connection_id)
+    held = what != "members" or await container.tables().get(names.DIRECTORY_GROUPS, connection.id, group_id or "")
+    if not held:
+        raise NotFound("No such group in this connection's directory copy")
     table, partition = {
         "users": (names.DIRECTORY_USERS, connection.id),
         "groups": (names.DIRECTORY_GROUPS, connection.id),
