@@ -31,6 +31,8 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # names of unknown fiel
 def shown(name: object) -> str:
     """A field name as an error may show it: a plain identifier as it is, anything else never (no raw echo)."""
     return str(name) if IDENTIFIER.fullmatch(str(name)) else "(a name that is not shown)"
+
+
 MAX_SECRET_CHARS = 1024
 MAX_PEM_CHARS = 32 * 1024
 MAX_NAME_CHARS = 256

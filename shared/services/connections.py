@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import replace
 from typing import Any
 
 from shared.adapters.connection_store import get_connection as read_connection
+from shared.adapters.sync_state import SyncState
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import guid, parse_create, parse_update
+from shared.domain.quarantine import quarantine_view
 from shared.domain.secret_names import client_cert_ref, client_secret_ref, password_ref
+from shared.domain.timestamps import utc_now
 from shared.errors import ConcurrencyConflict, ConnectorError, NotFound
 from shared.services import audit, tenant_index
 from shared.services import connection_credentials as credentials
@@ -75,7 +79,7 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
             await tenant_index.release(tables, tenant_id, connection.id)
             raise
     await audit.record(tables, "connection.create", connection.id, "ok", f"tenant {tenant_id}")
-    return connection.public_view()
+    return await _view(container, connection)
 
 
 async def _stored(container: Any, connection_id: str) -> Connection | None:
@@ -87,12 +91,25 @@ async def _stored(container: Any, connection_id: str) -> Connection | None:
 async def list_connections(container: Any) -> list[dict[str, Any]]:
     rows = container.tables().query(CONNECTIONS, "PartitionKey eq @pk", {"pk": PARTITION})
     connections = [from_entity(row) async for row in rows]
-    return [c.public_view() for c in sorted(connections, key=lambda c: c.created_at)]
+    limit = asyncio.Semaphore(8)
+
+    async def view(connection: Connection) -> dict[str, Any]:
+        async with limit:
+            return await _view(container, connection)
+
+    return list(await asyncio.gather(*(view(c) for c in sorted(connections, key=lambda c: c.created_at))))
 
 
 async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:
     connection, _ = await load(container, connection_id)
-    return connection.public_view()
+    return await _view(container, connection)
+
+
+async def _view(container: Any, connection: Connection) -> dict[str, Any]:
+    """The public view with the quarantine (until when, why) next to the state: `active` alone hid it."""
+    status = await SyncState(container.tables(), connection.id).status()
+    quarantine = quarantine_view(status.retry_after, status.last_error, status.consecutive_failures, utc_now())
+    return {**connection.public_view(), "quarantined": quarantine is not None, "quarantine": quarantine}
 
 
 def _rotation(connection: Connection) -> tuple[bool, str | None]:
@@ -142,7 +159,7 @@ async def update_connection(container: Any, connection_id: str, body: Any) -> di
         await credentials.retire(container.secrets(), current.id, old)  # switched kinds, and the row says so now
     fields = ", ".join(sorted(k for k in body if k not in ("client_secret", "certificate")))
     await audit.record(tables, "connection.update", current.id, "ok", f"changed: {fields}")
-    return updated.public_view()
+    return await _view(container, updated)
 
 
 async def _record_rotation(tables: Any, connection: Connection) -> None:

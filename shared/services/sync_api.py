@@ -11,6 +11,7 @@ from shared.adapters.connection_store import load_connection
 from shared.adapters.directory_store import members_partition
 from shared.adapters.sync_state import SyncState, iso
 from shared.composition import Container
+from shared.domain.quarantine import quarantine_view
 from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
@@ -69,6 +70,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "last_error": current.last_error or None,
         "consecutive_failures": current.consecutive_failures,
         "quarantined_until": iso(current.retry_after) or None,
+        "quarantine": quarantine_view(current.retry_after, current.last_error, current.consecutive_failures, utc_now()),
         "pending_removals": current.pending_removals,
         "next_due": iso(next_slot(connection.schedule, utc_now())),
         "delta_links_obtained_at": iso(cursor.obtained_at) or None,
