@@ -20,7 +20,7 @@ async def create(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 201, await create_connection(container, body)
 
-    return await answer(work, "connections_create")
+    return await answer(work, "connections_create", req=req)
 
 
 @bp.function_name("connections_list")
@@ -33,7 +33,7 @@ async def list_all(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 200, {"value": await list_connections(container)}
 
-    return await answer(work, "connections_list")
+    return await answer(work, "connections_list", req=req)
 
 
 @bp.function_name("connections_get")
@@ -46,7 +46,7 @@ async def show(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 200, await get_connection(container, route_id(req))
 
-    return await answer(work, "connections_get", safe_id(req))
+    return await answer(work, "connections_get", safe_id(req), req=req)
 
 
 @bp.function_name("connections_update")
@@ -60,7 +60,7 @@ async def update(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 200, await update_connection(container, cid, body)
 
-    return await answer(work, "connections_update", safe_id(req))
+    return await answer(work, "connections_update", safe_id(req), req=req)
 
 
 @bp.function_name("connections_delete")
@@ -78,7 +78,7 @@ async def delete(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 200, await delete_connection(container, cid, purge_raw == "true")
 
-    return await answer(work, "connections_delete", safe_id(req))
+    return await answer(work, "connections_delete", safe_id(req), req=req)
 
 
 @bp.function_name("connections_verify")
@@ -91,4 +91,4 @@ async def verify(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 200, (await verify_connection(container, route_id(req))).to_dict()
 
-    return await answer(work, "connections_verify", safe_id(req))
+    return await answer(work, "connections_verify", safe_id(req), req=req)

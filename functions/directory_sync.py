@@ -31,7 +31,7 @@ async def sync_start(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.start_sync(c, cid, req.params.get("mode", "incremental"), flag(req, "dry_run"))
 
-    return await answer(work, "sync_start", safe_id(req))
+    return await answer(work, "sync_start", safe_id(req), req=req)
 
 
 @bp.function_name("sync_approve")
@@ -44,7 +44,7 @@ async def sync_approve(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.approve(c, cid)
 
-    return await answer(work, "sync_approve", safe_id(req))
+    return await answer(work, "sync_approve", safe_id(req), req=req)
 
 
 @bp.function_name("sync_status")
@@ -57,7 +57,7 @@ async def sync_status(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.status(c, cid)
 
-    return await answer(work, "sync_status", safe_id(req))
+    return await answer(work, "sync_status", safe_id(req), req=req)
 
 
 @bp.function_name("sync_runs")
@@ -70,7 +70,7 @@ async def sync_runs(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.runs(c, cid, max(_top(req), 1))
 
-    return await answer(work, "sync_runs", safe_id(req))
+    return await answer(work, "sync_runs", safe_id(req), req=req)
 
 
 async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
@@ -81,7 +81,7 @@ async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
         async with Container.from_env() as c:
             return await sync_api.listing(c, cid, what, req.params.get("continuation"), _top(req), group_id)
 
-    return await answer(work, WHERE[what], safe_id(req))
+    return await answer(work, WHERE[what], safe_id(req), req=req)
 
 
 @bp.function_name("directory_users")

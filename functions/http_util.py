@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -71,11 +72,39 @@ def flag(req: func.HttpRequest, name: str) -> bool:
     return req.params.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
+def who(req: func.HttpRequest, kind: str = "function-key") -> str:
+    """Who made the call, for the audit trail: the way it was authorised and the client address from
+    X-Forwarded-For when that holds an IP address. The function key's name is not visible to the worker (the host
+    checks the key), and its value never leaves the host."""
+    first = (req.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+    if first.startswith("[") and "]" in first:  # [v6]:port
+        first = first[1 : first.index("]")]
+    elif first.count(":") == 1:  # v4:port
+        first = first.split(":")[0]
+    try:
+        return f"{kind} from {ipaddress.ip_address(first)}"
+    except ValueError:
+        return kind
+
+
 async def answer(
-    work: Callable[[], Awaitable[tuple[int, Any]]], where: str = "http", connection_id: str | None = None
+    work: Callable[[], Awaitable[tuple[int, Any]]],
+    where: str = "http",
+    connection_id: str | None = None,
+    req: func.HttpRequest | None = None,
 ) -> func.HttpResponse:
     """Run a service call returning (status, body); a ConnectorError becomes its typed error response, anything
-    else a 500 internal_error that is logged and recorded on the connection (its message is never shown)."""
+    else a 500 internal_error that is logged and recorded on the connection (its message is never shown). Audit
+    rows written meanwhile name the caller (`who`)."""
+    from shared.services.audit import acting_as
+
+    with acting_as(who(req) if req is not None else "function-key"):
+        return await _answer(work, where, connection_id)
+
+
+async def _answer(
+    work: Callable[[], Awaitable[tuple[int, Any]]], where: str, connection_id: str | None
+) -> func.HttpResponse:
     try:
         status, body = await work()
     except ConnectorError as exc:

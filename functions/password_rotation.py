@@ -26,10 +26,10 @@ async def _rotate(where: str, req: func.HttpRequest, *, all: bool = False, user:
     async def work() -> tuple[int, object]:
         connection_id, user_id = route_id(req), route_id(req, "userId") if user else None
         async with Container.from_env() as container:
-            report = await rotation.run_rotation(container, connection_id, all=all, user_id=user_id, must_hold=user)
+            report = await rotation.rotate_now(container, connection_id, all=all, user_id=user_id)
         return 200, report.to_dict()
 
-    return await answer(work, where, safe_id(req))
+    return await answer(work, where, safe_id(req), req=req)
 
 
 @bp.function_name("rotate_connection")
@@ -42,6 +42,21 @@ async def rotate_connection(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="connections/{id}/users/{userId}/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def rotate_user(req: func.HttpRequest) -> func.HttpResponse:
     return await _rotate("rotate_user", req, user=True)
+
+
+@bp.function_name("rotation_status")
+@bp.route(route="connections/{id}/rotation", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def rotation_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Per user: last rotated, next due, last outcome or skip reason, pending; never a password."""
+    from shared.services.rotation_report import user_status
+
+    async def work() -> tuple[int, object]:
+        cid, top = route_id(req), req.params.get("top", "100")
+        async with Container.from_env() as container:
+            size = int(top) if top.isdigit() else -1
+            return 200, await user_status(container, cid, size, req.params.get("continuation"))
+
+    return await answer(work, "rotation_status", safe_id(req), req=req)
 
 
 @bp.function_name("rotation_timer")

@@ -79,6 +79,8 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
             await tenant_index.release(tables, tenant_id, connection.id)
             raise
     await audit.record(tables, "connection.create", connection.id, "ok", f"tenant {tenant_id}")
+    if connection.credential is not None:
+        await audit.record(tables, "credential.set", connection.id, "ok", _credential_detail(connection.credential))
     return await _view(container, connection)
 
 
@@ -157,9 +159,17 @@ async def update_connection(container: Any, connection_id: str, body: Any) -> di
     old = current.credential
     if written is not None and old is not None and old.secret_name != written.secret_name:
         await credentials.retire(container.secrets(), current.id, old)  # switched kinds, and the row says so now
-    fields = ", ".join(sorted(k for k in body if k not in ("client_secret", "certificate")))
-    await audit.record(tables, "connection.update", current.id, "ok", f"changed: {fields}")
+    fields = ", ".join(sorted(body))  # the names only (unknown ones were refused); never a value
+    await audit.record(tables, "connection.update", current.id, "ok", f"changed: {fields or 'nothing'}")
+    if written is not None:
+        action = "credential.replaced" if old is not None else "credential.set"
+        await audit.record(tables, action, current.id, "ok", _credential_detail(written))
     return await _view(container, updated)
+
+
+def _credential_detail(info: CredentialInfo) -> str:
+    """Which credential, never its value: the kind and the Key Vault version the row now names."""
+    return f"{info.kind}, Key Vault version {info.version}"
 
 
 async def _record_rotation(tables: Any, connection: Connection) -> None:

@@ -15,6 +15,7 @@ from shared.domain.quarantine import quarantine_view
 from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.services import audit
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.password_rotation import rotation_status
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
@@ -41,9 +42,11 @@ async def start_sync(container: Container, connection_id: str, mode: str, dry_ru
             trigger="dry_run",
             budget_s=DRY_RUN_BUDGET_S,
         )
+        await audit.record(container.tables(), "sync.start", connection.id, "dry_run", f"mode {mode}: {result.outcome}")
         return 200, result.to_dict()
     job = JobMessage(connection.id, mode, "manual")
     await container.queues().send(names.SYNC_JOBS, job.to_dict())
+    await audit.record(container.tables(), "sync.start", connection.id, "queued", f"mode {mode}")
     return 202, {"queued": True, **job.to_dict()}
 
 
@@ -55,6 +58,8 @@ async def approve(container: Container, connection_id: str) -> tuple[int, Any]:
         raise ValidationError({"approval": "no removals are waiting for approval on this connection"})
     job = JobMessage(connection.id, "incremental", "approval", approved=True)
     await container.queues().send(names.SYNC_JOBS, job.to_dict())
+    detail = f"{len(items)} removal(s) held back by run {run_id}"
+    await audit.record(container.tables(), "sync.approve", connection.id, "queued", detail)
     return 202, {"queued": True, "approved_run_id": run_id, "removals": len(items)}
 
 
