@@ -21,12 +21,12 @@ log = logging.getLogger(__name__)
 
 
 async def _rotate(where: str, req: func.HttpRequest, *, all: bool = False, user: bool = False) -> func.HttpResponse:
-    from shared.services import password_rotation as rotation  # lazy: SDKs load per invocation, not at indexing
+    from shared.services.rotation_admin import rotate_now  # lazy: SDKs load per invocation, not at indexing
 
     async def work() -> tuple[int, object]:
         connection_id, user_id = route_id(req), route_id(req, "userId") if user else None
         async with Container.from_env() as container:
-            report = await rotation.rotate_now(container, connection_id, all=all, user_id=user_id)
+            report = await rotate_now(container, connection_id, all=all, user_id=user_id)
         return 200, report.to_dict()
 
     return await answer(work, where, safe_id(req), req=req)
@@ -48,7 +48,7 @@ async def rotate_user(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="connections/{id}/rotation", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def rotation_status(req: func.HttpRequest) -> func.HttpResponse:
     """Per user: last rotated, next due, last outcome or skip reason, pending; never a password."""
-    from shared.services.rotation_report import user_status
+    from shared.services.rotation_admin import user_status
 
     async def work() -> tuple[int, object]:
         cid, top = route_id(req), req.params.get("top", "100")

@@ -11,14 +11,14 @@ from scripts.cli_ids import connection_id, user_id
 
 
 async def _run(container: Any, args: argparse.Namespace) -> Any:
-    from shared.services.password_rotation import rotate_now
+    from shared.services.rotation_admin import rotate_now
 
     report = await rotate_now(container, args.connection, all=args.all, user_id=args.user)
     return report.to_dict()
 
 
 async def _status(container: Any, args: argparse.Namespace) -> Any:
-    from shared.services.rotation_report import user_status
+    from shared.services.rotation_admin import user_status
 
     return await user_status(container, args.connection, args.top, args.continuation)
 

@@ -23,7 +23,7 @@ from shared.domain import rotation as rules
 from shared.domain.connection import Connection
 from shared.domain.directory_roles import ASSIGN_ROLE_REMEDY, RoleCheck
 from shared.domain.rate_limit import TokenBucket, bucket_for
-from shared.errors import Conflict, ConnectorError, NotFound, ValidationError
+from shared.errors import Conflict, ConnectorError, NotFound
 from shared.services import audit
 from shared.services.reset_role import check_reset_role
 from shared.services.rotation_state import RotationState
@@ -84,35 +84,6 @@ async def run_rotation(
     deps = await deps_for(container, connection, **options)
     users = [user_id] if user_id else None
     return await rotate_connection(deps, connection, all=all, user_ids=users, must_hold=must_hold)
-
-
-async def rotate_now(
-    container: Any, connection_id: str, *, all: bool = False, user_id: str | None = None
-) -> rules.RotationReport:
-    """An admin's "rotate now" (HTTP, CLI): one user (who must be in the rotation set: NotFound otherwise, nothing
-    touched) or the connection's due users (`all`: everyone in the set). Audited with its outcome."""
-    action, detail = ("rotation.user", f"user {user_id}") if user_id else ("rotation.run", f"all={all}")
-    try:
-        report = await run_rotation(container, connection_id, all=all, user_id=user_id, must_hold=user_id is not None)
-    except (NotFound, ValidationError):
-        raise  # nothing was done: not an action of this connection
-    except ConnectorError as exc:
-        await audit.record(container.tables(), action, connection_id, exc.code, detail)
-        raise
-    counts = {
-        k: len(v)
-        for k, v in (
-            ("rotated", report.rotated),
-            ("resolved", report.resolved),
-            ("pending", report.pending),
-            ("skipped", report.skipped),
-            ("failed", report.failed),
-        )
-    }
-    outcome = "blocked" if report.blocked else "failed" if report.failed else "ok"
-    summary = ", ".join(f"{k} {n}" for k, n in counts.items())
-    await audit.record(container.tables(), action, report.connection_id, outcome, f"{detail}: {summary}")
-    return report
 
 
 async def run_rotation_job(container: Any, connection_id: str) -> rules.RotationReport | None:
