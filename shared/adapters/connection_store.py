@@ -12,7 +12,7 @@ async def get_connection(tables: TableStore, connection_id: str) -> tuple[Connec
     """The connection and its ETag (for conditional updates)."""
     row = await tables.get(names.CONNECTIONS, PARTITION, connection_id)
     if row is None:
-        raise NotFound(f"No connection {connection_id}")
+        raise NotFound("No such connection")  # the id is the caller's input: never echoed
     return from_entity(row), etag_of(row) or ""
 
 

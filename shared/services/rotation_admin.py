@@ -9,7 +9,7 @@ from typing import Any
 from shared import storage_names as names
 from shared.adapters.connection_store import load_connection
 from shared.domain import rotation as rules
-from shared.errors import ConnectorError, NotFound, ValidationError
+from shared.errors import ConnectorError, ValidationError
 from shared.services import audit
 from shared.services.password_rotation import rotation_status, run_rotation
 
@@ -62,11 +62,10 @@ async def rotate_now(
     action, detail = ("rotation.user", f"user {user_id}") if user_id else ("rotation.run", f"all={all}")
     try:
         report = await run_rotation(container, connection_id, all=all, user_id=user_id, must_hold=user_id is not None)
-    except (NotFound, ValidationError):
-        raise  # nothing was done: not an action of this connection
     except ConnectorError as exc:
-        await audit.record(container.tables(), action, connection_id, exc.code, detail)
-        raise
+        if exc.http_status >= 500:  # it ran and failed (or its outcome is unknown): that is worth a row
+            await audit.record(container.tables(), action, connection_id, exc.code, detail)
+        raise  # refused (unknown user, rotation off ...): nothing was done, nothing is written
     counts = {
         k: len(v)
         for k, v in (

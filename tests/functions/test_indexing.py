@@ -39,6 +39,7 @@ EXPECTED = {
     "connection_audit": ("httpTrigger", "FUNCTION"),
     "audit_all": ("httpTrigger", "FUNCTION"),
     "rotation_status": ("httpTrigger", "FUNCTION"),
+    "openapi": ("httpTrigger", "FUNCTION"),
 }
 
 
