@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Tables (alphanumeric, 3-63 characters, starting with a letter)
 CONNECTIONS = "connections"  # PK "connection", RK connection id; PK "tenant", RK tenant id: the tenant index
-AUDIT = "audit"  # PK connection id (or "deployment"), RK inverted time + id
+AUDIT = "audit"  # PK connection id (or "deployment"), and a copy of every row in PK "all"; RK inverted time + id
 CONSENT_STATES = (
     "consentstates"  # PK "state", RK nonce: single-use consent states; "signing-key"/"current": key version
 )
