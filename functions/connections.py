@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from functions.http_util import answer, json_body
+from functions.http_util import answer, json_body, route_id, safe_id
 from shared import storage_names as names
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -26,7 +26,7 @@ async def create(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 201, await create_connection(container, body)
 
-    return await answer(work, "connections_create")
+    return await answer(work, "connections_create", req=req)
 
 
 @bp.function_name("connections_list")
@@ -39,7 +39,7 @@ async def list_all(req: func.HttpRequest) -> func.HttpResponse:
         async with Container.from_env() as container:
             return 200, {"value": await list_connections(container)}
 
-    return await answer(work, "connections_list")
+    return await answer(work, "connections_list", req=req)
 
 
 @bp.function_name("connections_get")
@@ -48,13 +48,11 @@ async def show(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import get_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            return 200, await get_connection(container, cid)
+            return 200, await get_connection(container, route_id(req))
 
-    return await answer(work, "connections_get", cid)
+    return await answer(work, "connections_get", safe_id(req), req=req)
 
 
 @bp.function_name("connections_update")
@@ -63,14 +61,12 @@ async def update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.connections import update_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
-        body = json_body(req)
+        cid, body = route_id(req), json_body(req)
         async with Container.from_env() as container:
             return 200, await update_connection(container, cid, body)
 
-    return await answer(work, "connections_update", cid)
+    return await answer(work, "connections_update", safe_id(req), req=req)
 
 
 @bp.function_name("connections_delete")
@@ -80,16 +76,15 @@ async def delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.errors import ValidationError
     from shared.services.connections import delete_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
+        cid = route_id(req)
         purge_raw = (req.params.get("purge") or "false").lower()
         if purge_raw not in ("true", "false"):
             raise ValidationError({"purge": "must be true or false"})
         async with Container.from_env() as container:
             return await delete_connection(container, cid, purge_raw == "true")
 
-    return await answer(work, "connections_delete", cid)
+    return await answer(work, "connections_delete", safe_id(req), req=req)
 
 
 @bp.function_name("purge_worker")
@@ -109,10 +104,8 @@ async def verify(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.verification import verify_connection
 
-    cid = req.route_params.get("id", "")
-
     async def work() -> tuple[int, object]:
         async with Container.from_env() as container:
-            return 200, (await verify_connection(container, cid)).to_dict()
+            return 200, (await verify_connection(container, route_id(req))).to_dict()
 
-    return await answer(work, "connections_verify", cid)
+    return await answer(work, "connections_verify", safe_id(req), req=req)

@@ -7,7 +7,7 @@ from http.cookies import CookieError, SimpleCookie
 
 import azure.functions as func
 
-from functions.http_util import error_response, internal_response
+from functions.http_util import error_response, internal_response, who
 from shared.errors import ConnectorError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -17,6 +17,13 @@ HTML_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsaf
 @bp.function_name("consent_start")
 @bp.route(route="consent/start", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def start(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.audit import acting_as
+
+    with acting_as(who(req)):
+        return await _start(req)
+
+
+async def _start(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.services.consent import consent_url
 
@@ -42,6 +49,15 @@ def _cookies(header: str | None) -> dict[str, str]:
 @bp.function_name("consent_callback")
 @bp.route(route="consent/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Audit rows name the caller `consent-callback` (the tenant administrator's browser, anonymous; the consenting
+    administrator is named in the sign-in row's detail)."""
+    from shared.services.audit import acting_as
+
+    with acting_as(who(req, "consent-callback")):
+        return await _callback(req)
+
+
+async def _callback(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.domain.consent_page import render_page
     from shared.services.consent import handle_callback

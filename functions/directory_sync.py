@@ -7,7 +7,7 @@ import logging
 
 import azure.functions as func
 
-from functions.http_util import answer, flag
+from functions.http_util import answer, flag, route_id, safe_id
 from shared import storage_names as names
 from shared.composition import Container
 
@@ -27,12 +27,11 @@ async def sync_start(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import sync_api
 
     async def work() -> tuple[int, object]:
+        cid = route_id(req)
         async with Container.from_env() as c:
-            return await sync_api.start_sync(
-                c, req.route_params["id"], req.params.get("mode", "incremental"), flag(req, "dry_run")
-            )
+            return await sync_api.start_sync(c, cid, req.params.get("mode", "incremental"), flag(req, "dry_run"))
 
-    return await answer(work, "sync_start", req.route_params.get("id"))
+    return await answer(work, "sync_start", safe_id(req), req=req)
 
 
 @bp.function_name("sync_approve")
@@ -41,10 +40,11 @@ async def sync_approve(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import sync_api
 
     async def work() -> tuple[int, object]:
+        cid = route_id(req)
         async with Container.from_env() as c:
-            return await sync_api.approve(c, req.route_params["id"])
+            return await sync_api.approve(c, cid)
 
-    return await answer(work, "sync_approve", req.route_params.get("id"))
+    return await answer(work, "sync_approve", safe_id(req), req=req)
 
 
 @bp.function_name("sync_status")
@@ -53,10 +53,11 @@ async def sync_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import sync_api
 
     async def work() -> tuple[int, object]:
+        cid = route_id(req)
         async with Container.from_env() as c:
-            return await sync_api.status(c, req.route_params["id"])
+            return await sync_api.status(c, cid)
 
-    return await answer(work, "sync_status", req.route_params.get("id"))
+    return await answer(work, "sync_status", safe_id(req), req=req)
 
 
 @bp.function_name("sync_runs")
@@ -65,27 +66,22 @@ async def sync_runs(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import sync_api
 
     async def work() -> tuple[int, object]:
+        cid = route_id(req)
         async with Container.from_env() as c:
-            return await sync_api.runs(c, req.route_params["id"], max(_top(req), 1))
+            return await sync_api.runs(c, cid, max(_top(req), 1))
 
-    return await answer(work, "sync_runs", req.route_params.get("id"))
+    return await answer(work, "sync_runs", safe_id(req), req=req)
 
 
 async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
     from shared.services import sync_api
 
     async def work() -> tuple[int, object]:
+        cid, group_id = route_id(req), route_id(req, "groupId") if what == "members" else None
         async with Container.from_env() as c:
-            return await sync_api.listing(
-                c,
-                req.route_params["id"],
-                what,
-                req.params.get("continuation"),
-                _top(req),
-                req.route_params.get("groupId"),
-            )
+            return await sync_api.listing(c, cid, what, req.params.get("continuation"), _top(req), group_id)
 
-    return await answer(work, WHERE[what], req.route_params.get("id"))
+    return await answer(work, WHERE[what], safe_id(req), req=req)
 
 
 @bp.function_name("directory_users")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -9,10 +10,27 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import ConnectorError, ValidationError
+from shared.domain.secret_names import GUID_PATTERN
+from shared.errors import ConnectorError, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
+ROUTE_WHAT = {"id": "connection", "userId": "user", "groupId": "group"}
+
+
+def route_id(req: func.HttpRequest, name: str = "id") -> str:
+    """A GUID route parameter, lower-cased; NotFound (naming what, never echoing the text) for anything else, before
+    any storage is touched: connection, user and group ids are GUIDs, so nothing else can exist."""
+    raw = req.route_params.get(name) or ""
+    if not GUID_PATTERN.fullmatch(raw):
+        raise NotFound(f"No such {ROUTE_WHAT.get(name, name)}")
+    return raw.lower()
+
+
+def safe_id(req: func.HttpRequest, name: str = "id") -> str | None:
+    """The route's connection id for incident records, or None when it is not a GUID."""
+    raw = req.route_params.get(name) or ""
+    return raw.lower() if GUID_PATTERN.fullmatch(raw) else None
 
 
 def json_body(req: func.HttpRequest) -> Any:
@@ -23,9 +41,23 @@ def json_body(req: func.HttpRequest) -> Any:
     if not raw.strip():
         raise ValidationError({"body": "a JSON object is required"})
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise ValidationError({"body": "must not repeat a key within one JSON object"}) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValidationError({"body": "must be valid UTF-8 JSON"}) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects with a repeated key are refused: parsers disagree on which value wins (RFC 8259, 4)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
 
 
 def _no_constant(name: str) -> Any:
@@ -40,11 +72,39 @@ def flag(req: func.HttpRequest, name: str) -> bool:
     return req.params.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
+def who(req: func.HttpRequest, kind: str = "function-key") -> str:
+    """Who made the call, for the audit trail: the way it was authorised and the client address from
+    X-Forwarded-For when that holds an IP address. The function key's name is not visible to the worker (the host
+    checks the key), and its value never leaves the host."""
+    first = (req.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+    if first.startswith("[") and "]" in first:  # [v6]:port
+        first = first[1 : first.index("]")]
+    elif first.count(":") == 1:  # v4:port
+        first = first.split(":")[0]
+    try:
+        return f"{kind} from {ipaddress.ip_address(first)}"
+    except ValueError:
+        return kind
+
+
 async def answer(
-    work: Callable[[], Awaitable[tuple[int, Any]]], where: str = "http", connection_id: str | None = None
+    work: Callable[[], Awaitable[tuple[int, Any]]],
+    where: str = "http",
+    connection_id: str | None = None,
+    req: func.HttpRequest | None = None,
 ) -> func.HttpResponse:
     """Run a service call returning (status, body); a ConnectorError becomes its typed error response, anything
-    else a 500 internal_error that is logged and recorded on the connection (its message is never shown)."""
+    else a 500 internal_error that is logged and recorded on the connection (its message is never shown). Audit
+    rows written meanwhile name the caller (`who`)."""
+    from shared.services.audit import acting_as
+
+    with acting_as(who(req) if req is not None else "function-key"):
+        return await _answer(work, where, connection_id)
+
+
+async def _answer(
+    work: Callable[[], Awaitable[tuple[int, Any]]], where: str, connection_id: str | None
+) -> func.HttpResponse:
     try:
         status, body = await work()
     except ConnectorError as exc:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.http_util import answer, flag
+from functions.http_util import answer, flag, route_id, safe_id
 from shared import storage_names as names
 from shared.composition import Container
 from shared.errors import ValidationError
@@ -20,30 +20,43 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
 
 
-async def _rotate(
-    where: str, connection_id: str, *, all: bool = False, user_id: str | None = None
-) -> func.HttpResponse:
-    from shared.services import password_rotation as rotation  # lazy: SDKs load per invocation, not at indexing
+async def _rotate(where: str, req: func.HttpRequest, *, all: bool = False, user: bool = False) -> func.HttpResponse:
+    from shared.services.rotation_admin import rotate_now  # lazy: SDKs load per invocation, not at indexing
 
     async def work() -> tuple[int, object]:
+        connection_id, user_id = route_id(req), route_id(req, "userId") if user else None
         async with Container.from_env() as container:
-            report = await rotation.run_rotation(container, connection_id, all=all, user_id=user_id)
+            report = await rotate_now(container, connection_id, all=all, user_id=user_id)
         return 200, report.to_dict()
 
-    return await answer(work, where, connection_id)
+    return await answer(work, where, safe_id(req), req=req)
 
 
 @bp.function_name("rotate_connection")
 @bp.route(route="connections/{id}/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def rotate_connection(req: func.HttpRequest) -> func.HttpResponse:
-    everyone = flag(req, "all")
-    return await _rotate("rotate_connection", req.route_params["id"], all=everyone)
+    return await _rotate("rotate_connection", req, all=flag(req, "all"))
 
 
 @bp.function_name("rotate_user")
 @bp.route(route="connections/{id}/users/{userId}/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def rotate_user(req: func.HttpRequest) -> func.HttpResponse:
-    return await _rotate("rotate_user", req.route_params["id"], user_id=req.route_params["userId"])
+    return await _rotate("rotate_user", req, user=True)
+
+
+@bp.function_name("rotation_status")
+@bp.route(route="connections/{id}/rotation", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def rotation_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Per user: last rotated, next due, last outcome or skip reason, pending; never a password."""
+    from shared.services.rotation_admin import user_status
+
+    async def work() -> tuple[int, object]:
+        cid, top = route_id(req), req.params.get("top", "100")
+        async with Container.from_env() as container:
+            size = int(top) if top.isdigit() else -1
+            return 200, await user_status(container, cid, size, req.params.get("continuation"))
+
+    return await answer(work, "rotation_status", safe_id(req), req=req)
 
 
 @bp.function_name("rotation_timer")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Feature modules: each has register(subparsers) adding its commands; a command sets `run(container, args)`.
-FEATURES: tuple[str, ...] = ("scripts.cli_connections", "scripts.cli_sync")
+FEATURES: tuple[str, ...] = ("scripts.cli_connections", "scripts.cli_sync", "scripts.cli_rotation", "scripts.cli_audit")
 
 Runner = Callable[[Any, argparse.Namespace], Coroutine[Any, Any, Any]]
 
@@ -46,13 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(run: Runner, args: argparse.Namespace, env: Mapping[str, str]) -> Any:
+    import getpass
+
     from shared.client_pool import close_pool
     from shared.composition import Container
     from shared.config import load_settings
+    from shared.services.audit import acting_as
 
     try:
-        async with Container(load_settings(env)) as container:
-            return await run(container, args)
+        try:
+            who = f"cli user {getpass.getuser()}"
+        except (OSError, KeyError):  # no user name in the environment or the password database
+            who = "cli"
+        with acting_as(who):
+            async with Container(load_settings(env)) as container:
+                return await run(container, args)
     finally:
         await close_pool()  # the pooled clients belong to this asyncio.run's loop
 

@@ -5,12 +5,45 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from shared.errors import ValidationError
+
+SECRET_FIELDS = {
+    "client_secret": "never put a client secret in --json (it lands in shell history): use --prompt-secret, or "
+    "--secret-stdin to pipe it in from a script",
+    "certificate": "never put a certificate's private key in --json: use --certificate-file",
+}
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    """The --json body; refused (naming the flag to use instead, never echoing it) when it holds a secret."""
+    if not text:
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise ValidationError({"--json": "must be valid JSON"}) from None
+    if not isinstance(body, dict):
+        raise ValidationError({"--json": "must be a JSON object"})
+    problems = {name: why for name, why in SECRET_FIELDS.items() if name in body}
+    if problems:
+        raise ValidationError(problems)
+    return body
+
+
+def _stdin_secret() -> str:
+    """The client secret: the first line of standard input (scripts pipe it in: `... | cli ... --secret-stdin`)."""
+    secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise ValidationError({"--secret-stdin": "standard input held no secret (one line expected)"})
+    return secret
+
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(args.json) if args.json else {}
+    body: dict[str, Any] = _json(args.json)
     for name in (
         "tenant",
         "display_name",
@@ -35,8 +68,12 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         body["features"] = features
     if getattr(args, "certificate_file", None):
         body["certificate"] = Path(args.certificate_file).read_text(encoding="utf-8")
+    if getattr(args, "prompt_secret", False) and getattr(args, "secret_stdin", False):
+        raise ValidationError({"--secret-stdin": "use either --prompt-secret or --secret-stdin"})
     if getattr(args, "prompt_secret", False):
         body["client_secret"] = getpass.getpass("Client secret (Value): ")
+    elif getattr(args, "secret_stdin", False):
+        body["client_secret"] = _stdin_secret()
     return body
 
 
@@ -95,7 +132,7 @@ async def _consent_url(container: Any, args: argparse.Namespace) -> Any:
 
 
 def _fields(parser: argparse.ArgumentParser, creating: bool) -> None:
-    parser.add_argument("--json", help="the request body as JSON (flags below override its fields)")
+    parser.add_argument("--json", help="the request body as JSON, without secrets (flags below override its fields)")
     if creating:
         parser.add_argument("--tenant", help="tenant id (GUID) or verified domain")
         parser.add_argument("--credential-mode", dest="credential_mode", choices=("admin_consent", "customer_app"))
@@ -110,6 +147,9 @@ def _fields(parser: argparse.ArgumentParser, creating: bool) -> None:
         )
     parser.add_argument("--display-name", dest="display_name")
     parser.add_argument("--prompt-secret", action="store_true", help="ask for the client secret (never an argument)")
+    parser.add_argument(
+        "--secret-stdin", dest="secret_stdin", action="store_true", help="read the client secret from standard input"
+    )
     parser.add_argument("--certificate-file", dest="certificate_file", help="PEM with certificate and private key")
     parser.add_argument("--credential-expires-on", dest="credential_expires_on")
     parser.add_argument("--sync", action=argparse.BooleanOptionalAction, default=None)

@@ -41,6 +41,7 @@ class Progress:
 
 async def _run(container: Any, args: argparse.Namespace) -> dict[str, Any]:
     from shared.adapters.connection_store import load_connection
+    from shared.services import audit
     from shared.services.directory_sync import SyncDeps, run_sync
     from shared.services.sync_jobs import JobMessage, run_job
 
@@ -52,16 +53,20 @@ async def _run(container: Any, args: argparse.Namespace) -> dict[str, Any]:
         queues=container.queues(),
         progress=progress,
     )
+    action = "sync.approve" if getattr(args, "approved", False) else "sync.start"
     try:
         if args.dry_run:
             result = await run_sync(deps, connection, mode=args.mode, dry_run=True, trigger="cli", budget_s=args.budget)
+            await audit.record(deps.tables, action, connection.id, "dry_run", f"mode {args.mode} in the CLI")
             return result.to_dict()
         job = JobMessage(connection.id, args.mode, "cli", approved=getattr(args, "approved", False))
         while True:  # continue in this process until the run is done (a worker would re-queue instead)
             outcome = await run_job(deps, None, connection, job, budget_s=args.budget)
             if outcome is None:
+                await audit.record(deps.tables, action, connection.id, "skipped", "another worker holds the lease")
                 return {"outcome": "skipped", "reason": "another worker holds this connection's sync lease"}
             if outcome.outcome != "continued":
+                await audit.record(deps.tables, action, connection.id, outcome.outcome, f"mode {args.mode} in the CLI")
                 return outcome.to_dict()
     finally:
         progress.done()

@@ -6,7 +6,7 @@ from __future__ import annotations
 # PK "connection", RK connection id (purge progress in `purge_json` while purging); PK "tenant", RK tenant id: the
 # tenant index (which connections a tenant has, what group each rotates)
 CONNECTIONS = "connections"
-AUDIT = "audit"  # PK connection id (or "deployment"), RK inverted time + id
+AUDIT = "audit"  # PK connection id (or "deployment"), and a copy of every row in PK "all"; RK inverted time + id
 CONSENT_STATES = (
     "consentstates"  # PK "state", RK nonce: single-use consent states; "signing-key"/"current": key version
 )

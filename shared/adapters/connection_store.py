@@ -13,7 +13,7 @@ async def get_connection(tables: TableStore, connection_id: str, *, purging_ok: 
     (ConnectionPurging, a NotFound) unless `purging_ok` (showing it, running the purge)."""
     row = await tables.get(names.CONNECTIONS, PARTITION, connection_id)
     if row is None:
-        raise NotFound(f"No connection {connection_id}")
+        raise NotFound("No such connection")  # the id is the caller's input: never echoed
     connection = from_entity(row)
     if connection.state == "purging" and not purging_ok:
         raise ConnectionPurging(connection.id)

@@ -25,6 +25,14 @@ from shared.errors import ValidationError
 DOMAIN_PATTERN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 TIME_PATTERN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # names of unknown fields are shown only when plain
+
+
+def shown(name: object) -> str:
+    """A field name as an error may show it: a plain identifier as it is, anything else never (no raw echo)."""
+    return str(name) if IDENTIFIER.fullmatch(str(name)) else "(a name that is not shown)"
+
+
 MAX_SECRET_CHARS = 1024
 MAX_PEM_CHARS = 32 * 1024
 MAX_NAME_CHARS = 256
@@ -129,7 +137,7 @@ def _schedule(value: Any) -> Schedule:
         raise _Bad("must be an object with frequency, weekdays, time_of_day, timezone")
     unknown = sorted(set(value) - {"frequency", "weekdays", "time_of_day", "timezone"})
     if unknown:
-        raise _Bad(f"unknown field(s): {', '.join(unknown)}")
+        raise _Bad(f"unknown field(s): {', '.join(shown(n) for n in unknown)}")
     base = Schedule()
     frequency = _choice(FREQUENCIES)(value.get("frequency", base.frequency))
     weekdays = value.get("weekdays", list(base.weekdays))
@@ -154,7 +162,7 @@ def _user_defaults(value: Any) -> dict[str, Any]:
         raise _Bad(f"must be an object of at most {MAX_USER_DEFAULTS} settings")
     for key, item in value.items():
         if not KEY_PATTERN.match(key):
-            raise _Bad(f"setting names must be lower_snake_case, got {key[:40]!r}")
+            raise _Bad(f"setting names must be lower_snake_case, got {shown(key)}")
         if isinstance(item, str):
             _text(item)
         elif isinstance(item, bool) or item is None:
@@ -171,7 +179,7 @@ def _features(value: Any) -> dict[str, bool]:
         raise _Bad('must be an object like {"sync": true, "rotation": false}')
     unknown = sorted(set(value) - {"sync", "rotation"})
     if unknown:
-        raise _Bad(f"unknown feature(s): {', '.join(unknown)}")
+        raise _Bad(f"unknown feature(s): {', '.join(shown(n) for n in unknown)}")
     return {name: _bool(flag) for name, flag in value.items()}
 
 
@@ -222,7 +230,10 @@ def _read(body: Any, readers: Mapping[str, Callable[[Any], Any]], problems: dict
     values: dict[str, Any] = {}
     for name in body:
         if name not in readers:
-            problems[str(name)[:64]] = "unknown field"
+            if IDENTIFIER.fullmatch(str(name)):
+                problems[str(name)] = "unknown field"
+            else:
+                problems["body"] = "holds an unknown field whose name is not a plain identifier (not shown)"
     for name, reader in readers.items():
         if name in body:
             try:

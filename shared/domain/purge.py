@@ -40,7 +40,7 @@ def row_scopes(connection_id: str) -> tuple[RowScope, ...]:
         RowScope(names.ROTATION_OWNERS, "connection_id eq @cid", {"cid": connection_id}),  # PK tenant id
         RowScope(names.SYNC_RUNS, BY_PARTITION, one),
         RowScope(names.CONSENT_STATES, "connection_id eq @cid", {"cid": connection_id}),
-        RowScope(names.AUDIT, BY_PARTITION, one),
+        RowScope(names.AUDIT, "connection_id eq @cid", {"cid": connection_id}),  # its partition and the "all" copies
         RowScope(names.SYNC_STATE, BY_PARTITION, one),
     )
 

@@ -9,11 +9,14 @@ from dataclasses import replace
 from typing import Any
 
 from shared.adapters.connection_store import get_connection as read_connection
+from shared.adapters.sync_state import SyncState
 from shared.domain.clouds import cloud_mismatch
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import guid, parse_create, parse_update
+from shared.domain.quarantine import quarantine_view
 from shared.domain.secret_names import client_cert_ref, client_secret_ref
-from shared.errors import ConcurrencyConflict, ConnectorError, ValidationError
+from shared.domain.timestamps import utc_now
+from shared.errors import ConcurrencyConflict, ConnectorError, NotFound, ValidationError
 from shared.services import audit, tenant_index
 from shared.services import connection_credentials as credentials
 from shared.services.connection_purge import purge_status, request_purge
@@ -26,8 +29,8 @@ PARTITION = "connection"
 def connection_id_of(raw: Any) -> str:
     try:
         return guid(raw)
-    except Exception:  # noqa: BLE001 (_Bad: the id in the URL is not a GUID)
-        raise ValidationError({"id": "must be a connection id (GUID)"}) from None
+    except Exception:  # noqa: BLE001 (_Bad: the id in the URL is not a GUID, so it names no connection)
+        raise NotFound("No such connection") from None
 
 
 async def load(container: Any, connection_id: str) -> tuple[Connection, str]:
@@ -73,7 +76,9 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
             await tenant_index.release(tables, tenant_id, connection.id)
             raise
     await audit.record(tables, "connection.create", connection.id, "ok", f"tenant {tenant_id}")
-    return connection.public_view()
+    if connection.credential is not None:
+        await audit.record(tables, "credential.set", connection.id, "ok", _credential_detail(connection.credential))
+    return await _view(container, connection)
 
 
 async def _stored(container: Any, connection_id: str) -> Connection | None:
@@ -85,17 +90,31 @@ async def _stored(container: Any, connection_id: str) -> Connection | None:
 async def list_connections(container: Any) -> list[dict[str, Any]]:
     rows = container.tables().query(CONNECTIONS, "PartitionKey eq @pk", {"pk": PARTITION})
     connections = [from_entity(row) async for row in rows]
-    return [c.public_view() for c in sorted(connections, key=lambda c: c.created_at)]
+    limit = asyncio.Semaphore(8)
+
+    async def view(connection: Connection) -> dict[str, Any]:
+        async with limit:
+            return await _view(container, connection)
+
+    return list(await asyncio.gather(*(view(c) for c in sorted(connections, key=lambda c: c.created_at))))
 
 
 async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:
-    """The public view; while the connection is being purged, with the purge's progress under `purge`."""
+    """The public view (with the quarantine); while the connection is being purged, with the purge's progress
+    under `purge`."""
     tables = container.tables()
     connection, _ = await read_connection(tables, connection_id_of(connection_id), purging_ok=True)
-    view = connection.public_view()
+    view = await _view(container, connection)
     if connection.state == "purging":
         view["purge"] = await purge_status(tables, connection.id)
     return view
+
+
+async def _view(container: Any, connection: Connection) -> dict[str, Any]:
+    """The public view with the quarantine (until when, why) next to the state: `active` alone hid it."""
+    status = await SyncState(container.tables(), connection.id).status()
+    quarantine = quarantine_view(status.retry_after, status.last_error, status.consecutive_failures, utc_now())
+    return {**connection.public_view(), "quarantined": quarantine is not None, "quarantine": quarantine}
 
 
 def _rotation(connection: Connection) -> tuple[bool, str | None]:
@@ -143,9 +162,17 @@ async def update_connection(container: Any, connection_id: str, body: Any) -> di
     old = current.credential
     if written is not None and old is not None and old.secret_name != written.secret_name:
         await credentials.retire(container.secrets(), current.id, old)  # switched kinds, and the row says so now
-    fields = ", ".join(sorted(k for k in body if k not in ("client_secret", "certificate")))
-    await audit.record(tables, "connection.update", current.id, "ok", f"changed: {fields}")
-    return updated.public_view()
+    fields = ", ".join(sorted(body))  # the names only (unknown ones were refused); never a value
+    await audit.record(tables, "connection.update", current.id, "ok", f"changed: {fields or 'nothing'}")
+    if written is not None:
+        action = "credential.replaced" if old is not None else "credential.set"
+        await audit.record(tables, action, current.id, "ok", _credential_detail(written))
+    return await _view(container, updated)
+
+
+def _credential_detail(info: CredentialInfo) -> str:
+    """Which credential, never its value: the kind and the Key Vault version the row now names."""
+    return f"{info.kind}, Key Vault version {info.version}"
 
 
 async def _record_rotation(tables: Any, connection: Connection) -> None:

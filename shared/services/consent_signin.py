@@ -136,7 +136,7 @@ async def _activate(
     else:
         return CallbackResult.page("outcome_unknown", connection, set_cookie=clear)
     detail = f"tenant {admin.tenant_id}; administrator object {admin.object_id} ({', '.join(admin.roles)})"
-    await audit.record(tables, "consent.signin", connection.id, "ok", detail)
+    await audit.record(tables, "consent.signin", connection.id, "ok", detail, actor=f"administrator {admin.object_id}")
     report = await run_checks(container, activated, wait_s=wait_s, sleep=sleep)
     await audit.record(tables, "connection.verify", connection.id, report.status, "after consent")
     title = "Connected" if report.status != "fail" else "Connected, but verification failed"

@@ -71,12 +71,20 @@ async def deps_for(container: Any, connection: Connection, **options: Any) -> Ro
 
 
 async def run_rotation(
-    container: Any, connection_id: str, *, all: bool = False, user_id: str | None = None, **options: Any
+    container: Any,
+    connection_id: str,
+    *,
+    all: bool = False,
+    user_id: str | None = None,
+    must_hold: bool = False,
+    **options: Any,
 ) -> rules.RotationReport:
-    """What the triggers and the demo call: load the connection, wire the adapters, rotate."""
+    """What the triggers and the demo call: load the connection, wire the adapters, rotate. With `must_hold` (the
+    HTTP API) a user outside the connection's rotation set is NotFound, and nothing is touched."""
     connection = await load_connection(container.tables(), connection_id)
     deps = await deps_for(container, connection, **options)
-    return await rotate_connection(deps, connection, all=all, user_ids=[user_id] if user_id else None)
+    users = [user_id] if user_id else None
+    return await rotate_connection(deps, connection, all=all, user_ids=users, must_hold=must_hold)
 
 
 async def run_rotation_job(container: Any, connection_id: str) -> rules.RotationReport | None:
@@ -111,7 +119,12 @@ async def rotation_status(tables: TableStore, connection_id: str) -> dict[str, s
 
 
 async def rotate_connection(
-    deps: RotationDeps, connection: Connection, *, all: bool = False, user_ids: list[str] | None = None
+    deps: RotationDeps,
+    connection: Connection,
+    *,
+    all: bool = False,
+    user_ids: list[str] | None = None,
+    must_hold: bool = False,
 ) -> rules.RotationReport:
     """Resolve every pending version, then rotate the due users (every user in the set with `all`, or just
     `user_ids`, forced). Users outside rotation group and sync scope never get a new password."""
@@ -120,7 +133,7 @@ async def rotate_connection(
     if not connection.rotation_group_id:
         raise Conflict(f"connection {connection.id} has no rotation group")
     with job_context(connection.id, deps.run_id):  # every log line of the run names the connection and the run
-        return await _Run(deps, connection).run(all=all, user_ids=user_ids)
+        return await _Run(deps, connection).run(all=all, user_ids=user_ids, must_hold=must_hold)
 
 
 class _Run:
@@ -135,7 +148,7 @@ class _Run:
         self.recorded: dict[str, str] = {}  # user id -> the current version its state row knows
         self.owners: dict[str, bool] = {}  # other connection id -> does it rotate (read once per run)
 
-    async def run(self, *, all: bool, user_ids: list[str] | None) -> rules.RotationReport:
+    async def run(self, *, all: bool, user_ids: list[str] | None, must_hold: bool = False) -> rules.RotationReport:
         graph = self.deps.graph
         members, scope, states, role = await asyncio.gather(
             scope_ids(graph, self.connection.rotation_group_id),
@@ -145,6 +158,8 @@ class _Run:
         )
         eligible = rules.due_set(members, scope)
         if user_ids is not None:
+            if must_hold and set(user_ids) - set(eligible):
+                raise NotFound("No such user in this connection's rotation group and sync scope")
             for uid in sorted(set(user_ids) - set(eligible)):
                 self.report.skipped[uid] = rules.Skip.NOT_IN_SCOPE
             eligible = [uid for uid in eligible if uid in set(user_ids)]

@@ -11,10 +11,12 @@ from shared.adapters.connection_store import load_connection
 from shared.adapters.directory_store import members_partition
 from shared.adapters.sync_state import SyncState, iso
 from shared.composition import Container
+from shared.domain.quarantine import quarantine_view
 from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
 from shared.logging_context import job_context
+from shared.services import audit
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.password_rotation import rotation_status
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
@@ -41,9 +43,11 @@ async def start_sync(container: Container, connection_id: str, mode: str, dry_ru
             trigger="dry_run",
             budget_s=DRY_RUN_BUDGET_S,
         )
+        await audit.record(container.tables(), "sync.start", connection.id, "dry_run", f"mode {mode}: {result.outcome}")
         return 200, result.to_dict()
     job = JobMessage(connection.id, mode, "manual")
     await container.queues().send(names.SYNC_JOBS, job.to_dict())
+    await audit.record(container.tables(), "sync.start", connection.id, "queued", f"mode {mode}")
     return 202, {"queued": True, **job.to_dict()}
 
 
@@ -55,6 +59,8 @@ async def approve(container: Container, connection_id: str) -> tuple[int, Any]:
         raise ValidationError({"approval": "no removals are waiting for approval on this connection"})
     job = JobMessage(connection.id, "incremental", "approval", approved=True)
     await container.queues().send(names.SYNC_JOBS, job.to_dict())
+    detail = f"{len(items)} removal(s) held back by run {run_id}"
+    await audit.record(container.tables(), "sync.approve", connection.id, "queued", detail)
     return 202, {"queued": True, "approved_run_id": run_id, "removals": len(items)}
 
 
@@ -70,6 +76,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "last_error": current.last_error or None,
         "consecutive_failures": current.consecutive_failures,
         "quarantined_until": iso(current.retry_after) or None,
+        "quarantine": quarantine_view(current.retry_after, current.last_error, current.consecutive_failures, utc_now()),
         "pending_removals": current.pending_removals,
         "next_due": iso(next_slot(connection.schedule, utc_now())),
         "delta_links_obtained_at": iso(cursor.obtained_at) or None,
@@ -116,6 +123,9 @@ async def listing(
     if not 1 <= top <= MAX_PAGE:
         raise ValidationError({"top": f"must be between 1 and {MAX_PAGE}"})
     connection = await load_connection(container.tables(), connection_id)
+    held = what != "members" or await container.tables().get(names.DIRECTORY_GROUPS, connection.id, group_id or "")
+    if not held:
+        raise NotFound("No such group in this connection's directory copy")
     table, partition = {
         "users": (names.DIRECTORY_USERS, connection.id),
         "groups": (names.DIRECTORY_GROUPS, connection.id),

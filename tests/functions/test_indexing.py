@@ -37,6 +37,10 @@ EXPECTED = {
     "group_members": ("httpTrigger", "FUNCTION"),
     "sync_scheduler": ("timerTrigger", "0 */5 * * * *"),
     "sync_worker": ("queueTrigger", "sync-jobs"),
+    "connection_audit": ("httpTrigger", "FUNCTION"),
+    "audit_all": ("httpTrigger", "FUNCTION"),
+    "rotation_status": ("httpTrigger", "FUNCTION"),
+    "openapi": ("httpTrigger", "FUNCTION"),
 }
 
 

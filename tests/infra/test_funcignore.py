@@ -10,6 +10,7 @@ from pathlib import Path
 from scripts.deployment import REPO, shipped_files
 
 TOP_LEVEL_APP = {"function_app.py", "host.json", "requirements.txt"}
+APP_DATA = {"functions/openapi.yaml"}  # files the app reads at run time (GET /api/openapi.yaml serves it)
 # What a developer's checkout accumulates; none of it may reach Azure.
 LITTER = [
     ".pytest_cache/v/cache/lastfailed",
@@ -43,7 +44,11 @@ def _tracked() -> list[str]:
 
 
 def _app(files: list[str]) -> set[str]:
-    return {f for f in files if f in TOP_LEVEL_APP or (f.startswith(("functions/", "shared/")) and f.endswith(".py"))}
+    return {
+        f
+        for f in files
+        if f in TOP_LEVEL_APP or f in APP_DATA or (f.startswith(("functions/", "shared/")) and f.endswith(".py"))
+    }
 
 
 def test_only_the_app_ships_from_a_checkout_full_of_caches(tmp_path: Path) -> None:

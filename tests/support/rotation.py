@@ -63,7 +63,7 @@ async def make_world(stack: LocalStack, container: Container, *, kinds: tuple[st
         users[kind] = str(user["id"])
         initial[str(user["id"])] = start
     app = stack.app("customer")
-    connection_id = f"rot{uuid.uuid4().hex[:10]}"
+    connection_id = str(uuid.uuid4())  # connection ids are GUIDs (the HTTP API refuses anything else)
     ref = client_secret_ref(connection_id)
     await container.secrets().set(ref.name, app["client_secret"], tags=ref.tags)
     connection = Connection(

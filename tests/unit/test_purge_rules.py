@@ -48,8 +48,10 @@ def _selects(scope_table: str, partition: str, row: dict[str, str] | None = None
         (names.ROTATION_HISTORY, f"{CID[:-1]}0_user-1", None, False),
         (names.CONSENT_STATES, "state", {"connection_id": CID}, True),
         (names.CONSENT_STATES, "state", {"connection_id": "someone-else"}, False),
-        (names.AUDIT, CID, None, True),
-        (names.AUDIT, "deployment", None, False),
+        (names.AUDIT, CID, {"connection_id": CID}, True),
+        (names.AUDIT, "all", {"connection_id": CID}, True),  # the deployment-wide copy goes too
+        (names.AUDIT, "all", {"connection_id": "another-connection"}, False),
+        (names.AUDIT, "deployment", {"connection_id": ""}, False),
     ],
 )
 def test_scopes_select_the_connections_rows_only(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -17,9 +18,12 @@ def run(capsys: pytest.CaptureFixture[str], env: dict[str, str], *argv: str) -> 
     return code, json.loads(out or err), err
 
 
-def test_sync_from_the_cli(stack: LocalStack, stack_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_sync_from_the_cli(
+    stack: LocalStack, stack_env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant, app = stack.tenant, stack.app("customer")
-    body = {"client_secret": app["client_secret"], "sync_group_id": tenant["sync_group"]["id"]}
+    body = {"sync_group_id": tenant["sync_group"]["id"]}
+    monkeypatch.setattr("sys.stdin", io.StringIO(app["client_secret"] + "\n"))  # a secret never goes in --json
     code, created, _ = run(
         capsys,
         stack_env,
@@ -35,6 +39,7 @@ def test_sync_from_the_cli(stack: LocalStack, stack_env: dict[str, str], capsys:
         app["client_id"],
         "--json",
         json.dumps(body),
+        "--secret-stdin",
     )
     assert code == 0, created
     cid = created["id"]
@@ -53,6 +58,10 @@ def test_sync_from_the_cli(stack: LocalStack, stack_env: dict[str, str], capsys:
     assert code == 0 and status["state"] == "idle" and status["last_success_at"]
     code, runs, _ = run(capsys, stack_env, "sync", "runs", cid)
     assert code == 0 and [r["mode"] for r in runs["runs"]] == ["full"]
+    code, trail, _ = run(capsys, stack_env, "audit", "list", cid)
+    synced = [(r["action"], r["outcome"]) for r in trail["value"] if r["action"] == "sync.start"]
+    assert synced == [("sync.start", "succeeded"), ("sync.start", "dry_run")]
+    assert all(r["who"].startswith("cli") for r in trail["value"])
     code, missing, _ = run(capsys, stack_env, "sync", "status", "no-such-connection")
     assert code == 1 and missing["code"] == "not_found"
     assert app["client_secret"] not in json.dumps([created, planned, result, status, runs]) + progress
