@@ -40,6 +40,9 @@ class Cursor:
     # hides, and never reports again once it is restored), so the next incremental run reads the memberships of
     # the users its users/delta names (every user changed since the full run began).
     after_full: bool = False
+    # Set by a groups-only run whose round changed the sync tree: it applied the membership changes but not who
+    # enters or leaves scope, so the next incremental run lists the scope (a leaver must not keep access).
+    scope_dirty: bool = False
 
 
 @dataclass
@@ -163,6 +166,7 @@ class SyncState:
                     else "",
                     "users_stored": cursor.users_stored,
                     "after_full": cursor.after_full,
+                    "scope_dirty": cursor.scope_dirty,
                 }
             ],
             delete=["checkpoint"] if drop_checkpoint else (),
@@ -335,6 +339,7 @@ def _cursor(row: dict[str, Any]) -> Cursor:
         frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
         int(row.get("users_stored", -1)),
         bool(row.get("after_full", False)),
+        bool(row.get("scope_dirty", False)),
     )
 
 

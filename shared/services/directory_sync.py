@@ -21,10 +21,9 @@ from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Cursor, Snapshot, SyncState
 from shared.adapters.table_store import TableStore
-from shared.domain import storage_check
+from shared.domain import storage_check, sync_scope
 from shared.domain.connection import Connection
 from shared.domain.directory import (
-    GROUP_TYPE,
     INACTIVE,
     USER_TYPE,
     UserRecord,
@@ -138,6 +137,7 @@ class _Run:
         self.memberships: dict[str, list[dict[str, Any]]] = {}  # memberOf read this run, by user id
         self.stale_groups: list[str] = []
         self.scope_from_listing = False
+        self.scope_dirty = False  # a groups-only run applied tree changes whose effect on users it leaves undone
         self.checkpointed = cp.invocations > 0  # a stored checkpoint exists (this run was resumed)
         self.scope_complete = True  # False when an incremental run knows the scope only for the ids it touches
         self.user_items: list[dict[str, Any]] = []
@@ -231,58 +231,42 @@ class _Run:
         self.stored = await self.store.load_users()
 
     async def _prepare_incremental(self) -> None:
-        """Read both delta rounds first. The scope is listed again only if it can have changed: a membership
-        change in the sync group's nested tree, or a user back from deletion or from outside the scope.
-        Otherwise only the stored rows the delta mentions are read."""
+        """Read both delta rounds first, then let the pure scope decision (shared/domain/sync_scope.py) say
+        whether the scope must be listed again or which stored rows and links to read."""
         graph = self.deps.graph
         (self.user_items, self.cp.new_users_delta), (self.group_items, self.cp.new_groups_delta) = await asyncio.gather(
             fetch.collect(fetch.users_delta(graph, self.cursor.users_delta)),
             fetch.collect(fetch.groups_delta(graph, self.cursor.groups_delta)),
         )
-        changed = {str(i["id"]) for i in self.user_items if "id" in i}
-        gone = {str(i["id"]) for i in self.user_items if "id" in i and removed_reason(i)}
-        links = {  # (group id, user id) of every user link the groups delta names
-            (str(group.get("id", "")), str(link.get("id", "")))
-            for group in self.group_items
-            for link in group.get("members@delta", [])
-            if link.get("@odata.type", USER_TYPE) == USER_TYPE
-        }
-        linked = {uid for _, uid in links}
+        facts = sync_scope.delta_facts(self.user_items, self.group_items)
         tree = self.cursor.scope_tree
-        # an approved run applies removals held back earlier: those need the complete scope. Only user and group
-        # links can change who is in scope: devices, service principals and contacts joining the tree cannot.
-        dirty = (
-            self.approved
-            or tree is None
-            or any(
-                str(g.get("id", "")) in tree
-                and (removed_reason(g) or any(map(_scope_link, g.get("members@delta", []))))
-                for g in self.group_items
-            )
-        )
-        if not dirty:
+        plan = sync_scope.plan_scope(facts, self._scope_facts())
+        listed = plan.list_scope
+        if not listed:
             # the links the groups phase will check are read now, beside the user rows (one round trip less)
-            removed_groups = {str(g.get("id", "")) for g in self.group_items if removed_reason(g)}
-            pairs = {(gid, uid) for gid, uid in links if gid and uid and gid not in removed_groups}
             self.stored, found = await asyncio.gather(
-                self.store.read_users(changed | linked, partition_rows=self.cursor.users_stored),
-                self.store.existing_links(pairs),
+                self.store.read_users(set(plan.rows), partition_rows=self.cursor.users_stored),
+                self.store.existing_links(set(plan.links)),
             )
-            self.known_links = (pairs, found, self.store.link_writes)
-            dirty = any(
-                uid in self.stored and (not self.stored[uid].in_scope or self.stored[uid].status == INACTIVE)
-                for uid in changed - gone
-            )
-        if dirty:
+            self.known_links = (set(plan.links), found, self.store.link_writes)
+            listed = sync_scope.returning(facts, self.stored)
+        if listed:
             self.scope = await fetch.scope_ids(graph, self.connection.sync_group_id)
             self.stored = await self.store.load_users()
             return
         self.scope_complete = False
+        entering: set[str] = set()
         if self.connection.sync_group_id:
-            self.scope = {u for u, s in self.stored.items() if s.in_scope and s.status != INACTIVE} - gone
-            self.scope |= await self._entering_unstored(sorted(changed - gone - set(self.stored)), tree or set())
-        else:
-            self.scope = (changed | linked) - gone
+            entering = await self._entering_unstored(sorted(sync_scope.unstored(facts, self.stored)), tree or set())
+        self.scope = sync_scope.partial_scope(facts, self.stored, self.connection.sync_group_id or "", entering)
+
+    def _scope_facts(self) -> sync_scope.ScopeFacts:
+        return sync_scope.ScopeFacts(
+            sync_group=self.connection.sync_group_id or "",
+            tree=self.cursor.scope_tree,
+            dirty=self.cursor.scope_dirty,
+            approved=self.approved,
+        )
 
     async def _entering_unstored(self, unknown: list[str], tree: frozenset[str] | set[str]) -> set[str]:
         """Of the changed users nobody stores, those in scope: a user is in scope when it is a direct member of a
@@ -419,6 +403,9 @@ class _Run:
             self.group_items, self.cp.new_groups_delta = await fetch.collect(
                 fetch.groups_delta(self.deps.graph, self.cursor.groups_delta)
             )
+            facts = sync_scope.delta_facts([], self.group_items)
+            if self.connection.sync_group_id and sync_scope.tree_touched(facts, self.cursor.scope_tree):
+                self.scope_dirty = True  # users entering or leaving scope are left to the next incremental run
         for start in range(0, len(self.group_items), 200):
             await self._groups_incremental_page(self.group_items[start : start + 200])
         return "done"
@@ -576,11 +563,6 @@ class _Run:
             await self.apply.delete_groups(sorted(set(stale_groups)))
 
 
-def _scope_link(link: dict[str, Any]) -> bool:
-    """A members@delta entry that can change the scope: a user or a nested group (an untyped entry counts)."""
-    return link.get("@odata.type", USER_TYPE) in (USER_TYPE, GROUP_TYPE)
-
-
 def behaviour_removes_links(behaviour: str) -> bool:
     return behaviour in ("deactivate", "delete")
 
@@ -677,6 +659,8 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
         users_stored=_users_stored(run, cursor),
         after_full=cp.mode == "full" or (cursor.after_full and cp.mode == "groups"),
+        # only an incremental run lists the scope when dirty: a groups-only run keeps (or raises) the flag
+        scope_dirty=(cursor.scope_dirty or run.scope_dirty) if cp.mode == "groups" else False,
     )
     await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
 
