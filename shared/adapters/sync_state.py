@@ -43,6 +43,9 @@ class Cursor:
     # Set by a groups-only run whose round changed the sync tree: it applied the membership changes but not who
     # enters or leaves scope, so the next incremental run lists the scope (a leaver must not keep access).
     scope_dirty: bool = False
+    # The run whose removals wait for approval ("" when none): every later run lists the scope and holds what it
+    # would remove (superseding the list) until a run is approved or finds nothing left to remove.
+    held_run: str = ""
 
 
 @dataclass
@@ -167,6 +170,7 @@ class SyncState:
                     "users_stored": cursor.users_stored,
                     "after_full": cursor.after_full,
                     "scope_dirty": cursor.scope_dirty,
+                    "held_run": cursor.held_run,
                 }
             ],
             delete=["checkpoint"] if drop_checkpoint else (),
@@ -340,6 +344,7 @@ def _cursor(row: dict[str, Any]) -> Cursor:
         int(row.get("users_stored", -1)),
         bool(row.get("after_full", False)),
         bool(row.get("scope_dirty", False)),
+        str(row.get("held_run", "")),
     )
 
 

@@ -19,6 +19,7 @@ NO_TREE = "tree_unknown"
 TREE_CHANGED = "tree_changed"
 DIRTY = "scope_dirty"  # an earlier run (groups-only) applied tree changes without their effect on users
 RETURNING = "user_returning"
+HELD = "removals_held"  # removals wait for approval: each run re-plans them against the complete scope
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ScopeFacts:
     tree: frozenset[str] | None  # the sync group and its nested groups (None: unknown)
     dirty: bool = False
     approved: bool = False
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ def plan_scope(facts: DeltaFacts, scope: ScopeFacts) -> ScopePlan:
     """Stage 1: list the scope, or read only the rows and links the rounds name."""
     if scope.approved:  # held removals are applied against the complete scope
         return ScopePlan(True, APPROVED)
+    if scope.held:
+        return ScopePlan(True, HELD)
     if scope.dirty:
         return ScopePlan(True, DIRTY)
     if scope.sync_group and tree_touched(facts, scope.tree):

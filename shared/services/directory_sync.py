@@ -265,6 +265,7 @@ class _Run:
             sync_group=self.connection.sync_group_id or "",
             tree=self.cursor.scope_tree,
             dirty=self.cursor.scope_dirty,
+            held=bool(self.cursor.held_run),
             approved=self.approved,
         )
 
@@ -537,7 +538,14 @@ class _Run:
             self.connection.deletion_threshold,
             self.connection.deletion_threshold_percent,
         )
-        if limit_hit and not self.approved:
+        held_before = bool(self.cursor.held_run)
+        if self.cp.mode == "groups" and held_before and not self.approved:
+            # a groups-only run plans no user removals: the hold stays as it is, and visible
+            self.cp.counts["removals.pending"] = len((await self.state.approval())[1])
+            return "awaiting_approval"
+        # while removals are held, a later run holds whatever it would remove (superseding the list), so it neither
+        # applies a hold nobody approved nor drops it; one with nothing to remove ends the hold (recorded)
+        if counted and (limit_hit or held_before) and not self.approved:
             self.cp.counts["removals.pending"] = counted
             if not self.dry_run:
                 items = [(r.kind, r.user_id, r.reason) for r in removals] + [
@@ -549,6 +557,10 @@ class _Run:
             self.cp.phase = "commit"
             return "awaiting_approval"
         await self.apply_removals(removals, stale_groups, leaving)
+        if held_before and not self.dry_run:
+            await self.state.clear_approval()  # approved and applied, or nothing is left to remove
+            if not self.approved:
+                self.cp.counts["removals.hold_superseded"] = 1
         return "done"
 
     async def apply_removals(self, removals: list[Any], stale_groups: list[str], leaving: set[str]) -> None:
@@ -627,7 +639,7 @@ async def run_sync(
     table_writes = run.store.writes
     if outcome in ("done", "awaiting_approval") and not dry_run:
         await asyncio.gather(  # different rows: the cursor and the run record go side by side
-            _commit(state, run, cursor),
+            _commit(state, run, cursor, outcome),
             state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", utc_now(), table_writes),
         )
     result_outcome = {"done": "succeeded"}.get(outcome, outcome)
@@ -646,7 +658,7 @@ async def run_sync(
     )
 
 
-async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
+async def _commit(state: SyncState, run: _Run, cursor: Cursor, outcome: str) -> None:
     cp = run.cp
     new = Cursor(
         users_delta=cp.new_users_delta or cursor.users_delta,
@@ -661,6 +673,9 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor) -> None:
         after_full=cp.mode == "full" or (cursor.after_full and cp.mode == "groups"),
         # only an incremental run lists the scope when dirty: a groups-only run keeps (or raises) the flag
         scope_dirty=(cursor.scope_dirty or run.scope_dirty) if cp.mode == "groups" else False,
+        held_run=cp.run_id
+        if outcome == "awaiting_approval" and cp.mode != "groups"
+        else (cursor.held_run if outcome == "awaiting_approval" else ""),
     )
     await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
 

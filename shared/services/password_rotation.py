@@ -283,4 +283,3 @@ class _Run:
         await self.state.finish(uid, etag, fields)
         if outcome.result != "nothing":
             await self.state.record(uid, started, self.deps.run_id, outcome.result, outcome.reason, outcome.version)
-

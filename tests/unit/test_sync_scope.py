@@ -6,6 +6,7 @@ from shared.domain.sync_plan import StoredUser
 from shared.domain.sync_scope import (
     APPROVED,
     DIRTY,
+    HELD,
     NO_TREE,
     TREE_CHANGED,
     ScopeFacts,
@@ -87,6 +88,8 @@ def test_approved_removals_and_a_dirty_scope_list_it_whatever_the_rounds_say() -
     empty = delta_facts([], [])
     assert plan_scope(empty, ScopeFacts("sync", TREE, approved=True)).reason == APPROVED
     assert plan_scope(empty, ScopeFacts("sync", TREE, dirty=True)).reason == DIRTY
+    assert plan_scope(empty, ScopeFacts("sync", TREE, held=True)).reason == HELD
+    assert plan_scope(empty, ScopeFacts("", None, held=True)).reason == HELD
     assert not plan_scope(empty, SCOPE).list_scope
 
 
