@@ -63,6 +63,7 @@ class Checkpoint:
     graph_requests: int = 0
     errors: list[str] = field(default_factory=list)
     invocations: int = 0
+    table_writes: int = 0  # of every invocation of this run so far
 
 
 @dataclass
@@ -310,7 +311,9 @@ class SyncState:
         await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])
 
     # -- run history --------------------------------------------------------------------------------
-    async def record_run(self, cp: Checkpoint, outcome: str, ended_at: datetime, table_writes: int) -> None:
+    async def record_run(self, cp: Checkpoint, outcome: str, ended_at: datetime, *, error: str = "") -> None:
+        """One row per run (its key is the start time and run id): each invocation of a continued run replaces it.
+        outcome: succeeded | failed (error: the code) | continued | awaiting_approval | dry_run."""
         inverted = f"{10**13 - int(cp.started_at.timestamp() * 1000):013d}"
         await self.tables.upsert(
             names.SYNC_RUNS,
@@ -325,7 +328,8 @@ class SyncState:
                 "ended_at": iso(ended_at),
                 "counts_json": json.dumps(cp.counts, sort_keys=True),
                 "graph_requests": cp.graph_requests,
-                "table_writes": table_writes,
+                "table_writes": cp.table_writes,
+                "error_code": error,
                 "errors_json": json.dumps(cp.errors[:50]),
                 "invocations": cp.invocations,
             },

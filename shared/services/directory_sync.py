@@ -40,7 +40,7 @@ from shared.domain.sync_plan import (
     threshold_exceeded,
 )
 from shared.domain.timestamps import utc_now
-from shared.errors import DeltaTokenExpired, ValidationError
+from shared.errors import ConnectorError, DeltaTokenExpired, ValidationError
 from shared.services import sync_fetch as fetch
 from shared.services.sync_apply import SyncApplier
 
@@ -146,6 +146,7 @@ class _Run:
         # links read ahead by an incremental run: (asked, found, the store's link writes at the time)
         self.known_links: tuple[set[tuple[str, str]], set[tuple[str, str]], int] = (set(), set(), -1)
         self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
+        self._writes_before = cp.table_writes
         self.storage_loss: dict[str, int] = {}  # set when the copy is far smaller than the cursor expects
         self._counts_before = dict(cp.counts)
 
@@ -162,6 +163,7 @@ class _Run:
     def totals(self) -> None:
         """Carry this invocation's counts into the run's totals (kept in the checkpoint between invocations)."""
         self.cp.graph_requests = self.deps.graph.stats.total + self._requests_before
+        self.cp.table_writes = self.store.writes + self._writes_before
         for kind, n in self.apply.counts.items():
             self.cp.counts[kind] = self._counts_before.get(kind, 0) + n
 
@@ -619,9 +621,13 @@ async def run_sync(
         return await run_sync(
             deps, connection, mode="full", dry_run=dry_run, trigger=trigger, budget_s=budget_s, approved=approved
         )
-    except Exception:
+    except Exception as exc:
         with contextlib.suppress(Exception):  # best effort: rows left are sent again next time (same event ids)
             await state.drop_sent()
+        with contextlib.suppress(Exception):  # best effort: the failure is also on the status (sync_jobs)
+            run.totals()
+            code = exc.code if isinstance(exc, ConnectorError) else "internal_error"
+            await state.record_run(cp, "failed", utc_now(), error=code)
         raise
     if outcome == "storage_lost":  # nothing was written: the run starts again as a full one
         if not dry_run:
@@ -636,15 +642,16 @@ async def run_sync(
             approved=approved,
             storage_loss=run.storage_loss,
         )
-    table_writes = run.store.writes
+    run.totals()
+    table_writes = cp.table_writes
+    result_outcome = "dry_run" if dry_run else {"done": "succeeded"}.get(outcome, outcome)
     if outcome in ("done", "awaiting_approval") and not dry_run:
         await asyncio.gather(  # different rows: the cursor and the run record go side by side
             _commit(state, run, cursor, outcome),
-            state.record_run(cp, "succeeded" if outcome == "done" else "awaiting_approval", utc_now(), table_writes),
+            state.record_run(cp, result_outcome, utc_now()),
         )
-    result_outcome = {"done": "succeeded"}.get(outcome, outcome)
-    if dry_run:
-        result_outcome = "dry_run"
+    else:  # continued (this invocation; the next one replaces the row) or a dry run
+        await state.record_run(cp, result_outcome, utc_now())
     counts = dict(run.apply.counts) if dry_run else dict(cp.counts)
     return RunResult(
         cp.run_id,

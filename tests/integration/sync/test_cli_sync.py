@@ -52,7 +52,10 @@ def test_sync_from_the_cli(stack: LocalStack, stack_env: dict[str, str], capsys:
     code, status, _ = run(capsys, stack_env, "sync", "status", cid)
     assert code == 0 and status["state"] == "idle" and status["last_success_at"]
     code, runs, _ = run(capsys, stack_env, "sync", "runs", cid)
-    assert code == 0 and [r["mode"] for r in runs["runs"]] == ["full"]
+    assert code == 0 and [(r["mode"], r["outcome"]) for r in runs["runs"]] == [
+        ("full", "succeeded"),
+        ("full", "dry_run"),
+    ]
     code, missing, _ = run(capsys, stack_env, "sync", "status", "no-such-connection")
     assert code == 1 and missing["code"] == "not_found"
     assert app["client_secret"] not in json.dumps([created, planned, result, status, runs]) + progress
