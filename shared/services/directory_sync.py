@@ -528,6 +528,10 @@ class _Run:
         await self.apply.release()  # the user rows are read below (count) and written (marks)
         behaviour = self.connection.removal_behaviour
         removals = [] if self.cp.mode == "groups" else plan_removals(self.stored, self.scope, self.deleted, behaviour)
+        unexplained = [r.user_id for r in removals if r.reason != "deleted"]
+        if unexplained:  # this run's users/delta did not report them deleted: a full listing, or an earlier hold
+            self.deleted |= await fetch.missing_users(self.deps.graph, unexplained)
+            removals = plan_removals(self.stored, self.scope, self.deleted, behaviour)
         leaving = {r.user_id for r in removals}
         stale_groups = list(self.stale_groups)
         counted = len([r for r in removals if r.kind != "user.kept"]) + len(stale_groups)
