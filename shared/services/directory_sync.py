@@ -34,6 +34,7 @@ from shared.domain.directory import (
 from shared.domain.sync_plan import (
     StoredUser,
     UserWrite,
+    latest_by_id,
     plan_group_writes,
     plan_removals,
     plan_user_writes,
@@ -240,6 +241,7 @@ class _Run:
             fetch.collect(fetch.users_delta(graph, self.cursor.users_delta)),
             fetch.collect(fetch.groups_delta(graph, self.cursor.groups_delta)),
         )
+        self.user_items = latest_by_id(self.user_items)  # a duplicated entry must not write or emit twice
         facts = sync_scope.delta_facts(self.user_items, self.group_items)
         tree = self.cursor.scope_tree
         plan = sync_scope.plan_scope(facts, self._scope_facts())
@@ -392,7 +394,8 @@ class _Run:
             self.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
 
     async def _ensure_groups(self, records: list[Any]) -> None:
-        writes = plan_group_writes(records, self.stored_groups)
+        latest = {record.id: record for record in records}  # a group named twice is written (and announced) once
+        writes = plan_group_writes(latest.values(), self.stored_groups)
         await self.apply.groups(writes)
         for _, record in writes:
             self.stored_groups[record.id] = record.hash

@@ -119,3 +119,26 @@ async def test_changes_outside_the_scope_tree_need_no_scope_listing(world: SyncW
     kinds = sorted(e["type"] for e in await world.events())
     assert kinds.count("membership.added") == 1 and kinds.count("user.updated") == 1
     assert "group.updated" in kinds and "user.deactivated" in kinds
+
+
+async def test_duplicated_delta_entries_emit_each_event_once(world: SyncWorld) -> None:
+    """docs/sync.md: replayed or duplicated delta entries neither write nor emit again, in the same run either."""
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    assert sync_group
+    await world.sync()
+    await world.events()
+    truth = control.ground_truth(tid)
+    changed = sorted(truth["users"])[0]
+    control.set_delta_duplicates(tid, True)
+    created = control.create_user(tid, "Dup", "Licate", groups=[sync_group])["id"]
+    control.update_user(tid, changed, jobTitle="Duplicated")
+    result = await world.sync()
+    assert result.mode == "incremental"
+    await world.assert_matches_ground_truth()
+    events = await world.events()
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids)), "an event id twice"
+    assert sorted((e["type"], e["object_id"]) for e in events if e["type"].startswith("user.")) == sorted(
+        [("user.created", created), ("user.updated", changed)]
+    )
+    assert result.counts["user.created"] == 1 and result.counts["user.updated"] == 1
