@@ -496,7 +496,7 @@ class _Run:
         await self.apply.links_many(changes)
         emptied = sorted(gid for gid, _, removed in changes if removed)
         for gid in emptied:
-            if gid in self.stored_groups and not self.dry_run and not await self.store.has_members(gid):
+            if gid in self.stored_groups and not await self.apply.has_members(gid):
                 await self.apply.delete_groups([gid])
                 self.stored_groups.pop(gid, None)
         self.tick()
@@ -577,7 +577,7 @@ class _Run:
             links = await self.store.links_of_users(leaving)
             await self.apply.links_many([(gid, set(), uids) for gid, uids in sorted(links.items())])
             for gid in sorted(links):
-                if not self.dry_run and gid in self.stored_groups and not await self.store.has_members(gid):
+                if gid in self.stored_groups and not await self.apply.has_members(gid):
                     stale_groups.append(gid)
         await self.apply.removals(removals)
         if stale_groups:
