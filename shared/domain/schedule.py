@@ -25,12 +25,17 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"{name!r} is not an IANA time zone") from None
 
 
+def _days(schedule: Schedule) -> set[str]:
+    """The weekdays a schedule runs on: every day when daily (whatever weekdays an older row was stored with)."""
+    return set(WEEKDAYS) if schedule.frequency == "daily" else set(schedule.weekdays)
+
+
 def latest_slot(schedule: Schedule, now: datetime) -> datetime | None:
     """The most recent scheduled moment at or before `now` (UTC), or None if no weekday is chosen."""
     tz = zone(schedule.timezone)
     h, m = parse_time(schedule.time_of_day)
     local_now = now.astimezone(tz)
-    days = set(schedule.weekdays)
+    days = _days(schedule)
     for back in range(8):
         day = local_now.date() - timedelta(days=back)
         if WEEKDAYS[day.weekday()] not in days:
@@ -47,7 +52,7 @@ def next_slot(schedule: Schedule, now: datetime) -> datetime | None:
     local_now = now.astimezone(tz)
     for ahead in range(8):
         day = local_now.date() + timedelta(days=ahead)
-        if WEEKDAYS[day.weekday()] not in set(schedule.weekdays):
+        if WEEKDAYS[day.weekday()] not in _days(schedule):
             continue
         slot = datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
         if slot > local_now:

@@ -54,3 +54,10 @@ def test_bad_zone_and_time_are_named() -> None:
         latest_slot(Schedule(timezone="Mars/Olympus"), NOW)
     with pytest.raises(ValueError, match="time of day"):
         latest_slot(Schedule(time_of_day="25:00"), NOW)
+
+
+def test_a_daily_schedule_runs_every_day_whatever_weekdays_it_was_stored_with() -> None:
+    """A contradictory schedule stored before input refused them (issue 14, defect 10) runs as its frequency says."""
+    stored = Schedule(frequency="daily", weekdays=("mon",), time_of_day="02:00", timezone="UTC")
+    assert latest_slot(stored, NOW) == datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday
+    assert next_slot(stored, NOW) == datetime(2026, 11, 19, 2, 0, tzinfo=UTC)
