@@ -36,3 +36,18 @@ async def test_a_deleted_user_and_a_leaver_each_keep_their_reason(world: SyncWor
     kind = {"keep": "user.kept", "deactivate": "user.deactivated"}[behaviour]
     reasons = {e["object_id"]: e.get("reason") for e in await world.events() if e["type"] == kind}
     assert reasons == {deleted: "deleted", leaver: "left_scope"}
+
+
+async def test_keep_announces_every_user_leaving_scope_through_a_nested_group(world: SyncWorld) -> None:
+    """Issue 14, defect 12: under `keep` the row stays, and the change feed still hears that the user left."""
+    from tests.integration.sync.test_safety import _shrunk_scope
+
+    world.connection = dataclasses.replace(world.connection, removal_behaviour="keep")
+    await world.sync()
+    await world.events()
+    async with _shrunk_scope(world) as left:
+        await world.sync()
+        kept = {e["object_id"]: e.get("reason") for e in await world.events() if e["type"] == "user.kept"}
+        assert kept == dict.fromkeys(left, "left_scope")
+        users = await world.stored_users()
+        assert all(users[u]["in_scope"] is False and users[u]["removed_reason"] == "left_scope" for u in left)
