@@ -64,12 +64,14 @@ class SyncDeps:
 class RunResult:
     run_id: str
     mode: str
-    outcome: str  # succeeded | continued | awaiting_approval | dry_run
+    outcome: str  # succeeded | continued | awaiting_approval | dry_run | dry_run_partial
     counts: dict[str, int]
     graph_requests: int
     table_writes: int
     planned: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # a dry run its time budget cut short: where it stopped ({"phase": ...}); its counts cover only that far
+    partial: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,7 @@ class RunResult:
             "table_writes": self.table_writes,
             "planned": self.planned,
             "errors": self.errors,
+            "partial": self.partial,
         }
 
 
@@ -651,7 +654,11 @@ async def run_sync(
         )
     run.totals()
     table_writes = cp.table_writes
-    result_outcome = "dry_run" if dry_run else {"done": "succeeded"}.get(outcome, outcome)
+    result_outcome = {"done": "succeeded"}.get(outcome, outcome)
+    partial = None
+    if dry_run:  # a dry run cannot continue (it keeps no checkpoint): one cut short says so, and how far it got
+        result_outcome = "dry_run_partial" if outcome == "continued" else "dry_run"
+        partial = {"phase": cp.phase} if outcome == "continued" else None
     if outcome in ("done", "awaiting_approval") and not dry_run:
         await asyncio.gather(  # different rows: the cursor and the run record go side by side
             _commit(state, run, cursor, outcome),
@@ -669,6 +676,7 @@ async def run_sync(
         table_writes,
         run.apply.planned,
         list(cp.errors),
+        partial,
     )
 
 

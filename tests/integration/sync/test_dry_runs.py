@@ -23,3 +23,14 @@ async def test_a_dry_run_counts_what_the_real_run_then_does(world: SyncWorld, mo
         assert real.counts["membership.removed"] > 0
         planned = {k: v for k, v in dry.counts.items() if not k.startswith(("storage.", "dry_run."))}
         assert planned == {k: v for k, v in real.counts.items() if not k.startswith("storage.")}
+
+
+async def test_a_dry_run_cut_short_by_its_budget_says_it_is_partial(world: SyncWorld) -> None:
+    """Issue 14, defect 5: never `dry_run` with empty counts for a tenant it did not finish."""
+    short = await world.sync(mode="full", dry_run=True, budget_s=0)
+    assert short.outcome == "dry_run_partial"
+    assert short.partial is not None and short.partial["phase"] in ("users", "groups", "removals")
+    assert short.to_dict()["partial"] == short.partial
+    whole = await world.sync(mode="full", dry_run=True)
+    assert whole.outcome == "dry_run" and whole.partial is None
+    assert await world.stored_users() == {}
