@@ -46,6 +46,9 @@ class Cursor:
     # The run whose removals wait for approval ("" when none): every later run lists the scope and holds what it
     # would remove (superseding the list) until a run is approved or finds nothing left to remove.
     held_run: str = ""
+    # The connection's user_defaults the stored rows carry (a hash; "" unknown): when they differ, the run's
+    # defaults phase rewrites them on every stored user (shared/services/sync_defaults.py).
+    defaults_hash: str = ""
 
 
 @dataclass
@@ -172,6 +175,7 @@ class SyncState:
                     "after_full": cursor.after_full,
                     "scope_dirty": cursor.scope_dirty,
                     "held_run": cursor.held_run,
+                    "defaults_hash": cursor.defaults_hash,
                 }
             ],
             delete=["checkpoint"] if drop_checkpoint else (),
@@ -349,6 +353,7 @@ def _cursor(row: dict[str, Any]) -> Cursor:
         bool(row.get("after_full", False)),
         bool(row.get("scope_dirty", False)),
         str(row.get("held_run", "")),
+        str(row.get("defaults_hash", "")),
     )
 
 

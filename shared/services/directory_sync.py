@@ -42,6 +42,7 @@ from shared.domain.sync_plan import (
 )
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, DeltaTokenExpired, ValidationError
+from shared.services import sync_defaults
 from shared.services import sync_fetch as fetch
 from shared.services.sync_apply import SyncApplier
 
@@ -193,9 +194,14 @@ class _Run:
             "users": self.users,
             "fill": self.fill,
             "groups": self.groups,
+            "defaults": self.defaults,
             "removals": self.removals,
         }
-        order = ["users", "fill", "groups", "removals"] if self.cp.mode != "groups" else ["groups", "removals"]
+        order = {
+            "full": ["users", "fill", "groups", "removals"],  # its rows carry the defaults (in their hash); fill: none
+            "incremental": ["users", "fill", "groups", "defaults", "removals"],
+            "groups": ["groups", "defaults", "removals"],
+        }[self.cp.mode]
         if self.cp.phase == "start":
             self.cp.phase = order[0]
         while self.cp.phase in phases:
@@ -529,6 +535,14 @@ class _Run:
                 out.append((gid, add, rem))
         return out
 
+    # -- defaults: changed user_defaults on every stored user (shared/services/sync_defaults.py) ----------
+    async def defaults(self) -> str:
+        if self.cursor.defaults_hash == sync_defaults.defaults_hash(self.connection.user_defaults):
+            return "done"
+        await self.apply.release()  # this run's user writes (with the new defaults already) are read below
+        await sync_defaults.apply_defaults(self.store, self.apply, self.connection.user_defaults)
+        return "done"
+
     # -- removals ----------------------------------------------------------------------------------
     async def removals(self) -> str:
         await self.apply.release()  # the user rows are read below (count) and written (marks)
@@ -695,6 +709,7 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor, outcome: str) -> 
         after_full=cp.mode == "full" or (cursor.after_full and cp.mode == "groups"),
         # only an incremental run lists the scope when dirty: a groups-only run keeps (or raises) the flag
         scope_dirty=(cursor.scope_dirty or run.scope_dirty) if cp.mode == "groups" else False,
+        defaults_hash=sync_defaults.defaults_hash(run.connection.user_defaults),
         held_run=cp.run_id
         if outcome == "awaiting_approval" and cp.mode != "groups"
         else (cursor.held_run if outcome == "awaiting_approval" else ""),

@@ -148,6 +148,15 @@ class SyncApplier:
 
         await self._apply(events, write, hold=self.hold_users)
 
+    async def new_defaults(self, rows: list[tuple[str, str]], defaults_json: str) -> None:
+        """New default settings on stored users: (user id, new hash) each, one `user.updated` event each."""
+        events = [self._event("user.updated", uid, version=digest, reason="defaults_changed") for uid, digest in rows]
+
+        async def write() -> None:
+            await self.store.set_defaults(rows, defaults_json)
+
+        await self._apply(events, write)
+
     async def removals(self, removals: list[Removal]) -> None:
         """Users leaving scope: deactivated (row kept, inactive), deleted (row removed) or kept (row kept, out of
         scope); each event and each kept row says why (`deleted` in Entra, or `left_scope`)."""
