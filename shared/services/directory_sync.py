@@ -255,10 +255,15 @@ class _Run:
         tree = self.cursor.scope_tree
         plan = sync_scope.plan_scope(facts, self._scope_facts())
         listed = plan.list_scope
+        listed_ids: set[str] | None = None
         if not listed:
+            rows = set(plan.rows)
+            if plan.ids_first:  # many changed users: the scope's ids say which of them matter
+                listed_ids = await fetch.scope_ids(graph, self.connection.sync_group_id)
+                rows = set(sync_scope.narrow_rows(plan, facts, listed_ids))
             # the links the groups phase will check are read now, beside the user rows (one round trip less)
             self.stored, found = await asyncio.gather(
-                self.store.read_users(set(plan.rows), partition_rows=self.cursor.users_stored),
+                self.store.read_users(rows, partition_rows=self.cursor.users_stored),
                 self.store.existing_links(set(plan.links)),
             )
             self.known_links = (set(plan.links), found, self.store.link_writes)
@@ -269,6 +274,9 @@ class _Run:
             return
         self.scope_complete = False
         entering: set[str] = set()
+        if listed_ids is not None:  # every named user's scope is known: no memberOf check
+            self.scope = listed_ids
+            return
         if self.connection.sync_group_id:
             entering = await self._entering_unstored(sorted(sync_scope.unstored(facts, self.stored)), tree or set())
         self.scope = sync_scope.partial_scope(facts, self.stored, self.connection.sync_group_id or "", entering)
@@ -279,6 +287,7 @@ class _Run:
             tree=self.cursor.scope_tree,
             dirty=self.cursor.scope_dirty,
             held=bool(self.cursor.held_run),
+            users_stored=self.cursor.users_stored,
             approved=self.approved,
         )
 

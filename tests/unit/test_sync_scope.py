@@ -114,3 +114,18 @@ def test_unstored_changed_users_are_checked_and_the_partial_scope_keeps_the_stor
     assert unstored(facts, stored) == {"new"}
     assert partial_scope(facts, stored, "sync", {"new"}) == {"u1", "u2", "new"}
     assert partial_scope(facts, stored, "", ()) == {"u1", "new"}
+
+
+def test_many_changed_users_list_the_scope_ids_first_when_that_is_cheaper() -> None:
+    from shared.domain.sync_scope import narrow_rows
+
+    many = delta_facts([{"id": f"u{n}"} for n in range(41)] + [{"id": "gone", "@removed": {}}], [])
+    small = ScopeFacts("sync", TREE, users_stored=1500)  # a listing of 2 pages against 3 memberOf batches
+    plan = plan_scope(many, small)
+    assert not plan.list_scope and plan.ids_first
+    assert narrow_rows(plan, many, {"u1", "u2", "other"}) == {"u1", "u2", "gone"}
+    assert not plan_scope(many, ScopeFacts("sync", TREE, users_stored=50_000)).ids_first  # 51 pages: memberOf
+    assert not plan_scope(many, ScopeFacts("sync", TREE)).ids_first  # size unknown
+    assert not plan_scope(many, ScopeFacts("", None, users_stored=10)).ids_first  # no sync group: nothing to check
+    few = delta_facts([{"id": "u1"}], [])
+    assert not plan_scope(few, small).ids_first

@@ -142,3 +142,23 @@ async def test_duplicated_delta_entries_emit_each_event_once(world: SyncWorld) -
         [("user.created", created), ("user.updated", changed)]
     )
     assert result.counts["user.created"] == 1 and result.counts["user.updated"] == 1
+
+
+async def test_many_changes_outside_the_scope_cost_little_more_than_reading_the_delta(world: SyncWorld) -> None:
+    """Issue 14, defect 13: 5,020 changed users outside the scope cost one memberOf check each (13.5 s). When the
+    changed users nobody stores are many, one listing of the scope's ids (a page per 999 users) answers for all."""
+    control, tid = world.entra.control, world.tid
+    await world.sync()
+    await world.sync()  # past the first incremental run after a full one (it re-reads memberOf: Cursor.after_full)
+    await world.events()
+    outsiders = [control.create_user(tid, "Out", f"Side{n}")["id"] for n in range(200)]
+    in_scope = sorted(control.ground_truth(tid)["users"])[0]
+    control.update_user(tid, in_scope, jobTitle="Still here")
+    result = await world.sync()
+    assert result.mode == "incremental"
+    assert "users.memberOf" not in world.graph.stats.requests
+    assert result.graph_requests <= 8, world.graph.stats.requests
+    assert result.counts.get("user.updated") == 1 and "user.created" not in result.counts
+    users = await world.stored_users()
+    assert not set(outsiders) & set(users)
+    await world.assert_matches_ground_truth()
