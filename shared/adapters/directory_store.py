@@ -110,6 +110,28 @@ class DirectoryStore:
             for row in rows:
                 yield row
 
+    async def user_rows(self) -> AsyncIterator[dict[str, Any]]:
+        """Every user row of the connection with all its columns (the defaults phase recomputes hashes from them)."""
+        async for row in self.tables.query(names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": self.connection_id}):
+            yield row
+
+    async def set_defaults(self, rows: list[tuple[str, str]], defaults_json: str) -> int:
+        """Merge new defaults and the recomputed hash into these (user id, hash) rows; attributes stay."""
+        stamp = _now()
+        entities = [
+            {
+                "PartitionKey": self.connection_id,
+                "RowKey": uid,
+                "defaults_json": defaults_json,
+                "hash": digest,
+                "synced_at": stamp,
+            }
+            for uid, digest in rows
+        ]
+        count = await self.tables.upsert_many(names.DIRECTORY_USERS, entities)
+        self.writes += count
+        return count
+
     async def count_users(self) -> int:
         return len(
             [

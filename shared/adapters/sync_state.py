@@ -40,6 +40,15 @@ class Cursor:
     # hides, and never reports again once it is restored), so the next incremental run reads the memberships of
     # the users its users/delta names (every user changed since the full run began).
     after_full: bool = False
+    # Set by a groups-only run whose round changed the sync tree: it applied the membership changes but not who
+    # enters or leaves scope, so the next incremental run lists the scope (a leaver must not keep access).
+    scope_dirty: bool = False
+    # The run whose removals wait for approval ("" when none): every later run lists the scope and holds what it
+    # would remove (superseding the list) until a run is approved or finds nothing left to remove.
+    held_run: str = ""
+    # The connection's user_defaults the stored rows carry (a hash; "" unknown): when they differ, the run's
+    # defaults phase rewrites them on every stored user (shared/services/sync_defaults.py).
+    defaults_hash: str = ""
 
 
 @dataclass
@@ -57,6 +66,7 @@ class Checkpoint:
     graph_requests: int = 0
     errors: list[str] = field(default_factory=list)
     invocations: int = 0
+    table_writes: int = 0  # of every invocation of this run so far
 
 
 @dataclass
@@ -163,6 +173,9 @@ class SyncState:
                     else "",
                     "users_stored": cursor.users_stored,
                     "after_full": cursor.after_full,
+                    "scope_dirty": cursor.scope_dirty,
+                    "held_run": cursor.held_run,
+                    "defaults_hash": cursor.defaults_hash,
                 }
             ],
             delete=["checkpoint"] if drop_checkpoint else (),
@@ -302,7 +315,9 @@ class SyncState:
         await self.tables.delete_many(names.SYNC_STATE, [(self.cid, k) for k in keys])
 
     # -- run history --------------------------------------------------------------------------------
-    async def record_run(self, cp: Checkpoint, outcome: str, ended_at: datetime, table_writes: int) -> None:
+    async def record_run(self, cp: Checkpoint, outcome: str, ended_at: datetime, *, error: str = "") -> None:
+        """One row per run (its key is the start time and run id): each invocation of a continued run replaces it.
+        outcome: succeeded | failed (error: the code) | continued | awaiting_approval | dry_run."""
         inverted = f"{10**13 - int(cp.started_at.timestamp() * 1000):013d}"
         await self.tables.upsert(
             names.SYNC_RUNS,
@@ -317,7 +332,8 @@ class SyncState:
                 "ended_at": iso(ended_at),
                 "counts_json": json.dumps(cp.counts, sort_keys=True),
                 "graph_requests": cp.graph_requests,
-                "table_writes": table_writes,
+                "table_writes": cp.table_writes,
+                "error_code": error,
                 "errors_json": json.dumps(cp.errors[:50]),
                 "invocations": cp.invocations,
             },
@@ -335,6 +351,9 @@ def _cursor(row: dict[str, Any]) -> Cursor:
         frozenset(json.loads(row["scope_tree"])) if row.get("scope_tree") else None,
         int(row.get("users_stored", -1)),
         bool(row.get("after_full", False)),
+        bool(row.get("scope_dirty", False)),
+        str(row.get("held_run", "")),
+        str(row.get("defaults_hash", "")),
     )
 
 

@@ -140,9 +140,13 @@ def _schedule(value: Any) -> Schedule:
         raise _Bad(f"unknown field(s): {', '.join(shown(n) for n in unknown)}")
     base = Schedule()
     frequency = _choice(FREQUENCIES)(value.get("frequency", base.frequency))
+    if frequency == "weekly" and "weekdays" not in value:
+        raise _Bad('frequency weekly needs weekdays (e.g. ["mon", "thu"])')
     weekdays = value.get("weekdays", list(base.weekdays))
     if not isinstance(weekdays, list) or not weekdays or any(d not in WEEKDAYS for d in weekdays):
         raise _Bad(f"weekdays must be a non-empty list of {', '.join(WEEKDAYS)}")
+    if frequency == "daily" and set(weekdays) != set(WEEKDAYS):
+        raise _Bad("frequency daily runs every day: leave weekdays out, or use frequency weekly for chosen days")
     time_of_day = value.get("time_of_day", base.time_of_day)
     if not isinstance(time_of_day, str) or not TIME_PATTERN.match(time_of_day):
         raise _Bad("time_of_day must be HH:MM (24-hour)")

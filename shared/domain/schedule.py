@@ -25,19 +25,33 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"{name!r} is not an IANA time zone") from None
 
 
+def _instant(year: int, month: int, day: int, h: int, m: int, tz: ZoneInfo) -> datetime:
+    """The UTC instant of a local time. Compared as instants: two aware datetimes of one zone compare by wall time,
+    which put a slot in the spring-forward gap at the jump (03:00) while its instant is later (03:30).
+    A local time that does not exist (spring forward) is read with the offset before the jump, so 02:30 in a gap
+    from 02:00 to 03:00 is 03:30 new time; one that happens twice (fall back) is its first occurrence
+    (PEP 495 `fold=0` both times)."""
+    return datetime(year, month, day, h, m, tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def _days(schedule: Schedule) -> set[str]:
+    """The weekdays a schedule runs on: every day when daily (whatever weekdays an older row was stored with)."""
+    return set(WEEKDAYS) if schedule.frequency == "daily" else set(schedule.weekdays)
+
+
 def latest_slot(schedule: Schedule, now: datetime) -> datetime | None:
     """The most recent scheduled moment at or before `now` (UTC), or None if no weekday is chosen."""
     tz = zone(schedule.timezone)
     h, m = parse_time(schedule.time_of_day)
     local_now = now.astimezone(tz)
-    days = set(schedule.weekdays)
+    days = _days(schedule)
     for back in range(8):
         day = local_now.date() - timedelta(days=back)
         if WEEKDAYS[day.weekday()] not in days:
             continue
-        slot = datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
-        if slot <= local_now:
-            return slot.astimezone(UTC)
+        slot = _instant(day.year, day.month, day.day, h, m, tz)
+        if slot <= now:
+            return slot
     return None
 
 
@@ -47,11 +61,11 @@ def next_slot(schedule: Schedule, now: datetime) -> datetime | None:
     local_now = now.astimezone(tz)
     for ahead in range(8):
         day = local_now.date() + timedelta(days=ahead)
-        if WEEKDAYS[day.weekday()] not in set(schedule.weekdays):
+        if WEEKDAYS[day.weekday()] not in _days(schedule):
             continue
-        slot = datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
-        if slot > local_now:
-            return slot.astimezone(UTC)
+        slot = _instant(day.year, day.month, day.day, h, m, tz)
+        if slot > now:
+            return slot
     return None
 
 

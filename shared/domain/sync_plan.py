@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from shared.domain.directory import INACTIVE, GroupRecord, UserRecord, user_status
 
@@ -104,3 +104,15 @@ def plan_group_writes(
         elif before != record.hash:
             out.append(("group.updated", record))
     return out
+
+
+def latest_by_id(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A delta round's user entries, one per id: the last one names the object's latest state (a round may repeat
+    an entry: docs/emulators-entra.md, delta duplicates). Entries without an id are kept, for the caller to report
+    as skipped."""
+    out: dict[Any, dict[str, Any]] = {}
+    for n, item in enumerate(items):
+        key = str(item["id"]) if "id" in item else ("no-id", n)
+        out.pop(key, None)
+        out[key] = item
+    return list(out.values())

@@ -109,6 +109,9 @@ async def runs(container: Container, connection_id: str, top: int = 20) -> tuple
                 )
             }
             | {
+                "error_code": row.get("error_code") or None,
+            }
+            | {
                 "counts": json.loads(row.get("counts_json") or "{}"),
                 "errors": json.loads(row.get("errors_json") or "[]"),
             }

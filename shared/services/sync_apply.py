@@ -77,6 +77,10 @@ class SyncApplier:
         # two writes side by side, one queue message (instead of two rounds of three requests each).
         self.hold_users = False
         self._held: list[tuple[list[dict[str, Any]], Any]] = []
+        # A dry run writes nothing, so the store still shows what it planned to change: the links it planned are
+        # kept here, so a link planned twice (a full diff, then a leaver's links) counts once, and a group the run
+        # planned to empty is empty.
+        self._planned_links: dict[tuple[str, str], bool] = {}  # (group id, user id) -> added?
 
     def _event(
         self, kind: str, object_id: str, *, group_id: str | None = None, version: str = "", reason: str = ""
@@ -144,6 +148,15 @@ class SyncApplier:
 
         await self._apply(events, write, hold=self.hold_users)
 
+    async def new_defaults(self, rows: list[tuple[str, str]], defaults_json: str) -> None:
+        """New default settings on stored users: (user id, new hash) each, one `user.updated` event each."""
+        events = [self._event("user.updated", uid, version=digest, reason="defaults_changed") for uid, digest in rows]
+
+        async def write() -> None:
+            await self.store.set_defaults(rows, defaults_json)
+
+        await self._apply(events, write)
+
     async def removals(self, removals: list[Removal]) -> None:
         """Users leaving scope: deactivated (row kept, inactive), deleted (row removed) or kept (row kept, out of
         scope); each event and each kept row says why (`deleted` in Entra, or `left_scope`)."""
@@ -190,7 +203,21 @@ class SyncApplier:
                 pending = pending[per_write:]
         await self._links_write(pending)
 
+    async def has_members(self, group_id: str) -> bool:
+        """Whether the group has stored members, after this run's planned changes in a dry run."""
+        if not self.dry_run:
+            return await self.store.has_members(group_id)
+        if any(added and gid == group_id for (gid, _), added in self._planned_links.items()):
+            return True
+        async for uid in self.store.member_ids(group_id):
+            if (group_id, uid) not in self._planned_links:
+                return True
+        return False
+
     async def _links_write(self, links: list[tuple[bool, str, str]]) -> None:
+        if self.dry_run:  # a link already planned this way is not planned (nor counted) again
+            links = [(a, g, u) for a, g, u in links if self._planned_links.get((g, u)) is not a]
+            self._planned_links.update({(g, u): a for a, g, u in links})
         added = [(gid, uid) for is_add, gid, uid in links if is_add]
         removed = [(gid, uid) for is_add, gid, uid in links if not is_add]
         events = [self._event("membership.added", uid, group_id=gid) for gid, uid in added]

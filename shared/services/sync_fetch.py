@@ -146,6 +146,13 @@ async def users_by_id(graph: GraphClient, ids: list[str]) -> dict[str, dict[str,
     return {uid: fetched.get(url) for uid, url in urls.items()}
 
 
+async def missing_users(graph: GraphClient, ids: list[str]) -> set[str]:
+    """Which of these users Graph no longer has (404: soft- or hard-deleted), 20 per $batch request."""
+    urls = {uid: f"users/{uid}?$select=id" for uid in ids}
+    fetched = await batch_get(graph, list(urls.values()), label="users.exists")
+    return {uid for uid, url in urls.items() if fetched.get(url) is None}
+
+
 async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Direct group memberships of each user (memberOf cast to groups), for users newly in scope."""
     out: dict[str, list[dict[str, Any]]] = {}

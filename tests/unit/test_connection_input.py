@@ -88,3 +88,31 @@ def test_update_refuses_fixed_fields_and_empty_bodies() -> None:
 def test_non_objects_are_refused(body: object) -> None:
     with pytest.raises(ValidationError):
         parse_create(body)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "says"),
+    [
+        ({"frequency": "weekly"}, "weekly needs weekdays"),
+        ({"frequency": "daily", "weekdays": ["mon"]}, "daily runs every day"),
+        ({"weekdays": ["mon", "thu"]}, "daily runs every day"),  # frequency defaults to daily
+    ],
+)
+def test_contradictory_schedules_are_refused(schedule: dict[str, object], says: str) -> None:
+    """Issue 14, defect 10: weekly without weekdays ran daily; daily with weekdays ran only on those days."""
+    current = Connection(id=GUID, tenant_id=GUID, display_name="x", credential_mode="admin_consent")
+    with pytest.raises(ValidationError) as err:
+        parse_update({"schedule": schedule}, current)
+    assert says in err.value.problems["schedule"]
+
+
+def test_consistent_schedules_are_accepted() -> None:
+    current = Connection(id=GUID, tenant_id=GUID, display_name="x", credential_mode="admin_consent")
+    for schedule, days in [
+        ({"frequency": "daily"}, 7),
+        ({"frequency": "daily", "weekdays": ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}, 7),
+        ({"frequency": "weekly", "weekdays": ["mon"]}, 1),
+        ({}, 7),
+    ]:
+        changes, _ = parse_update({"schedule": schedule}, current)
+        assert len(changes["schedule"].weekdays) == days

@@ -54,3 +54,39 @@ def test_bad_zone_and_time_are_named() -> None:
         latest_slot(Schedule(timezone="Mars/Olympus"), NOW)
     with pytest.raises(ValueError, match="time of day"):
         latest_slot(Schedule(time_of_day="25:00"), NOW)
+
+
+def test_a_daily_schedule_runs_every_day_whatever_weekdays_it_was_stored_with() -> None:
+    """A contradictory schedule stored before input refused them (issue 14, defect 10) runs as its frequency says."""
+    stored = Schedule(frequency="daily", weekdays=("mon",), time_of_day="02:00", timezone="UTC")
+    assert latest_slot(stored, NOW) == datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday
+    assert next_slot(stored, NOW) == datetime(2026, 11, 19, 2, 0, tzinfo=UTC)
+
+
+BERLIN_0230 = Schedule(time_of_day="02:30", timezone="Europe/Berlin")
+
+
+def test_a_slot_in_the_spring_forward_gap_runs_when_next_due_says() -> None:
+    """Issue 14, defect 11: 02:30 does not exist on 2026-03-29 in Berlin (02:00 CET jumps to 03:00 CEST). The rule
+    (docs/sync.md): read with the offset before the jump, i.e. 03:30 CEST (01:30 UTC), for both the run and next_due."""
+    at_three = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 03:00 CEST, the clocks just jumped
+    yesterday = datetime(2026, 3, 28, 1, 30, tzinfo=UTC)  # 02:30 CET
+    assert latest_slot(BERLIN_0230, at_three) == yesterday
+    assert due_reason(BERLIN_0230, at_three, yesterday, None, None) is None
+    assert next_slot(BERLIN_0230, at_three) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    at_slot = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert latest_slot(BERLIN_0230, at_slot) == at_slot
+    assert due_reason(BERLIN_0230, at_slot, yesterday, None, None) == "schedule"
+    for now in (at_three, at_slot, at_slot + timedelta(minutes=1)):
+        slot = latest_slot(BERLIN_0230, now)
+        assert slot is not None and slot <= now, "the slot marker never lies in the future"
+
+
+def test_a_repeated_local_time_in_the_fall_back_hour_runs_once_at_its_first_occurrence() -> None:
+    """On 2026-10-25 Berlin's 02:30 happens twice (CEST 00:30 UTC, then CET 01:30 UTC): the first one counts."""
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert next_slot(BERLIN_0230, first - timedelta(minutes=1)) == first
+    second = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert latest_slot(BERLIN_0230, second + timedelta(minutes=1)) == first
+    assert due_reason(BERLIN_0230, second + timedelta(minutes=1), first, None, None) is None
+    assert next_slot(BERLIN_0230, first) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)

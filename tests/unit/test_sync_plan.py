@@ -87,3 +87,10 @@ def test_group_writes_only_for_new_or_changed_groups() -> None:
     stored = {"g1": team.hash}
     assert [(k, r.id) for k, r in plan_group_writes([team, new], stored)] == [("group.created", "g2")]
     assert [(k, r.id) for k, r in plan_group_writes([renamed], stored)] == [("group.updated", "g1")]
+
+
+def test_a_repeated_delta_entry_counts_once_and_the_last_state_wins() -> None:
+    from shared.domain.sync_plan import latest_by_id
+
+    items = [{"id": "u1", "v": 1}, {"displayName": "no id"}, {"id": "u2"}, {"id": "u1", "v": 2}, {"displayName": "x"}]
+    assert latest_by_id(items) == [{"displayName": "no id"}, {"id": "u2"}, {"id": "u1", "v": 2}, {"displayName": "x"}]

@@ -1,4 +1,4 @@
-""""Test permissions" never calls rotation ready from the token's permissions alone: app-only resets need a directory
+""" "Test permissions" never calls rotation ready from the token's permissions alone: app-only resets need a directory
 role. It checks the app's role where it may (the optional RoleManagement.Read.Directory) and warns otherwise."""
 
 from __future__ import annotations

@@ -57,7 +57,10 @@ def test_sync_from_the_cli(
     code, status, _ = run(capsys, stack_env, "sync", "status", cid)
     assert code == 0 and status["state"] == "idle" and status["last_success_at"]
     code, runs, _ = run(capsys, stack_env, "sync", "runs", cid)
-    assert code == 0 and [r["mode"] for r in runs["runs"]] == ["full"]
+    assert code == 0 and [(r["mode"], r["outcome"]) for r in runs["runs"]] == [
+        ("full", "succeeded"),
+        ("full", "dry_run"),
+    ]
     code, trail, _ = run(capsys, stack_env, "audit", "list", cid)
     synced = [(r["action"], r["outcome"]) for r in trail["value"] if r["action"] == "sync.start"]
     assert synced == [("sync.start", "succeeded"), ("sync.start", "dry_run")]
