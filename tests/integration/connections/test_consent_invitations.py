@@ -13,8 +13,11 @@ import azure.functions as func
 import pytest
 
 from emulators.stack import LocalStack
+from shared.client_pool import ClientPool
 from shared.composition import Container
+from shared.config import load_settings
 from shared.domain.invitation import INVITE_PARTITION
+from shared.services.invitations import open_invitation
 from shared.storage_names import AUDIT, CONSENT_STATES
 from tests.integration.connections.conftest import call, request
 from tests.integration.connections.consent_helpers import (
@@ -172,3 +175,18 @@ async def test_revoking_twice_is_the_same_and_a_used_or_foreign_invitation_is_re
         "invitations_revoke", request("DELETE", "x", route={"id": created["id"], "invitationId": used["id"]})
     )
     assert status == 409, answer
+
+
+async def test_a_bad_shape_token_is_refused_without_reading_key_vault(
+    stack: LocalStack, stack_env: dict[str, str]
+) -> None:
+    async with Container(load_settings(stack_env), pool=ClientPool()) as worker:  # a fresh worker: nothing cached
+        try:
+            before = stack.keyvault.control.counters().get("requests", 0)
+            for bad in (None, "", "abc", "x" * 600, "A" * 22 + "." + "A" * 42, "A" * 22 + "." + "A" * 43 + "!"):
+                assert await open_invitation(worker, bad) == ("invite_invalid", None)
+            assert stack.keyvault.control.counters().get("requests", 0) == before
+            assert await open_invitation(worker, "A" * 22 + "." + "A" * 43) == ("invite_invalid", None)
+            assert stack.keyvault.control.counters().get("requests", 0) > before  # a well-shaped one needs the key
+        finally:
+            await worker.pool.close()
