@@ -2,12 +2,13 @@
 
 import azure.functions as func
 
-from functions import audit, connections, consent, directory_sync, health, openapi, password_rotation
+from functions import audit, connections, consent, directory_sync, health, invitations, openapi, password_rotation
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
 app.register_functions(connections.bp)
 app.register_functions(consent.bp)
+app.register_functions(invitations.bp)
 app.register_functions(password_rotation.bp)
 app.register_functions(directory_sync.bp)
 app.register_functions(audit.bp)

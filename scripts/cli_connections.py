@@ -1,4 +1,5 @@
-"""CLI commands for connections: create, list, show, update, delete, verify, consent-url (the API's services)."""
+"""CLI commands for connections: create, list, show, update, delete, verify, consent-url, invite, revoke-invite (the
+API's services)."""
 
 from __future__ import annotations
 
@@ -131,6 +132,19 @@ async def _consent_url(container: Any, args: argparse.Namespace) -> Any:
     return {"url": await consent_url(container, args.id), "expires_in_minutes": 10}
 
 
+async def _invite(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.invitations import create_invitation
+
+    body = None if args.days is None else {"expires_in_days": args.days}
+    return (await create_invitation(container, args.id, body))[1]
+
+
+async def _revoke_invite(container: Any, args: argparse.Namespace) -> Any:
+    from shared.services.invitations import revoke_invitation
+
+    return (await revoke_invitation(container, args.id, args.invitation))[1]
+
+
 def _fields(parser: argparse.ArgumentParser, creating: bool) -> None:
     parser.add_argument("--json", help="the request body as JSON, without secrets (flags below override its fields)")
     if creating:
@@ -176,6 +190,14 @@ def register(features: Any) -> None:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("id")
         sub.set_defaults(run=run)
+    invite = commands.add_parser("invite", help="make a consent link for the tenant's administrator (no key needed)")
+    invite.add_argument("id")
+    invite.add_argument("--days", type=int, help="days the link works (1-30, default 7)")
+    invite.set_defaults(run=_invite)
+    revoke = commands.add_parser("revoke-invite", help="revoke a consent invitation")
+    revoke.add_argument("id")
+    revoke.add_argument("invitation", help="the invitation id (from `invite`)")
+    revoke.set_defaults(run=_revoke_invite)
     update = commands.add_parser("update", help="change a connection's settings or credential")
     update.add_argument("id")
     _fields(update, creating=False)

@@ -101,6 +101,28 @@ OUTCOMES: dict[str, Outcome] = {
         "Consent could not be confirmed",
         "The operator app could not get a token for the tenant, so consent is not confirmed. " + START_AGAIN,
     ),
+    "invite_invalid": Outcome(
+        400,
+        "This invitation link is not valid",
+        "The link is malformed or was not issued by this product. Nothing was changed; ask the operator for a new "
+        "invitation.",
+    ),
+    "invite_expired": Outcome(
+        410, "This invitation has expired", "Nothing was changed; ask the operator for a new invitation."
+    ),
+    "invite_revoked": Outcome(
+        410, "This invitation was withdrawn", "The operator revoked it. Nothing was changed; ask for a new one."
+    ),
+    "invite_used": Outcome(
+        410,
+        "This invitation was already used",
+        "Consent was already completed through this link; each invitation works once. Nothing was changed.",
+    ),
+    "invite_unusable": Outcome(
+        409,
+        "This connection cannot be connected now",
+        "The connection is disabled or does not use admin consent. Nothing was changed; ask the operator.",
+    ),
     "outcome_unknown": Outcome(
         503,
         "The result is not known yet",

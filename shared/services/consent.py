@@ -60,8 +60,9 @@ class CallbackResult:
         return cls(fixed.status, outcome, fixed.title, fixed.message, connection, **extra)
 
 
-async def consent_url(container: Any, connection_id: str) -> str:
-    """The adminconsent URL for the connection's tenant, carrying a fresh state (recorded as `issued`)."""
+async def consent_url(container: Any, connection_id: str, invitation_id: str | None = None) -> str:
+    """The adminconsent URL for the connection's tenant, carrying a fresh state (recorded as `issued`; a state
+    started from an invitation remembers its id, so a successful flow uses the invitation up)."""
     connection, _ = await load(container, connection_id)
     if connection.credential_mode != "admin_consent":
         raise ValidationError({"connection": "uses the customer's own app: no admin consent through this app"})
@@ -72,27 +73,33 @@ async def consent_url(container: Any, connection_id: str) -> str:
     state = ConsentState(connection.id, random_secrets.token_urlsafe(24), int(time.time()) + STATE_TTL_S)
     token = sign_state(state, await signing_key(container))
     row = {"PartitionKey": STATE_PARTITION, "RowKey": state.nonce, "connection_id": connection.id}
+    if invitation_id is not None:
+        row["invitation_id"] = invitation_id
     await container.tables().insert(CONSENT_STATES, {**row, "expires_at": state.expires_at, "phase": "issued"})
-    await audit.record(container.tables(), "consent.start", connection.id, "ok")
+    detail = f"from invitation {invitation_id}" if invitation_id else ""
+    await audit.record(container.tables(), "consent.start", connection.id, "ok", detail)
     redirect_uri = container.settings.consent_redirect_uri
     return admin_consent_url(cloud, connection.tenant_id, str(operator.client_id), redirect_uri, token)
 
 
-async def consume(container: Any, state: ConsentState, expect: str, to: str, expires_at: int | None = None) -> bool:
-    """Use the state up: move its row from phase `expect` to `to` with an ETag-guarded write. Exactly one of any
-    number of concurrent callers wins (a missing row, another phase or a lost race: False)."""
+async def consume(
+    container: Any, state: ConsentState, expect: str, to: str, expires_at: int | None = None
+) -> dict[str, Any] | None:
+    """Use the state up: move its row from phase `expect` to `to` with an ETag-guarded write, and return the row as
+    written. Exactly one of any number of concurrent callers wins (a missing row, another phase or a lost race:
+    None)."""
     tables = container.tables()
     row = await tables.get(CONSENT_STATES, STATE_PARTITION, state.nonce)
     if row is None or row.get("connection_id") != state.connection_id or row.get("phase", "issued") != expect:
-        return False
+        return None
     changed = {**row, "phase": to, "used_at": int(time.time())}
     if expires_at is not None:
         changed["expires_at"] = expires_at
     try:
         await tables.update_if_match(CONSENT_STATES, changed, str(row.metadata.get("etag", "")))
     except ConcurrencyConflict:
-        return False
-    return True
+        return None
+    return changed
 
 
 async def forget(container: Any, state: ConsentState) -> None:
@@ -141,7 +148,7 @@ async def _consent_leg(
     tables = container.tables()
     refusal = consent_answer_outcome(query, connection)
     expires_at = int(time.time()) + STATE_TTL_S
-    if not await consume(container, state, "issued", "closed" if refusal else "consented", expires_at):
+    if await consume(container, state, "issued", "closed" if refusal else "consented", expires_at) is None:
         await audit.record(tables, "consent.callback", connection.id, "already_used")
         return CallbackResult.page("already_used", connection)
     if refusal is not None:

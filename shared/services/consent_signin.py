@@ -47,9 +47,11 @@ async def signin_leg(
     if refusal == "no_code":  # nothing to redeem: the state stays usable for the real answer
         await audit.record(tables, "consent.signin", connection.id, "no_code")
         return CallbackResult.page("no_code", connection)
-    if not await consume(container, state, "consented", "signed_in"):
+    used = await consume(container, state, "consented", "signed_in")
+    if used is None:
         await audit.record(tables, "consent.signin", connection.id, "already_used")
         return CallbackResult.page("already_used", connection)
+    invitation_id = used.get("invitation_id") or None
     await forget(container, state)
     clear = clear_cookie(key, state.nonce)
     if refusal is not None:
@@ -63,7 +65,12 @@ async def signin_leg(
         outcome, reason, details = proof
         await audit.record(tables, "consent.signin", connection.id, outcome, reason)
         return CallbackResult.page(outcome, connection, details=details, set_cookie=clear)
-    return await _activate(container, connection, etag, proof, clear, sleep, wait_s)
+    result = await _activate(container, connection, etag, proof, clear, sleep, wait_s)
+    if invitation_id and result.outcome == "ok":
+        from shared.services.invitations import mark_used
+
+        await mark_used(container, str(invitation_id), connection.id)
+    return result
 
 
 async def _proof(

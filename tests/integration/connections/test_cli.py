@@ -1,4 +1,5 @@
-"""The CLI drives the same services: create, list, show, update, consent-url, verify and delete a connection."""
+"""The CLI drives the same services: create, list, show, update, consent-url, invite, revoke-invite, verify and
+delete a connection."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def test_cli_round_trip(stack: LocalStack, stack_env: dict[str, str], capsys: py
     assert code == 0 and updated["rotation_interval_days"] == 14
     code, url = run(capsys, stack_env, "connections", "consent-url", cid)
     assert code == 0 and "/adminconsent?" in url["url"]
+    code, invited = run(capsys, stack_env, "connections", "invite", cid, "--days", "3")
+    assert code == 0 and "/api/consent/invite/" in invited["url"] and invited["connection_id"] == cid
+    code, problem = run(capsys, stack_env, "connections", "invite", cid, "--days", "31")
+    assert code == 1 and "expires_in_days" in problem["problems"]
+    code, revoked = run(capsys, stack_env, "connections", "revoke-invite", cid, invited["id"])
+    assert code == 0 and revoked["state"] == "revoked"
     code, problem = run(capsys, stack_env, "connections", "update", cid, "--json", '{"bogus": 1}')
     assert code == 1 and "bogus" in problem["problems"]
     code, deleted = run(capsys, stack_env, "connections", "delete", cid, "--purge")
