@@ -12,27 +12,11 @@ from emulators.stack import LocalStack
 from scripts import host
 from shared import storage_names as names
 from shared.adapters.queues import QueueSender
+from tests.functions.invoke import create_customer_connection
 
 
 async def _connection(stack: LocalStack, **extra: Any) -> str:
-    tenant, app = stack.tenant, stack.app("customer")
-    body = {
-        "display_name": "Sync triggers",
-        "tenant": tenant["id"],
-        "credential_mode": "customer_app",
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-        "sync_group_id": tenant["sync_group"]["id"],
-        **extra,
-    }
-    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
-    assert status == 201, created
-    cid = str(created["id"])
-    status, report, _ = await host.http(
-        "connections_verify", "POST", f"/api/connections/{cid}/verify", route={"id": cid}
-    )
-    assert status == 200, report
-    return cid
+    return await create_customer_connection(stack, "Sync triggers", verify=True, **extra)
 
 
 async def _jobs_for(queues: QueueSender, cid: str) -> list[dict[str, Any]]:

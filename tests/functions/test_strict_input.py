@@ -17,7 +17,7 @@ from emulators.stack import LocalStack
 from scripts import host
 from shared import storage_names as names
 from shared.composition import Container
-from tests.functions.invoke import registered_functions
+from tests.functions.invoke import create_customer_connection, registered_functions
 
 MARKER = "zz<b>marker</b>"
 BAD_IDS = ("../x", "nope", MARKER, f"{uuid.uuid4()}\n", f"{uuid.uuid4()}x", "", "%2e%2e%2fx")
@@ -90,19 +90,7 @@ async def test_a_user_or_group_id_that_is_not_a_guid_is_404_without_touching_sto
 
 
 async def _connection(stack: LocalStack, **extra: Any) -> str:
-    tenant, app = stack.tenant, stack.app("customer")
-    body = {
-        "display_name": "Strict input",
-        "tenant": tenant["id"],
-        "credential_mode": "customer_app",
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-        "sync_group_id": tenant["sync_group"]["id"],
-        **extra,
-    }
-    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
-    assert status == 201, created
-    return str(created["id"])
+    return await create_customer_connection(stack, "Strict input", **extra)
 
 
 async def _rows(table: str, partition: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from emulators.stack import LocalStack
 from scripts import host
 from shared import storage_names as names
 from shared.composition import Container
+from tests.functions.invoke import create_customer_connection
 
 
 async def _sync(cid: str) -> dict[str, Any]:
@@ -26,18 +27,9 @@ async def _sync(cid: str) -> dict[str, Any]:
 async def test_lost_directory_rows_are_noticed_reported_and_restored(
     stack: LocalStack, stack_env: dict[str, str]
 ) -> None:
-    tenant, app = stack.tenant, stack.app("customer")
-    body = {
-        "display_name": "Storage loss",
-        "tenant": tenant["id"],
-        "credential_mode": "customer_app",
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-        "sync_group_id": tenant["sync_group"]["id"],
-    }
-    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
-    assert status == 201, created
-    cid, route = str(created["id"]), {"id": str(created["id"])}
+    tenant = stack.tenant
+    cid = await create_customer_connection(stack, "Storage loss")
+    route = {"id": cid}
     assert (await _sync(cid))["mode"] == "full"
     truth = stack.entra.control.ground_truth(tenant["id"], tenant["sync_group"]["id"])
 

@@ -21,6 +21,7 @@ from shared.adapters.sync_state import SyncState
 from shared.composition import Container
 from shared.domain.secret_names import client_cert_ref
 from shared.services import audit
+from tests.functions.invoke import create_customer_connection
 from tests.support.certificates import pem
 
 UNREADABLE = "{broken"  # a schedule this version cannot parse: from_entity raises JSONDecodeError
@@ -32,19 +33,7 @@ def _env(stack_env: dict[str, str]) -> dict[str, str]:
 
 
 async def _connection(stack: LocalStack, **extra: Any) -> str:
-    tenant, app = stack.tenant, stack.app("customer")
-    body = {
-        "display_name": "Unexpected errors",
-        "tenant": tenant["id"],
-        "credential_mode": "customer_app",
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-        "sync_group_id": tenant["sync_group"]["id"],
-        **extra,
-    }
-    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
-    assert status == 201, created
-    return str(created["id"])
+    return await create_customer_connection(stack, "Unexpected errors", **extra)
 
 
 async def _row(cid: str) -> dict[str, Any]:
