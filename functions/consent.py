@@ -7,7 +7,7 @@ from http.cookies import CookieError, SimpleCookie
 
 import azure.functions as func
 
-from functions.http_util import error_response, internal_response, who
+from functions.http_util import error_response, html_failure, internal_response, who
 from shared.errors import ConnectorError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -74,14 +74,5 @@ async def _callback(req: func.HttpRequest) -> func.HttpResponse:
         checks = result.report.to_dict()["checks"] if result.report else None
         page = render_page(result.title, result.message, checks, result.details)
         return func.HttpResponse(page, status_code=result.status, mimetype="text/html", headers=headers)
-    except ConnectorError as exc:
-        page = render_page("Something went wrong", f"{exc.message} Try again later.")
-        return func.HttpResponse(
-            page, status_code=min(exc.http_status, 503), mimetype="text/html", headers=HTML_HEADERS
-        )
-    except Exception as exc:  # noqa: BLE001 (the edge: recorded; the page never shows the exception's message)
-        from shared.services import incidents
-
-        error = await incidents.record_now("consent_callback", exc)
-        page = render_page("Something went wrong", f"{error.message} Try again later.")
-        return func.HttpResponse(page, status_code=500, mimetype="text/html", headers=HTML_HEADERS)
+    except Exception as exc:  # noqa: BLE001 (the edge: typed errors shown, others recorded and never shown)
+        return await html_failure("consent_callback", exc, HTML_HEADERS)

@@ -125,3 +125,18 @@ def error_response(exc: ConnectorError) -> func.HttpResponse:
     status = exc.http_status if exc.http_status < 500 or exc.http_status in (502, 503) else 500
     log.warning("request failed: %s %s", exc.code, exc.message)
     return respond(exc.to_dict(), status)
+
+
+async def html_failure(where: str, exc: Exception, headers: dict[str, str]) -> func.HttpResponse:
+    """The page of a browser-facing function that failed: a typed error's words, or an unexpected one recorded
+    (shared/services/incidents.py) and never shown."""
+    from shared.domain.consent_page import render_page
+
+    if isinstance(exc, ConnectorError):
+        page = render_page("Something went wrong", f"{exc.message} Try again later.")
+        return func.HttpResponse(page, status_code=min(exc.http_status, 503), mimetype="text/html", headers=headers)
+    from shared.services import incidents
+
+    error = await incidents.record_now(where, exc)
+    page = render_page("Something went wrong", f"{error.message} Try again later.")
+    return func.HttpResponse(page, status_code=500, mimetype="text/html", headers=headers)

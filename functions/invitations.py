@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http_util import answer, json_body, route_id, safe_id, who
+from functions.http_util import answer, html_failure, json_body, route_id, safe_id, who
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 HTML_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'", "Cache-Control": "no-store"}
@@ -54,7 +54,6 @@ async def _invite(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
     from shared.domain.consent_outcomes import OUTCOMES
     from shared.domain.consent_page import render_page
-    from shared.errors import ConnectorError
     from shared.services.invitations import open_invitation
 
     try:
@@ -65,14 +64,5 @@ async def _invite(req: func.HttpRequest) -> func.HttpResponse:
         fixed = OUTCOMES[outcome]
         page = render_page(fixed.title, fixed.message)
         return func.HttpResponse(page, status_code=fixed.status, mimetype="text/html", headers=HTML_HEADERS)
-    except ConnectorError as exc:
-        page = render_page("Something went wrong", f"{exc.message} Try again later.")
-        return func.HttpResponse(
-            page, status_code=min(exc.http_status, 503), mimetype="text/html", headers=HTML_HEADERS
-        )
-    except Exception as exc:  # noqa: BLE001 (the edge: recorded; the page never shows the exception's message)
-        from shared.services import incidents
-
-        error = await incidents.record_now("consent_invite", exc)
-        page = render_page("Something went wrong", f"{error.message} Try again later.")
-        return func.HttpResponse(page, status_code=500, mimetype="text/html", headers=HTML_HEADERS)
+    except Exception as exc:  # noqa: BLE001 (the edge: typed errors shown, others recorded and never shown)
+        return await html_failure("consent_invite", exc, HTML_HEADERS)

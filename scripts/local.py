@@ -12,17 +12,16 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 from emulators.azurite import Azurite
 from emulators.common.processes import port_answers
 from emulators.stack import LocalStack, StackPorts, start_local_stack
+from scripts.demo import stop_on_sigterm
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "local.settings.json.example"
@@ -125,20 +124,6 @@ def next_steps(stack: LocalStack, settings_path: Path) -> str:
             "  python -m scripts.cli connections list        (the CLI reads the same local.settings.json)",
         ]
     )
-
-
-@contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM becomes KeyboardInterrupt, so the context managers stop every process (as Ctrl-C does)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
