@@ -6,6 +6,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
 include infra/checks.mk
+include infra/system.mk
 
 .PHONY: setup test demo bench local lint typecheck unit clean
 
@@ -19,7 +20,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(SYSTEM_STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -44,4 +45,4 @@ local: setup
 	$(BIN)/python -m scripts.local
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .demo .bench .local
+	rm -rf $(SYSTEM_STAMP) $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .demo .bench .local
