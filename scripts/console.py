@@ -13,6 +13,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 
+from emulators.entra.seed import seeded_admin_password
 from emulators.stack import CONSENT_REDIRECT, LocalStack
 
 APP_ROLES = [
@@ -70,12 +71,12 @@ def banner(base_url: str, accounts: dict[str, ConsoleAccount], stack: LocalStack
     return "\n".join(
         [
             "Admin console ready (Ctrl-C stops it). Development host: a stand-in for `func start` (docs/devhost.md).",
-            f"  Open   {base_url}/api/console/   (use exactly this host name: the sign-in comes back to it)",
+            f"  Open   {base_url}/api/console/account   (exactly this host name: the sign-in comes back to it)",
             f"  Admin  {admin.upn}  password {admin.password}   (Connector.Admin)",
             f"  Reader {reader.upn}  password {reader.password}   (Connector.Reader)",
-            f"  Tenant {tenant['display_name']} ({tenant['id']}): the operator's tenant; its Global Administrator "
-            f"{tenant['admin']['user_principal_name']} consents with the password from the emulator's control API",
-            f"         get_password({tenant['id']}, {tenant['admin']['id']}).",
+            f"  Tenant {tenant['display_name']} ({tenant['id']}) is the operator's tenant; its Global Administrator "
+            f"{tenant['admin']['user_principal_name']} (password {seeded_admin_password('demo', tenant['id'])}) "
+            "grants admin consent for a connection to it.",
             f"  Entra emulator {stack.entra.login_url}  (its CA: {stack.ca_bundle}; the browser warns: emulated)",
         ]
     )
