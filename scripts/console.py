@@ -65,6 +65,18 @@ def seed_console(stack: LocalStack, base_url: str) -> dict[str, ConsoleAccount]:
     return accounts
 
 
+def unseed_console(stack: LocalStack, accounts: dict[str, ConsoleAccount]) -> None:
+    """Undo `seed_console` (tests share the stack): the accounts gone for good, the page off, the redirect URIs and
+    app roles as seeded."""
+    control = stack.entra.control
+    for account in accounts.values():
+        control.hard_delete_user(stack.tenant["id"], account.object_id)
+    control.use_sign_in_page(False)
+    operator = stack.app("multi_tenant")["client_id"]
+    control.set_redirect_uris(operator, [CONSENT_REDIRECT])
+    control.define_app_roles(operator, [])
+
+
 def banner(base_url: str, accounts: dict[str, ConsoleAccount], stack: LocalStack) -> str:
     admin, reader = accounts["admin"], accounts["reader"]
     tenant = stack.tenant
