@@ -5,6 +5,7 @@ token, verifier, cookie or key in the pages, the logs, the tables or the cookie.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.browser.conftest import ConsoleSite
 from tests.browser.harness import Browser
 from tests.browser.signin_steps import console_key, cookie_payload, session_cookie, sign_in, stored_rows
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -27,6 +29,9 @@ def _assert_security_headers(headers: dict[str, str]) -> None:
 
 async def test_an_admin_signs_in_through_the_emulator_page(browser: Browser, console_site: ConsoleSite) -> None:
     admin = console_site.accounts["admin"]
+    await browser.goto(f"{console_site.url}/api/console/account")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await browser.screenshot(SHOTS / "signin.png", full_page=False)  # the emulator's sign-in page (README)
     await sign_in(browser, console_site.url, admin.upn, admin.password)
     await browser.wait_for_url(r"/api/console/account$")
     assert "Connector.Admin" in await browser.text("#roles")
