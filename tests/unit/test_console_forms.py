@@ -104,7 +104,7 @@ def test_settings_body_holds_only_what_changed() -> None:
 
 
 def test_settings_body_weekly_schedule_with_weekdays() -> None:
-    pairs = replace(UNCHANGED, frequency="weekly", time_of_day="06:30") + [("weekdays", "mon"), ("weekdays", "fri")]
+    pairs = [*replace(UNCHANGED, frequency="weekly", time_of_day="06:30"), ("weekdays", "mon"), ("weekdays", "fri")]
     body = settings_body(form(pairs), CURRENT)
     assert body == {
         "schedule": {"frequency": "weekly", "time_of_day": "06:30", "timezone": "UTC", "weekdays": ["mon", "fri"]}
