@@ -6,6 +6,7 @@ from functions import (
     audit,
     connections,
     consent,
+    console_auth,
     console_pages,
     console_pages_actions,
     console_pages_static,
@@ -25,6 +26,7 @@ app.register_functions(password_rotation.bp)
 app.register_functions(directory_sync.bp)
 app.register_functions(audit.bp)
 app.register_functions(openapi.bp)
+app.register_functions(console_auth.bp)
 app.register_functions(console_pages.bp)
 app.register_functions(console_pages_actions.bp)
 app.register_functions(console_pages_static.bp)

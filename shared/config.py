@@ -92,6 +92,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds one sync invocation may run before it checkpoints and continues in a new one.",
         default="480",
     ),
+    SettingSpec(
+        "CONSOLE_TENANT_ID",
+        "Tenant whose accounts sign in to the admin console (the operator's own; app roles Connector.Admin and "
+        "Connector.Reader on the operator app). Empty: AZURE_TENANT_ID. Bicep sets the deployment's tenant.",
+    ),
     SettingSpec("APPLICATIONINSIGHTS_CONNECTION_STRING", "Where the host sends telemetry.", "azure", "host"),
     SettingSpec(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Entra auth for telemetry (local auth is off).", "azure", "host"
@@ -156,6 +161,11 @@ class Settings:
     graph_url_override: str | None
     ca_bundle: str | None
     sync_time_budget_s: float
+    console_tenant_id: str | None = None
+
+    @property
+    def console_redirect_uri(self) -> str:
+        return f"{self.public_base_url}/api/console/callback"
 
     @property
     def consent_redirect_uri(self) -> str:
@@ -255,6 +265,14 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _tenant_guid(raw: str) -> str:
+    from shared.domain.secret_names import GUID_PATTERN
+
+    if not GUID_PATTERN.match(raw):
+        raise ValueError(f"must be a tenant id (a GUID), got {raw[:40]!r}")
+    return raw.lower()
+
+
 def _required(reader: _Reader, name: str, value: str | None) -> str:
     if value is None and name not in reader.problems:
         reader.problem(name, "missing")
@@ -292,6 +310,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graph_url_override=reader.parsed("GRAPH_URL_OVERRIDE", https_url),
         ca_bundle=reader.get("TLS_CA_BUNDLE"),
         sync_time_budget_s=reader.parsed("SYNC_TIME_BUDGET_SECONDS", _positive) or 480.0,
+        console_tenant_id=reader.parsed("CONSOLE_TENANT_ID", _tenant_guid) or reader.get("AZURE_TENANT_ID"),
     )
     if reader.problems:
         raise ConfigurationError(reader.problems)

@@ -143,6 +143,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPERATOR_CREDENTIAL_SECRET_NAME_CHINA: operatorCredentialSecretNameChina
     PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
     SYNC_TIME_BUDGET_SECONDS: string(syncTimeBudgetSeconds)
+    CONSOLE_TENANT_ID: tenant().tenantId
   }
 }
 

@@ -93,14 +93,20 @@ def _seal(key: bytes, purpose: str, raw: dict[str, object]) -> str:
     return f"{payload}.{_b64(_mac(key, purpose, payload))}"
 
 
-def _open(key: bytes, purpose: str, value: str | None, fields: set[str]) -> dict[str, object]:
-    """The payload of a value this app sealed for `purpose`: shape first (junk costs no crypto), then the MAC."""
+def check_shape(value: str | None) -> tuple[str, bytes]:
+    """(payload, MAC) of a signed value of the right shape; BadSession otherwise (no key needed: junk costs
+    nothing, not even reading the key)."""
     if not value:
         raise BadSession("missing")
     match = _SIGNED.fullmatch(value) if len(value) <= MAX_COOKIE_CHARS else None
     if match is None:
         raise BadSession("malformed")
-    payload, mac = match.group(1), _unb64(match.group(2))
+    return match.group(1), _unb64(match.group(2))
+
+
+def _open(key: bytes, purpose: str, value: str | None, fields: set[str]) -> dict[str, object]:
+    """The payload of a value this app sealed for `purpose`: shape first, then the MAC, then the fields."""
+    payload, mac = check_shape(value)
     if not hmac.compare_digest(_mac(key, purpose, payload), mac):
         raise BadSession("not issued by this app")
     try:

@@ -73,8 +73,10 @@ async def session_of(container: Any, cookie: str | None, now: float) -> Session 
 
 async def user_of(container: Any, cookie: str | None, now: float) -> ConsoleUser | None:
     session = await session_of(container, cookie, now)
-    if session is None:
-        return None
+    return None if session is None else await as_user(container, session)
+
+
+async def as_user(container: Any, session: Session) -> ConsoleUser:
     csrf = csrf_token(await console_key(container), session.sid)
     return ConsoleUser(session.oid, session.tid, session.name, session.roles, csrf)
 

@@ -44,6 +44,9 @@ EXPECTED = {
     "audit_all": ("httpTrigger", "FUNCTION"),
     "rotation_status": ("httpTrigger", "FUNCTION"),
     "openapi": ("httpTrigger", "FUNCTION"),
+    "console_signin": ("httpTrigger", "ANONYMOUS"),
+    "console_callback": ("httpTrigger", "ANONYMOUS"),
+    "console_signout": ("httpTrigger", "ANONYMOUS"),
 }
 
 
