@@ -6,6 +6,7 @@ import random
 import uuid
 from typing import Any, cast
 
+from emulators.entra.app_roles import AppRoleControl
 from emulators.entra.control_clouds import CloudControl, CloudControlError
 from emulators.entra.control_signin import SignInControl, SignInControlError
 from emulators.entra.directory import DirectoryError
@@ -20,12 +21,13 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl, CloudControl):
+class Control(SignInControl, CloudControl, AppRoleControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
     OPERATIONS = (
         SignInControl.OPERATIONS
         | CloudControl.OPERATIONS
+        | AppRoleControl.OPERATIONS
         | frozenset(
             {
                 "tenants",
@@ -481,6 +483,7 @@ class Control(SignInControl, CloudControl):
         with self._world.lock:
             self._world.settings = Settings()
             self._world.browser_user = None
+            self._world.sign_in_sessions.clear()
             self._world.clock.freeze(False)
             for t in self._world.tenants.values():
                 t.consent_decision = None
