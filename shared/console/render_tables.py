@@ -78,17 +78,17 @@ def users_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any])
     cid, name = str(view["id"]), str(view.get("display_name") or view["id"])
     rows = [
         [
-            u.get("displayName") or u.get("display_name") or "—",
-            u.get("userPrincipalName") or u.get("user_principal_name") or "—",
+            u.get("displayName") or "—",
+            u.get("userPrincipalName") or "—",
             u.get("mail") or "—",
-            "enabled" if u.get("accountEnabled", u.get("account_enabled", True)) else "disabled",
+            u.get("status") or ("disabled" if u.get("accountEnabled") is False else "active"),
             u.get("id"),
         ]
         for u in data.get("value") or []
     ]
     body = [
         table(
-            ("Name", "User principal name", "Mail", "Account", "Object ID"),
+            ("Name", "User principal name", "Mail", "Status", "Object ID"),
             rows,
             empty="No users synced yet.",
             cls="users",
@@ -101,7 +101,7 @@ def users_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any])
 
 def groups_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any]) -> Markup:
     cid, name = str(view["id"]), str(view.get("display_name") or view["id"])
-    rows = [[g.get("displayName") or g.get("display_name") or "—", g.get("id")] for g in data.get("value") or []]
+    rows = [[g.get("displayName") or "—", g.get("id")] for g in data.get("value") or []]
     body = [
         table(("Name", "Object ID"), rows, empty="No groups synced yet."),
         _more(f"{base(cid)}/groups", data.get("continuation")),
