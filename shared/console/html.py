@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 VOID = frozenset({"br", "hr", "img", "input", "link", "meta"})
@@ -59,9 +59,39 @@ def h(tag: str, attrs: Mapping[str, AttrValue] | None = None, *children: Child) 
     return Markup(f"{opening}{render(children)}</{tag}>")
 
 
-def layout(title: str, body: Child, *, user_name: str | None = None, role: str | None = None) -> Markup:
-    """The one layout: header with the signed-in admin, navigation, the page; CSS and JS from the app only."""
-    who = h("span", {"class": "who"}, user_name, f" ({role})" if role else "") if user_name else ""
+class SignedIn(Protocol):
+    """Who the header names, and the token of their sign-out form."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def csrf(self) -> str: ...
+
+
+SIGNOUT = "/api/console/signout"
+
+
+def signed_in(viewer: SignedIn | None) -> Markup:
+    if viewer is None:
+        return Markup("")
+    token = h("input", {"type": "hidden", "name": "csrf", "value": viewer.csrf})
+    signout = h(
+        "form",
+        {"method": "post", "action": SIGNOUT, "class": "signout"},
+        token,
+        h("button", {"type": "submit"}, "Sign out"),
+    )
+    return h("span", {"class": "who"}, viewer.name, f" ({viewer.role})", signout)
+
+
+def layout(title: str, body: Child, *, viewer: SignedIn | None = None) -> Markup:
+    """The one layout: header with the signed-in admin and their sign-out, navigation, the page; CSS and JS from the
+    app only."""
+    who = signed_in(viewer)
     nav = h(
         "nav",
         {},

@@ -196,4 +196,4 @@ def connection_page(
         held_section(viewer, cid, model.get("held") or {}, errors),
         danger_section(viewer, view, errors),
     ]
-    return layout(str(view.get("display_name") or cid), body, user_name=viewer.name, role=viewer.role)
+    return layout(str(view.get("display_name") or cid), body, viewer=viewer)

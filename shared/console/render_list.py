@@ -80,7 +80,7 @@ def connections_page(viewer: Viewer, items: Sequence[Mapping[str, Any]], message
         add,
         table(headers, [_row(i) for i in items], empty="No connections yet.", cls="connections"),
     ]
-    return layout("Connections", body, user_name=viewer.name, role=viewer.role)
+    return layout("Connections", body, viewer=viewer)
 
 
 def new_connection_page(viewer: Viewer, values: Mapping[str, str], errors: Mapping[str, str]) -> Markup:
@@ -162,7 +162,7 @@ def new_connection_page(viewer: Viewer, values: Mapping[str, str], errors: Mappi
     )
     if not viewer.can_act:
         form = notice("Readers cannot add connections.", "warn")
-    return layout("Add connection", form, user_name=viewer.name, role=viewer.role)
+    return layout("Add connection", form, viewer=viewer)
 
 
 def checkbox_radio(name: str, value: str, label: str, checked: bool) -> Markup:

@@ -43,7 +43,7 @@ def verify_page(viewer: Viewer, view: Mapping[str, Any], report: Mapping[str, An
         h("p", {"class": "note"}, CONSENT_NOTE),
         back(cid, name),
     ]
-    return layout(f"Test permissions: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Test permissions: {name}", body, viewer=viewer)
 
 
 def planned_row(change: Mapping[str, Any]) -> list[Child]:
@@ -72,7 +72,7 @@ def dry_run_page(viewer: Viewer, view: Mapping[str, Any], result: Mapping[str, A
         ),
         back(cid, name),
     ]
-    return layout(f"Dry run: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Dry run: {name}", body, viewer=viewer)
 
 
 def invitation_page(viewer: Viewer, view: Mapping[str, Any], invitation: Mapping[str, Any]) -> Markup:
@@ -93,7 +93,7 @@ def invitation_page(viewer: Viewer, view: Mapping[str, Any], invitation: Mapping
         ),
         back(cid, name),
     ]
-    return layout(f"Invite: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Invite: {name}", body, viewer=viewer)
 
 
 def message_page(viewer: Viewer | None, title: str, text: str, status_tone: str = "bad") -> Markup:
@@ -101,6 +101,5 @@ def message_page(viewer: Viewer | None, title: str, text: str, status_tone: str 
     return layout(
         title,
         [notice(text, status_tone), h("p", {}, h("a", {"href": "/api/console"}, "Connections"))],
-        user_name=viewer.name if viewer else None,
-        role=viewer.role if viewer else None,
+        viewer=viewer,
     )

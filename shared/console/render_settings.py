@@ -232,7 +232,7 @@ def settings_page(
         form,
         back(cid, name),
     ]
-    return layout(f"Settings: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Settings: {name}", body, viewer=viewer)
 
 
 def checkbox_radio(name: str, value: str, label: str, checked: bool) -> Markup:

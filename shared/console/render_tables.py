@@ -36,7 +36,7 @@ def runs_page(viewer: Viewer, view: Mapping[str, Any], runs: Sequence[Mapping[st
         table(("Started", "Ended", "Mode", "Outcome", "Error", "Counts"), rows, empty="No runs yet."),
         back(cid, name),
     ]
-    return layout(f"Run history: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Run history: {name}", body, viewer=viewer)
 
 
 def rotation_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any]) -> Markup:
@@ -71,7 +71,7 @@ def rotation_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, An
         _more(f"{base(cid)}/rotation", data.get("continuation")),
         back(cid, name),
     ]
-    return layout(f"Rotation: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Rotation: {name}", body, viewer=viewer)
 
 
 def users_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any]) -> Markup:
@@ -96,7 +96,7 @@ def users_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any])
         _more(f"{base(cid)}/users", data.get("continuation")),
         back(cid, name),
     ]
-    return layout(f"Users: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Users: {name}", body, viewer=viewer)
 
 
 def groups_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any]) -> Markup:
@@ -107,7 +107,7 @@ def groups_page(viewer: Viewer, view: Mapping[str, Any], data: Mapping[str, Any]
         _more(f"{base(cid)}/groups", data.get("continuation")),
         back(cid, name),
     ]
-    return layout(f"Groups: {name}", body, user_name=viewer.name, role=viewer.role)
+    return layout(f"Groups: {name}", body, viewer=viewer)
 
 
 def audit_page(viewer: Viewer, title: str, path: str, data: Mapping[str, Any]) -> Markup:
@@ -126,4 +126,4 @@ def audit_page(viewer: Viewer, title: str, path: str, data: Mapping[str, Any]) -
         table(("When", "Who", "Action", "Connection", "Outcome", "Detail"), rows, empty="No entries."),
         _more(path, data.get("continuation")),
     ]
-    return layout(title, body, user_name=viewer.name, role=viewer.role)
+    return layout(title, body, viewer=viewer)

@@ -66,6 +66,13 @@ def create_fields(stack: LocalStack, **changes: str) -> list[tuple[str, str]]:
     return list(fields.items())
 
 
+def actions_of(page: str) -> list[str]:
+    """The page's action forms and buttons (the header's sign-out form aside)."""
+    forms = re.findall(r'<form method="post" action="([^"]+)"', page)
+    buttons = page.count("<button") - page.count("Sign out</button>")
+    return [f for f in forms if f != "/api/console/signout"] + ["button"] * buttons
+
+
 def assert_page(answer: Any, status: int = 200) -> None:
     assert answer.status == status, answer.text[:500]
     assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
@@ -124,12 +131,12 @@ async def test_a_reader_reads_without_buttons_and_every_post_is_refused(
     route = {"id": cid}
     page = await reader.get("console_connection", f"/api/console/connections/{cid}", route)
     assert_page(page)
-    assert "<button" not in page.text and 'method="post"' not in page.text and "Connector.Admin" in page.text
+    assert actions_of(page.text) == [] and "Connector.Admin" in page.text
     for name in ("console_settings", "console_runs", "console_rotation", "console_users", "console_groups"):
         suffix = name.removeprefix("console_")
         shown = await reader.get(name, f"/api/console/connections/{cid}/{suffix}", route)
         assert_page(shown)
-        assert "<button" not in shown.text
+        assert actions_of(shown.text) == []
     before = await stored(stack, cid)
     posts = [
         ("console_sync", "sync", [("mode", "incremental")]),

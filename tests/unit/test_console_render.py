@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.console.html import Markup, h, layout
+from shared.console.html import SIGNOUT, Markup, h, layout
 from shared.console.render_connection import connection_page
 from shared.console.render_list import connections_page, new_connection_page
 from shared.console.render_results import dry_run_page, invitation_page, verify_page
@@ -100,11 +100,12 @@ def test_builder_escapes_text_and_attributes() -> None:
 
 
 def test_layout_loads_only_the_apps_css_and_js() -> None:
-    page = layout("T", "body", user_name="Ada", role="Admin")
+    page = layout("T", "body", viewer=ADMIN)
     parsed = parse(page)
     links = [a["href"] for t, a in parsed.tags if t == "link"]
     assert links == ["/api/console/static/console.css"]
-    assert page.startswith("<!DOCTYPE html>") and "Ada" in page and "(Admin)" in page
+    assert page.startswith("<!DOCTYPE html>") and "Ada &lt;Admin&gt;" in page and "(Admin)" in page
+    assert [a["action"] for t, a in parsed.tags if t == "form"] == ["/api/console/signout"]
 
 
 def test_markup_in_a_display_name_shows_as_text_on_every_page() -> None:
@@ -145,7 +146,12 @@ def test_the_connections_list_shows_state_in_colour_and_the_columns() -> None:
 
 
 def _forms(page: str) -> list[dict[str, str | None]]:
-    return [a for t, a in parse(page).tags if t == "form" and a.get("method") == "post"]
+    """The page's action forms (the header's sign-out form is on every page)."""
+    return [a for t, a in parse(page).tags if t == "form" and a.get("method") == "post" and a["action"] != SIGNOUT]
+
+
+def _buttons(page: str) -> int:
+    return page.count("<button") - page.count('<button type="submit">Sign out</button>')
 
 
 def test_a_reader_sees_no_action_and_no_csrf_token() -> None:
@@ -157,7 +163,8 @@ def test_a_reader_sees_no_action_and_no_csrf_token() -> None:
         new_connection_page(READER, {}, {}),
     ]
     for page in pages:
-        assert _forms(page) == [] and "<button" not in page and READER.csrf not in page
+        assert _forms(page) == [] and _buttons(page) == 0
+        assert page.count(READER.csrf) == 1  # the sign-out form's
     assert "Connector.Admin" in pages[0]
 
 
@@ -171,7 +178,7 @@ def test_every_admin_form_posts_with_the_csrf_token() -> None:
         f"{base}/{p}" for p in ("consent", "invitations", "verify", "sync", "dry-run", "approve", "delete")
     }
     tokens = [a for t, a in parse(page).tags if t == "input" and a.get("name") == "csrf"]
-    assert len(tokens) == len(_forms(page)) == 9 and {t["value"] for t in tokens} == {ADMIN.csrf}
+    assert len(tokens) - 1 == len(_forms(page)) == 9 and {t["value"] for t in tokens} == {ADMIN.csrf}
     assert "Approve deletions" in page and "u-1" in page and "left_scope" in page
 
 
