@@ -79,7 +79,9 @@ async def settings(req: func.HttpRequest) -> func.HttpResponse:
                 found = await search_groups(container, view["id"], search)
             except ValidationError as exc:
                 problem = exc.problems.get("group_search", exc.message)
-        page = settings_page(viewer, view, values=picked, search=search[:120], found=found, search_error=problem)
+        page = settings_page(
+            viewer, view, values=picked, search=search[:120], found=found, search_error=problem, message=message(req)
+        )
         return Page(page, 400 if problem else 200)
 
     return await serve(req, "console_settings", work)

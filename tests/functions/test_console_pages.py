@@ -265,3 +265,73 @@ async def test_progress_json_needs_a_session(stack: LocalStack, admin: Browser) 
     assert (await NOBODY.get("console_progress", url, {"id": cid})).status == 401
     answer = await admin.get("console_progress", url, {"id": cid})
     assert answer.status == 200 and '"running": false' in answer.text
+
+
+async def test_admin_consent_connection_grant_permissions_and_invite(stack: LocalStack, admin: Browser) -> None:
+    tenant = stack.tenant
+    fields = [("display_name", "By domain"), ("tenant", tenant["domains"][0]), ("credential_mode", "admin_consent")]
+    created = await admin.post("console_create", "/api/console/connections", fields=fields)
+    assert created.status == 303, created.text[:500]
+    cid = created.location.split("/")[-1].split("?")[0]
+    route, base = {"id": cid}, f"/api/console/connections/{cid}"
+    page = await admin.get("console_connection", base, route)
+    assert "pending consent" in page.text and "Grant permissions" in page.text and "Invite" in page.text
+    granted = await admin.post("console_consent", f"{base}/consent", route)
+    assert granted.status == 303
+    assert granted.location.startswith(f"{stack.entra.login_url}/{tenant['id']}/v2.0/adminconsent?")
+    invited = await admin.post("console_invite", f"{base}/invitations", route)
+    assert_page(invited)
+    link = re.search(r'id="invitation-url" readonly value="([^"]+)"', invited.text)
+    assert link and link.group(1).startswith("http://localhost:7071/api/consent/invite/")
+    assert "Cache-Control" in invited.headers and invited.headers["Cache-Control"] == "no-store"
+    actions = [r["action"] for r in await trail(stack, cid)]
+    assert {"connection.create", "consent.start", "consent.invite"} <= set(actions)
+
+
+async def test_a_running_sync_shows_its_phase_and_counts(stack: LocalStack, admin: Browser) -> None:
+    from datetime import UTC, datetime
+
+    from shared.adapters.sync_state import Checkpoint, Status
+
+    cid = await create_customer_connection(stack, "Running")
+    route, base = {"id": cid}, f"/api/console/connections/{cid}"
+    async with Container(load_settings(stack.env())) as container:
+        state = SyncState(container.tables(), cid)
+        checkpoint = Checkpoint(
+            "run-7", "full", "manual", datetime.now(UTC), phase="users", counts={"users.created": 40}
+        )
+        await state.save_checkpoint(checkpoint)
+        await state.save_status(Status(state="running"))
+    page = await admin.get("console_connection", base, route)
+    assert_page(page)
+    assert 'data-progress-url="' + f'{base}/progress"' in page.text and "users.created: 40" in page.text
+    assert "connect-src 'self'" in page.headers["Content-Security-Policy"]
+    polled = await admin.get("console_progress", f"{base}/progress", route)
+    assert polled.status == 200
+    assert (
+        '"phase": "users"' in polled.text and '"users.created": 40' in polled.text and '"running": true' in polled.text
+    )
+
+
+async def test_run_history_rotation_users_groups_and_audit_pages(stack: LocalStack, admin: Browser) -> None:
+    cid = await create_customer_connection(stack, "Listed", verify=True)
+    route, base = {"id": cid}, f"/api/console/connections/{cid}"
+    from shared.services import sync_api
+
+    async with Container(load_settings(stack.env())) as container:
+        await sync_api.start_sync(container, cid, "full", True)  # a dry run: one run in the history
+    runs = await admin.get("console_runs", f"{base}/runs", route)
+    assert_page(runs)
+    assert "dry run" in runs.text and "full (dry_run)" in runs.text
+    rotation = await admin.get("console_rotation", f"{base}/rotation", route)
+    assert_page(rotation)
+    assert "Rotation is off" in rotation.text
+    for name in ("console_users", "console_groups"):
+        shown = await admin.get(name, f"{base}/{name.removeprefix('console_')}", route)
+        assert_page(shown)
+    audit_page = await admin.get("console_connection_audit", f"{base}/audit", route)
+    assert_page(audit_page)
+    assert "connection.verify" in audit_page.text and "sync.start" in audit_page.text
+    everything = await admin.get("console_audit", "/api/console/audit")
+    assert_page(everything)
+    assert "connection.create" in everything.text
