@@ -112,6 +112,7 @@ def layout(title: str, body: Child, *, viewer: SignedIn | None = None) -> Markup
                 h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
                 h("title", {}, f"{title} · Entra ID connector"),
                 h("link", {"rel": "stylesheet", "href": f"{STATIC}/console.css"}),
+                h("link", {"rel": "icon", "href": f"{STATIC}/favicon.svg", "type": "image/svg+xml"}),
                 h("script", {"src": f"{STATIC}/console.js", "defer": True}),
             ),
             h(

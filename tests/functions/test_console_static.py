@@ -26,7 +26,11 @@ def _get(name: str, etag: str | None = None) -> func.HttpResponse:
 
 
 def test_known_files_with_type_caching_and_etag() -> None:
-    for name, mimetype in (("console.css", "text/css"), ("console.js", "text/javascript")):
+    for name, mimetype in (
+        ("console.css", "text/css"),
+        ("console.js", "text/javascript"),
+        ("favicon.svg", "image/svg+xml"),
+    ):
         response = _get(name)
         assert response.status_code == 200 and response.mimetype == mimetype
         assert response.get_body() == (FOLDER / name).read_bytes()
