@@ -82,11 +82,16 @@ def _typed(form: Form, defaults: Any) -> dict[str, Any]:
 @bp.function_name("console_consent")
 @bp.route(route=f"{CONNECTION}/consent", methods=["POST"], auth_level=ANON)
 async def consent(req: func.HttpRequest) -> func.HttpResponse:
-    """Grant permissions: on to the tenant's admin-consent page (the same signed state as /api/consent/start)."""
+    """Grant permissions: a page whose link leads on to the tenant's admin-consent page (the same signed state as
+    /api/consent/start; a link because the CSP's form-action 'self' stops a POST redirected to another site)."""
+    from shared.console.render_results import consent_page
+    from shared.services.connections import get_connection
     from shared.services.consent import consent_url
 
     async def work(viewer: Viewer, container: Any, form: Form) -> Answer:
-        return Redirect(await consent_url(container, route_id(req)))
+        cid = route_id(req)
+        url = await consent_url(container, cid)
+        return Page(consent_page(viewer, await get_connection(container, cid), url))
 
     return await serve(req, "console_consent", work, acts=True)
 

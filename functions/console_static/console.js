@@ -60,5 +60,11 @@
     if (frequency) { frequency.addEventListener("change", week); week(); }
   }
 
-  document.addEventListener("DOMContentLoaded", function () { progress(); copyButtons(); toggles(); });
+  function follow() {
+    // Grant permissions: on to Entra ID's admin-consent page (a link, as the CSP allows no cross-site form answer).
+    var link = document.querySelector("a[data-follow]");
+    if (link) window.location.assign(link.href);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { progress(); copyButtons(); toggles(); follow(); });
 })();

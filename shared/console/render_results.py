@@ -96,6 +96,28 @@ def invitation_page(viewer: Viewer, view: Mapping[str, Any], invitation: Mapping
     return layout(f"Invite: {name}", body, viewer=viewer)
 
 
+def consent_page(viewer: Viewer, view: Mapping[str, Any], url: str) -> Markup:
+    """Grant permissions: the way on to the tenant's admin-consent page. A link, not a redirect of the POST: the
+    console's CSP (`form-action 'self'`) rightly stops a form whose answer redirects to another site; console.js
+    follows the link at once, and without JavaScript the admin clicks it."""
+    cid, name = str(view["id"]), str(view.get("display_name") or view["id"])
+    body = [
+        notice("Sign in there as a Global Administrator (or Privileged Role Administrator) of the tenant.", "info"),
+        h(
+            "p",
+            {},
+            h(
+                "a",
+                {"href": url, "class": "button", "id": "continue", "data-follow": "true"},
+                "Continue to Microsoft Entra ID",
+            ),
+        ),
+        h("p", {"class": "note"}, "The link works once and for 10 minutes."),
+        back(cid, name),
+    ]
+    return layout(f"Grant permissions: {name}", body, viewer=viewer)
+
+
 def message_page(viewer: Viewer | None, title: str, text: str, status_tone: str = "bad") -> Markup:
     """A refusal or failure: fixed words only."""
     return layout(

@@ -277,8 +277,9 @@ async def test_admin_consent_connection_grant_permissions_and_invite(stack: Loca
     page = await admin.get("console_connection", base, route)
     assert "pending consent" in page.text and "Grant permissions" in page.text and "Invite" in page.text
     granted = await admin.post("console_consent", f"{base}/consent", route)
-    assert granted.status == 303
-    assert granted.location.startswith(f"{stack.entra.login_url}/{tenant['id']}/v2.0/adminconsent?")
+    assert_page(granted)
+    onward = re.search(r'<a href="([^"]+)" class="button" id="continue" data-follow="true">', granted.text)
+    assert onward and onward.group(1).startswith(f"{stack.entra.login_url}/{tenant['id']}/v2.0/adminconsent?")
     invited = await admin.post("console_invite", f"{base}/invitations", route)
     assert_page(invited)
     link = re.search(r'id="invitation-url" readonly value="([^"]+)"', invited.text)
