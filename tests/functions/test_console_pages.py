@@ -5,6 +5,7 @@ console user, and no secret ever reaches a page."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -89,8 +90,9 @@ async def test_without_a_session_every_page_sends_to_sign_in(stack: LocalStack, 
 
 
 async def test_admin_adds_a_connection_sees_it_and_the_secret_only_as_its_hint(
-    stack: LocalStack, admin: Browser
+    stack: LocalStack, admin: Browser, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     secret = stack.app("customer")["client_secret"]
     created = await admin.post("console_create", "/api/console/connections", fields=create_fields(stack))
     assert created.status == 303, created.text[:800]
@@ -107,6 +109,7 @@ async def test_admin_adds_a_connection_sees_it_and_the_secret_only_as_its_hint(
     rows = await trail(stack, cid)
     assert {r["action"] for r in rows} >= {"connection.create", "credential.set"}
     assert all(r["who"] == f"console {admin.oid} ({admin.name})" for r in rows)
+    assert secret not in caplog.text and admin.cookie and admin.cookie not in caplog.text
 
 
 async def test_a_refused_add_form_shows_the_problem_by_field_and_changes_nothing(
