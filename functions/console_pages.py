@@ -171,12 +171,13 @@ async def progress(req: func.HttpRequest) -> func.HttpResponse:
 
     headers = dict(SECURITY_HEADERS)
     try:
+        cid = route_id(req)  # a bad id: 404 before the session or anything else is read
         user = await console_user(req)
         if user is None or not user.can_read:
             body = json.dumps({"code": "unauthenticated", "message": "Sign in to the console."})
             return func.HttpResponse(body, status_code=401, mimetype="application/json", headers=headers)
         async with Container.from_env() as container:
-            data = await sync_api.progress(container, route_id(req))
+            data = await sync_api.progress(container, cid)
     except ConnectorError as exc:
         return error_response(exc)
     except Exception as exc:  # noqa: BLE001 (the edge: recorded, answered 500 internal_error)

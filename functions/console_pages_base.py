@@ -14,6 +14,7 @@ import azure.functions as func
 from functions.console_web import CSP, ConsoleUser, console_user, csrf_ok, html_response, sign_in_redirect
 from shared.console.forms import Form, parse_form
 from shared.console.widgets import Viewer
+from shared.domain.secret_names import GUID_PATTERN
 from shared.errors import ConnectorError, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ async def serve(req: func.HttpRequest, where: str, work: Work, *, acts: bool = F
     from shared.composition import Container
     from shared.services.audit import acting_as
 
+    if "id" in req.route_params and not GUID_PATTERN.fullmatch(req.route_params["id"] or ""):
+        return refusal(None, "Not found", "No such connection.", 404)  # nothing read, the text never echoed
     try:
         user = await console_user(req)
     except Exception as exc:  # noqa: BLE001 (the edge: storage or Key Vault down is a page, never a host 500)
