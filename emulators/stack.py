@@ -56,6 +56,7 @@ class LocalStack:
             "GRAPH_URL_OVERRIDE": self.entra.graph_url.removesuffix("/v1.0"),
             "TLS_CA_BUNDLE": self.ca_bundle,
             "SYNC_TIME_BUDGET_SECONDS": "480",
+            "CONSOLE_TENANT_ID": self.tenant["id"],  # the console's operator tenant: the demo tenant
         }
 
 

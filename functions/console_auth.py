@@ -1,5 +1,6 @@
 """The console's sign-in routes (anonymous: the browser holds no function key): GET /api/console/signin redirects
-to Entra, GET /api/console/callback takes the answer and starts a session, POST /api/console/signout ends it."""
+to Entra, GET /api/console/callback takes the answer and starts a session, POST /api/console/signout ends it,
+GET /api/console/account says who is signed in."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from urllib.parse import parse_qsl
 
 import azure.functions as func
 
-from functions.console_web import cookies_of, csrf_ok, html_response
+from functions.console_web import console_user, cookies_of, csrf_ok, html_response, sign_in_redirect
 from functions.http_util import who
 from shared.domain.console_session import SESSION_COOKIE, SIGNIN_PATH, safe_return_path
-from shared.domain.console_signin_page import render_signin_page
+from shared.domain.console_signin_page import render_account_page, render_signin_page
 from shared.errors import ConnectorError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -82,6 +83,28 @@ async def signout(req: func.HttpRequest) -> func.HttpResponse:
         return await _failure("console_signout", exc)
     body = render_signin_page("Signed out", "You are signed out of the console.", link=SIGNIN_PATH)
     return html_response(body, 200, {"Set-Cookie": "\n".join(cookies)})
+
+
+@bp.function_name("console_account")
+@bp.route(route="console/account", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def account(req: func.HttpRequest) -> func.HttpResponse:
+    """Who is signed in, with which app roles, and the sign-out button; the sign-in for a browser without a session."""
+    try:
+        user = await console_user(req)
+    except Exception as exc:  # noqa: BLE001
+        return await _failure("console_account", exc)
+    if user is None:
+        return sign_in_redirect(req)
+    return html_response(render_account_page(user.name, sorted(user.roles), user.can_act, user.csrf))
+
+
+@bp.function_name("console_favicon")
+@bp.route(route="console/favicon.svg", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def favicon(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.domain.console_signin_page import FAVICON_SVG
+
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return func.HttpResponse(FAVICON_SVG, mimetype="image/svg+xml", headers=headers)
 
 
 async def _failure(where: str, exc: Exception) -> func.HttpResponse:

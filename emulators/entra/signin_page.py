@@ -102,7 +102,8 @@ def render_page(action: str, username: str = "", error: EntraError | None = None
         else ""
     )
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in to your account</title></head>'
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in to your account</title>'
+        '<link rel="icon" href="data:,"></head>'
         f"<body><main><h1>Sign in</h1>{problem}"
         f'<form method="post" action="{escape(action)}">'
         f'<label for="login">Email</label> <input id="login" name="login" type="email" value="{escape(username)}"'

@@ -47,6 +47,8 @@ EXPECTED = {
     "console_signin": ("httpTrigger", "ANONYMOUS"),
     "console_callback": ("httpTrigger", "ANONYMOUS"),
     "console_signout": ("httpTrigger", "ANONYMOUS"),
+    "console_account": ("httpTrigger", "ANONYMOUS"),
+    "console_favicon": ("httpTrigger", "ANONYMOUS"),
     "console_home": ("httpTrigger", "ANONYMOUS"),
     "console_new": ("httpTrigger", "ANONYMOUS"),
     "console_create": ("httpTrigger", "ANONYMOUS"),
