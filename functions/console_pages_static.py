@@ -11,7 +11,7 @@ import azure.functions as func
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 FOLDER = Path(__file__).resolve().parent / "console_static"
-FILES = {"console.css": "text/css", "console.js": "text/javascript", "favicon.svg": "image/svg+xml"}
+FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 CACHE = "public, max-age=86400"
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol, TypeAlias
 
+FAVICON_PATH = "/api/console/favicon.svg"  # functions/console_auth.py serves it (no /favicon.ico 404)
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 VOID = frozenset({"br", "hr", "img", "input", "link", "meta"})
 STATIC = "/api/console/static"
@@ -112,7 +113,7 @@ def layout(title: str, body: Child, *, viewer: SignedIn | None = None) -> Markup
                 h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
                 h("title", {}, f"{title} · Entra ID connector"),
                 h("link", {"rel": "stylesheet", "href": f"{STATIC}/console.css"}),
-                h("link", {"rel": "icon", "href": f"{STATIC}/favicon.svg", "type": "image/svg+xml"}),
+                h("link", {"rel": "icon", "href": FAVICON_PATH, "type": "image/svg+xml"}),
                 h("script", {"src": f"{STATIC}/console.js", "defer": True}),
             ),
             h(

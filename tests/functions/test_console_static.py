@@ -29,7 +29,6 @@ def test_known_files_with_type_caching_and_etag() -> None:
     for name, mimetype in (
         ("console.css", "text/css"),
         ("console.js", "text/javascript"),
-        ("favicon.svg", "image/svg+xml"),
     ):
         response = _get(name)
         assert response.status_code == 200 and response.mimetype == mimetype

@@ -14,7 +14,6 @@ APP_DATA = {  # files the app reads at run time (GET /api/openapi.yaml and the c
     "functions/openapi.yaml",
     "functions/console_static/console.css",
     "functions/console_static/console.js",
-    "functions/console_static/favicon.svg",
 }
 # What a developer's checkout accumulates; none of it may reach Azure.
 LITTER = [

@@ -103,7 +103,7 @@ def test_layout_loads_only_the_apps_css_and_js() -> None:
     page = layout("T", "body", viewer=ADMIN)
     parsed = parse(page)
     links = [a["href"] for t, a in parsed.tags if t == "link"]
-    assert links == ["/api/console/static/console.css", "/api/console/static/favicon.svg"]
+    assert links == ["/api/console/static/console.css", "/api/console/favicon.svg"]
     assert page.startswith("<!DOCTYPE html>") and "Ada &lt;Admin&gt;" in page and "(Admin)" in page
     assert [a["action"] for t, a in parsed.tags if t == "form"] == ["/api/console/signout"]
 
