@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.console.html import Child, Markup, badge, h, layout, notice, table
-from shared.console.render_list import RUN_TONE, state_badge, when
+from shared.console.render_list import run_badge, state_badge, when
 from shared.console.widgets import Viewer, button, checkbox, labelled, post_form, text_input
 
 PHASE_NAMES = {"start": "starting", "users": "users", "groups": "groups and memberships", "commit": "finishing"}
@@ -85,7 +85,7 @@ def held_section(viewer: Viewer, cid: str, held: Mapping[str, Any], errors: Mapp
         labelled(
             "Confirm",
             "confirm",
-            checkbox("confirm", f"Yes, apply these {len(items)} removal(s)", False, "yes"),
+            checkbox("confirm", f"Yes, apply these {len(items)} removal(s)", False, "yes", required=True),
             errors,
         ),
         button("Approve deletions", tone="danger"),
@@ -121,7 +121,7 @@ def danger_section(viewer: Viewer, view: Mapping[str, Any], errors: Mapping[str,
             labelled(
                 f"Type the connection's name ({view.get('display_name')}) to confirm",
                 "confirm_name",
-                text_input("confirm_name", "", errors=errors, autocomplete="off"),
+                text_input("confirm_name", "", errors=errors, autocomplete="off", required=True),
                 errors,
             ),
             button("Delete connection", tone="danger"),
@@ -142,6 +142,7 @@ def connection_page(
     quarantine = view.get("quarantine") or {}
     last = status.get("last_run") or {}
     rotation = status.get("rotation") or {}
+    held_items = (model.get("held") or {}).get("items") or []
     summary = facts(
         [
             ("Tenant", f"{view.get('tenant_domain') or ''} {view.get('tenant_id')}".strip()),
@@ -152,7 +153,7 @@ def connection_page(
                 [
                     when(last.get("ended_at")),
                     " ",
-                    badge(str(last.get("outcome")), RUN_TONE.get(str(last.get("outcome")), "info")) if last else "",
+                    run_badge(str(last.get("outcome"))) if last else "",
                 ],
             ),
             ("Last success", when(status.get("last_success_at"))),
@@ -162,7 +163,7 @@ def connection_page(
                 "Quarantine",
                 f"until {when(quarantine.get('until'))}: {quarantine.get('reason', '')}" if quarantine else "—",
             ),
-            ("Pending approvals", str(status.get("pending_removals") or 0)),
+            ("Pending approvals", str(max(int(status.get("pending_removals") or 0), len(held_items)))),
             (
                 "Rotation",
                 [badge("blocked", "bad"), " ", rotation.get("detail", ""), " ", rotation.get("remedy", "")]

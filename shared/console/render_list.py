@@ -32,6 +32,10 @@ def state_badge(state: str) -> Markup:
     return badge(state.replace("_", " "), STATE_TONE.get(state, "info"))
 
 
+def run_badge(outcome: str) -> Markup:
+    return badge(outcome.replace("_", " "), RUN_TONE.get(outcome, "info"))
+
+
 def when(value: object) -> str:
     """An ISO time as the tables show it (minutes, UTC), or a dash."""
     text = str(value or "")
@@ -46,7 +50,7 @@ def _row(item: Mapping[str, Any]) -> list[Child]:
     view, status = item["connection"], item.get("status") or {}
     tenant = view.get("tenant_domain") or view.get("tenant_id")
     last = status.get("last_run") or {}
-    result = badge(str(last.get("outcome")).replace("_", " "), RUN_TONE.get(str(last.get("outcome")), "info"))
+    result = run_badge(str(last.get("outcome")))
     quarantine = view.get("quarantine") or {}
     rotation = status.get("rotation") or {}
     return [

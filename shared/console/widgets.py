@@ -76,11 +76,11 @@ def select(name: str, options: Iterable[tuple[str, str]], chosen: str | None) ->
     )
 
 
-def checkbox(name: str, label: str, checked: bool, value: str = "on") -> Markup:
+def checkbox(name: str, label: str, checked: bool, value: str = "on", *, required: bool = False) -> Markup:
     return h(
         "label",
         {"class": "check"},
-        h("input", {"type": "checkbox", "name": name, "value": value, "checked": checked}),
+        h("input", {"type": "checkbox", "name": name, "value": value, "checked": checked, "required": required}),
         " ",
         label,
     )
