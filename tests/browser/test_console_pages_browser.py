@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from tests.browser.conftest import ConsoleSite
 from tests.browser.harness import Browser
@@ -35,9 +38,15 @@ async def clean(browser: Browser) -> None:
     assert await browser.console_errors() == []
 
 
-async def admin(browser: Browser, site: ConsoleSite) -> None:
-    account = site.accounts["admin"]
+async def signed_in(browser: Browser, site: ConsoleSite, who: str = "admin") -> None:
+    """Sign in through the emulator's page and land on the account page (the callback's page moves on to it)."""
+    account = site.accounts[who]
     await sign_in(browser, site.url, account.upn, account.password)
+    await browser.wait_for_url(r"/api/console/account$")
+
+
+async def admin(browser: Browser, site: ConsoleSite) -> None:
+    await signed_in(browser, site, "admin")
 
 
 async def connection_id(browser: Browser) -> str:
@@ -216,8 +225,7 @@ async def test_a_reader_cannot_act_and_a_post_without_the_csrf_token_is_refused(
     site = console_site
     cid = await create_customer_connection(site.stack, "Read only")
     base = f"{site.url}/api/console/connections/{cid}"
-    reader = site.accounts["reader"]
-    await sign_in(browser, site.url, reader.upn, reader.password)
+    await signed_in(browser, site, "reader")
     await browser.goto(base)
     await clean(browser)
     assert await browser.count("main form[method=post]") == 0 and await browser.count("main button") == 0
@@ -232,4 +240,43 @@ async def test_a_reader_cannot_act_and_a_post_without_the_csrf_token_is_refused(
     await browser.goto(base)
     forged = await browser.request("POST", f"{base}/sync", {"mode": "incremental"})
     assert forged["status"] == 403 and "anti-forgery" in forged["body"]
+    await clean(browser)
+
+
+@pytest.fixture(scope="module")
+async def chromium_without_js(emulator_pins: list[str]) -> AsyncIterator[Browser]:
+    browser = await Browser.launch(emulator_pins, java_script=False)
+    try:
+        yield browser
+    finally:
+        await browser.close()
+
+
+async def test_without_javascript_a_connection_is_added_consented_and_synced(
+    chromium_without_js: Browser, console_site: ConsoleSite
+) -> None:
+    """The pages need no script: plain forms, and Grant permissions' link clicked by hand."""
+    browser, site, tenant = chromium_without_js, console_site, console_site.stack.tenant
+    await browser.new_context()
+    await admin(browser, site)
+    await browser.goto(f"{site.url}/api/console/new")
+    await browser.fill("#display_name", "Contoso without script")
+    await browser.fill("#tenant", tenant["domains"][0])
+    await browser.click('button:has-text("Configure")')
+    cid = await connection_id(browser)
+    await browser.click('button:has-text("Grant permissions")')
+    assert "Continue to Microsoft Entra ID" in await browser.text("main")  # no script follows the link here
+    await browser.click("#continue")
+    await browser.wait_for_url(r"/oauth2/v2\.0/authorize")
+    password = site.stack.entra.control.get_password(tenant["id"], tenant["admin"]["id"])
+    await browser.fill('input[name="login"]', tenant["admin"]["user_principal_name"])
+    await browser.fill('input[name="passwd"]', password)
+    await browser.click("#signin")
+    await browser.wait_for_url(r"/api/consent/callback")
+    base = f"{site.url}/api/console/connections/{cid}"
+    await browser.goto(base)
+    assert "active" in await browser.text(".facts")
+    await browser.click('button:has-text("Sync now")')
+    assert "Sync queued" in await browser.text("main")
+    await wait_for(browser, f"{base}/users", "table.users tbody tr")
     await clean(browser)
