@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 include infra/checks.mk
 include infra/system.mk
 
-.PHONY: setup test demo bench local lint typecheck unit clean
+.PHONY: setup test demo bench local lint typecheck unit clean console
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench: setup
 # Azurite + the Entra/Graph and Key Vault emulators on fixed ports for `func start`; writes local.settings.json.
 local: setup
 	$(BIN)/python -m scripts.local
+
+console: setup
+	$(BIN)/python -m scripts.console
 
 clean:
 	rm -rf $(SYSTEM_STAMP) $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .demo .bench .local

@@ -13,6 +13,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 
+from emulators.entra.seed import seeded_admin_password
 from emulators.stack import CONSENT_REDIRECT, LocalStack
 
 APP_ROLES = [
@@ -64,18 +65,30 @@ def seed_console(stack: LocalStack, base_url: str) -> dict[str, ConsoleAccount]:
     return accounts
 
 
+def unseed_console(stack: LocalStack, accounts: dict[str, ConsoleAccount]) -> None:
+    """Undo `seed_console` (tests share the stack): the accounts gone for good, the page off, the redirect URIs and
+    app roles as seeded."""
+    control = stack.entra.control
+    for account in accounts.values():
+        control.hard_delete_user(stack.tenant["id"], account.object_id)
+    control.use_sign_in_page(False)
+    operator = stack.app("multi_tenant")["client_id"]
+    control.set_redirect_uris(operator, [CONSENT_REDIRECT])
+    control.define_app_roles(operator, [])
+
+
 def banner(base_url: str, accounts: dict[str, ConsoleAccount], stack: LocalStack) -> str:
     admin, reader = accounts["admin"], accounts["reader"]
     tenant = stack.tenant
     return "\n".join(
         [
             "Admin console ready (Ctrl-C stops it). Development host: a stand-in for `func start` (docs/devhost.md).",
-            f"  Open   {base_url}/api/console/   (use exactly this host name: the sign-in comes back to it)",
+            f"  Open   {base_url}/api/console/account   (exactly this host name: the sign-in comes back to it)",
             f"  Admin  {admin.upn}  password {admin.password}   (Connector.Admin)",
             f"  Reader {reader.upn}  password {reader.password}   (Connector.Reader)",
-            f"  Tenant {tenant['display_name']} ({tenant['id']}): the operator's tenant; its Global Administrator "
-            f"{tenant['admin']['user_principal_name']} consents with the password from the emulator's control API",
-            f"         get_password({tenant['id']}, {tenant['admin']['id']}).",
+            f"  Tenant {tenant['display_name']} ({tenant['id']}) is the operator's tenant; its Global Administrator "
+            f"{tenant['admin']['user_principal_name']} (password {seeded_admin_password('demo', tenant['id'])}) "
+            "grants admin consent for a connection to it.",
             f"  Entra emulator {stack.entra.login_url}  (its CA: {stack.ca_bundle}; the browser warns: emulated)",
         ]
     )

@@ -126,6 +126,21 @@ def next_steps(stack: LocalStack, settings_path: Path) -> str:
     )
 
 
+def console_steps(stack: LocalStack, base_url: str = "http://localhost:7071") -> str:
+    """The admin console under `func start`: its sign-in seeded (scripts/console.py) and how to open it."""
+    from scripts.console import seed_console
+
+    accounts = seed_console(stack, base_url)
+    admin, reader = accounts["admin"], accounts["reader"]
+    return "\n".join(
+        [
+            f"Admin console (after func start): {base_url}/api/console/account (the sign-in comes back to localhost)",
+            f"  Admin  {admin.upn}  password {admin.password}",
+            f"  Reader {reader.upn}  password {reader.password}",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.local", description=__doc__)
     parser.add_argument("--settings", type=Path, default=REPO / "local.settings.json", help="file to write")
@@ -135,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_on_sigterm(), local_stack(args.ports, args.settings, args.state_dir) as stack:
             print(next_steps(stack, args.settings), flush=True)
+            print(console_steps(stack), flush=True)
             threading.Event().wait()  # until Ctrl-C / SIGTERM
     except KeyboardInterrupt:
         print("\nstopped: Azurite and both emulators are down", file=sys.stderr, flush=True)

@@ -74,7 +74,10 @@ async def sign_in_start(container: Any, return_to: str, now: float) -> tuple[str
 
 
 def _refused(outcome: str, title: str, message: str, *details: str, status: int = 400) -> SignInPage:
-    return SignInPage(status, outcome, title, message, tuple(d for d in details if d), (flow_cookie("", 0),))
+    """A refusal page; the flow's binding cookie is cleared once a valid state named the flow (a junk state leaves
+    it, so a link with a junk state cannot spoil a sign-in under way)."""
+    cookies = () if outcome == "bad_state" else (flow_cookie("", 0),)
+    return SignInPage(status, outcome, title, message, tuple(d for d in details if d), cookies)
 
 
 async def sign_in_callback(

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from emulators.stack import CONSENT_REDIRECT, LocalStack
-from scripts.console import ConsoleAccount, seed_console
+from emulators.stack import LocalStack
+from scripts.console import ConsoleAccount, seed_console, unseed_console
 from tests.browser.harness import Browser, spki_pin
 
 
@@ -47,8 +47,7 @@ async def console_site(stack: LocalStack) -> AsyncIterator[ConsoleSite]:
         async with serve(env, port=port, timers=False) as host:
             yield ConsoleSite(url, env, accounts, host, stack)
     finally:
-        stack.entra.control.use_sign_in_page(False)
-        stack.entra.control.set_redirect_uris(stack.app("multi_tenant")["client_id"], [CONSENT_REDIRECT])
+        unseed_console(stack, accounts)
 
 
 @pytest.fixture(scope="package")

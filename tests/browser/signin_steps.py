@@ -31,3 +31,36 @@ def cookie_payload(value: str) -> dict[str, Any]:
     payload = value.split(".", maxsplit=1)[0]
     decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return decoded
+
+
+async def console_key(env: dict[str, str]) -> bytes:
+    """The console's signing key as every worker uses it (tests only: to forge cookies the app must refuse)."""
+    from shared.client_pool import close_pool
+    from shared.composition import Container
+    from shared.config import load_settings
+    from shared.services.console_session import console_key as key_of
+
+    try:
+        async with Container(load_settings(env)) as container:
+            return await key_of(container)
+    finally:
+        await close_pool()
+
+
+async def stored_rows(env: dict[str, str]) -> list[str]:
+    """Every row of the tables the sign-in writes (consent states and audit), as text, for the secret scan."""
+    import json as _json
+
+    from shared.client_pool import close_pool
+    from shared.composition import Container
+    from shared.config import load_settings
+    from shared.storage_names import AUDIT, CONSENT_STATES
+
+    try:
+        async with Container(load_settings(env)) as container:
+            tables, rows = container.tables(), []
+            for table in (CONSENT_STATES, AUDIT):
+                rows += [_json.dumps(dict(row), default=str) async for row in tables.query(table)]
+            return rows
+    finally:
+        await close_pool()

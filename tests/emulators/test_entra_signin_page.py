@@ -133,11 +133,15 @@ async def test_the_page_refuses_an_account_of_another_tenant_and_unknown_apps_fi
     assert bad_app.status_code == 400 and "AADSTS700016" in bad_app.text and "passwd" not in bad_app.text
 
 
-async def test_the_seeded_admin_has_a_deterministic_password(entra: EntraEmulator, tenant: dict[str, Any]) -> None:
+def test_the_seeded_admin_has_a_deterministic_password() -> None:
     from emulators.entra.seed import seeded_admin_password
+    from tests.support.entra import start_entra
 
-    password = entra.control.get_password(tenant["id"], tenant["admin"]["id"])
-    assert password == seeded_admin_password("demo", tenant["id"])
+    with start_entra(seed="passwords", size=2, tenants=2) as fresh:  # other tests change the shared one's passwords
+        for tenant in fresh.tenants:
+            password = fresh.control.get_password(tenant["id"], tenant["admin"]["id"])
+            assert password == seeded_admin_password("passwords", tenant["id"])
+        assert len({seeded_admin_password("passwords", t["id"]) for t in fresh.tenants}) == 2
 
 
 @pytest.mark.usefixtures("page_on")
