@@ -7,6 +7,9 @@ from functions import (
     connections,
     consent,
     console_auth,
+    console_pages,
+    console_pages_actions,
+    console_pages_static,
     directory_sync,
     health,
     invitations,
@@ -24,3 +27,6 @@ app.register_functions(directory_sync.bp)
 app.register_functions(audit.bp)
 app.register_functions(openapi.bp)
 app.register_functions(console_auth.bp)
+app.register_functions(console_pages.bp)
+app.register_functions(console_pages_actions.bp)
+app.register_functions(console_pages_static.bp)

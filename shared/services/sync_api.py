@@ -194,3 +194,28 @@ async def _work(container: Container, job: JobMessage) -> RunResult | None:
     except ConnectorError as exc:  # run_job recorded it
         log.warning("sync job for connection %s failed: %s", connection.id, exc.code)
         return None
+
+
+async def progress(container: Container, connection_id: str) -> dict[str, Any]:
+    """A running sync as it goes (the console's progress): the status's state and, while a run is under way, its
+    checkpoint's phase and counts; `running` false otherwise."""
+    connection = await load_connection(container.tables(), connection_id)
+    state = SyncState(container.tables(), connection.id)
+    current, checkpoint = await state.status(), await state.checkpoint()
+    running = current.state == "running" and checkpoint is not None
+    return {
+        "connection_id": connection.id,
+        "state": current.state,
+        "running": running,
+        "run_id": checkpoint.run_id if running and checkpoint else None,
+        "phase": checkpoint.phase if running and checkpoint else None,
+        "counts": dict(checkpoint.counts) if running and checkpoint else {},
+    }
+
+
+async def held_removals(container: Container, connection_id: str) -> dict[str, Any]:
+    """The removals the deletion threshold holds back (what `approve` would let through): the run and its items
+    (kind, object id, reason)."""
+    connection = await load_connection(container.tables(), connection_id)
+    run_id, items = await SyncState(container.tables(), connection.id).approval()
+    return {"connection_id": connection.id, "run_id": run_id or None, "items": [list(i) for i in items]}

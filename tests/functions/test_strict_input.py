@@ -74,7 +74,10 @@ async def test_a_route_id_that_is_not_a_guid_is_404_without_touching_storage(dea
             response = await host.acall(name, _request(method, params, b"{}"))
             text = response.get_body().decode()
             assert response.status_code == 404, (name, bad, text)
-            assert json.loads(text)["code"] == "not_found"
+            if response.mimetype == "text/html":  # a console page (docs/console.md): before the session is read
+                assert name.startswith("console_") and "No such connection" in text, (name, text)
+            else:
+                assert json.loads(text)["code"] == "not_found"
             assert bad.strip() not in text or not bad.strip(), (name, text)
 
 

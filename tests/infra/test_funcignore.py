@@ -10,7 +10,11 @@ from pathlib import Path
 from scripts.deployment import REPO, shipped_files
 
 TOP_LEVEL_APP = {"function_app.py", "host.json", "requirements.txt"}
-APP_DATA = {"functions/openapi.yaml"}  # files the app reads at run time (GET /api/openapi.yaml serves it)
+APP_DATA = {  # files the app reads at run time (GET /api/openapi.yaml and the console's static assets serve them)
+    "functions/openapi.yaml",
+    "functions/console_static/console.css",
+    "functions/console_static/console.js",
+}
 # What a developer's checkout accumulates; none of it may reach Azure.
 LITTER = [
     ".pytest_cache/v/cache/lastfailed",
@@ -70,6 +74,7 @@ def test_the_app_itself_is_complete() -> None:
     shipped = shipped_files()
     assert set(shipped) >= TOP_LEVEL_APP
     assert "functions/health.py" in shipped and "shared/config.py" in shipped
+    assert {"functions/console_static/console.css", "functions/console_static/console.js"} <= set(shipped)
 
 
 def test_a_new_top_level_file_would_be_noticed(tmp_path: Path) -> None:
