@@ -1,0 +1,273 @@
+"""One run of the reliability suite over the local stack: rounds of random faults, tenant changes, queued jobs,
+worker kills, two workers on one connection and Azurite restarts; after each round a settle (faults off, every
+worker gone, then the ordinary runs the scheduler would queue) and the invariants (scripts/chaos/invariants.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from emulators.keyvault.rules import DELETE_DELAY_S
+from emulators.stack import LocalStack
+from scripts.chaos import invariants, scan
+from scripts.chaos.plan import RoundPlan, draw
+from scripts.chaos.storage import Storage
+from scripts.chaos.workers import WorkerPool
+from scripts.chaos.world import ChaosWorld, make_world
+from scripts.host import acall, http
+from shared import storage_names as names
+from shared.adapters.queues import QueueSender
+from shared.adapters.sync_state import SyncState, iso
+from shared.composition import Container
+from shared.config import load_settings
+from shared.domain.timestamps import utc_now
+
+TICK_S = 1.0  # the harness queues work (and changes the tenant) once a second while a round runs
+SETTLE_RUNS = 12  # sync invocations a settle may take per connection (continued runs, an approval)
+
+
+@dataclass
+class RoundResult:
+    index: int
+    seed: str
+    faults: dict[str, int]
+    kills: int
+    violations: list[str]
+    duplicates: int
+    events: int
+    runs_checked: int
+    lease_refusals: int
+    poison: int
+    seconds: float
+
+
+@dataclass
+class Suite:
+    stack: LocalStack
+    storage: Storage
+    workdir: Path
+    seed: str
+    connections: int = 1
+    round_s: float = 8.0
+    restarts: bool = True
+    results: list[RoundResult] = field(default_factory=list)
+    seen: Counter[str] = field(default_factory=Counter)  # change-feed event ids delivered so far
+    truth_then: dict[str, dict[str, Any]] = field(default_factory=dict)
+    offsets: dict[Path, int] = field(default_factory=dict)
+    responses: list[tuple[str, str]] = field(default_factory=list)
+
+    async def setup(self) -> None:
+        self.env = self.stack.env()
+        os.environ.update(self.env)
+        self.container = Container(load_settings(self.env))
+        await self.container.__aenter__()
+        self.world: ChaosWorld = await make_world(
+            self.stack,
+            self.container,
+            self.connections,
+            random.Random(f"{self.seed}-world"),  # noqa: S311 (ids of test objects)
+        )
+        self.pool = WorkerPool(self.workdir / "workers", self.env)
+        await self.settle()
+        events = await self._events()
+        for conn in self.world.connections:
+            self.truth_then[conn.id] = self.world.truth(conn)
+        invariants.duplicates(events, self.seen)
+
+    async def close(self) -> None:
+        from shared.client_pool import close_pool
+
+        self.pool.stop_all()
+        await self.container.__aexit__(None, None, None)
+        await close_pool()  # the functions' pooled clients of this loop (the settle ran them here)
+
+    # --- a round --------------------------------------------------------------------------------------------
+    async def round(self, index: int) -> RoundResult:
+        began = time.monotonic()
+        plan = draw(f"{self.seed}-{index}", self.round_s, restarts=self.restarts)
+        faults = Counter(plan.faults_by_kind())
+        throttled_before = self.stack.keyvault.control.counters().get("throttled", 0)
+        self._arm(plan)
+        kills_before = self.pool.kills
+        await self._run_round(plan)
+        self.pool.stop_all()
+        faults.update(self._disarm())
+        faults["keyvault_429_answered"] = self.stack.keyvault.control.counters().get("throttled", 0) - throttled_before
+        await self.settle()
+        violations, figures = await self.check()
+        result = RoundResult(
+            index,
+            plan.seed,
+            dict(faults),
+            self.pool.kills - kills_before,
+            violations,
+            figures["duplicates"],
+            figures["events"],
+            figures["runs"],
+            figures["lease_refusals"],
+            figures["poison"],
+            round(time.monotonic() - began, 1),
+        )
+        self.results.append(result)
+        return result
+
+    def _arm(self, plan: RoundPlan) -> None:
+        control, vault = self.stack.entra.control, self.stack.keyvault.control
+        for fault in plan.graph:
+            control.set_fault(**fault.control_args(), tenant=self.world.tid)
+        if plan.vault_throttle:
+            vault.inject_throttling(plan.vault_throttle, retry_after=1)
+        vault.set_delete_delay(plan.vault_delete_delay_s or DELETE_DELAY_S)
+
+    def _disarm(self) -> dict[str, int]:
+        """Faults off; what fired, by kind (the Entra emulator counts each rule's firings)."""
+        control, vault = self.stack.entra.control, self.stack.keyvault.control
+        fired: Counter[str] = Counter()
+        for rule in control.faults():
+            kind = "429_no_retry_after" if rule["kind"] == "429" and rule["retry_after"] is None else rule["kind"]
+            fired[f"graph_{kind}"] += int(rule["fired"])
+        control.clear_faults()
+        vault.clear_faults()
+        vault.set_delete_delay(DELETE_DELAY_S)
+        return dict(fired)
+
+    async def _run_round(self, plan: RoundPlan) -> None:
+        for _ in range(2 if plan.two_workers else 1):
+            self.pool.start("sync")
+        self.pool.start("rotation")
+        kills = list(plan.kills)
+        restart_at = plan.azurite_restart_at
+        ops = list(plan.tenant_ops)
+        queues = self.container.queues()
+        start = time.monotonic()
+        tick = 0
+        while (elapsed := time.monotonic() - start) < plan.duration_s:
+            while kills and kills[0].at_s <= elapsed:
+                self.pool.kill(kills.pop(0).worker)
+            if restart_at is not None and restart_at <= elapsed:
+                restart_at = None
+                await asyncio.to_thread(self.storage.restart)
+            if elapsed >= tick * TICK_S:
+                tick += 1
+                if ops:
+                    op, pick = ops.pop(0)
+                    conn = self.world.connections[pick % len(self.world.connections)]
+                    self.world.tenant_op(conn, op, pick)
+                await self._enqueue(queues, plan, rotation=tick % 2 == 1)
+            await asyncio.sleep(0.1)
+
+    async def _enqueue(self, queues: QueueSender, plan: RoundPlan, *, rotation: bool) -> None:
+        """What the scheduler and the timer would queue; the same sync job twice at once for two workers."""
+        for conn in self.world.connections:
+            job = {"connection_id": conn.id, "mode": plan.sync_mode, "trigger": "chaos", "approved": False}
+            try:
+                await queues.send_many(names.SYNC_JOBS, [job] * (2 if plan.two_workers else 1))
+                if rotation:
+                    await queues.send(names.ROTATION_JOBS, {"connection_id": conn.id})
+            except Exception:  # noqa: BLE001, S112 (storage restarting: the scheduler's next tick queues it again)
+                continue
+
+    # --- settle ---------------------------------------------------------------------------------------------
+    async def settle(self) -> None:
+        """Every worker is gone: what they held expires (the harness ages the lease and user locks they left, as the
+        passing of their TTL would), the queued jobs are left to the ordinary runs below, which the host runs."""
+        tables = self.container.tables()
+        now = iso(utc_now())
+        for conn in self.world.connections:
+            if await tables.get(names.SYNC_STATE, conn.id, "lease") is not None:
+                await tables.upsert(names.SYNC_STATE, {"PartitionKey": conn.id, "RowKey": "lease", "expires_at": now})
+            async for row in tables.query(names.ROTATION_STATE, "PartitionKey eq @pk", {"pk": conn.id}):
+                if row.get("lock_owner"):
+                    await tables.upsert(
+                        names.ROTATION_STATE, {"PartitionKey": conn.id, "RowKey": row["RowKey"], "lock_expires_at": now}
+                    )
+        self.poison = await self._clear_queues()
+        for conn in self.world.connections:
+            await self._settle_sync(conn.id)
+            await acall("rotation_worker", _message({"connection_id": conn.id}))
+        await self._clear_queues()
+
+    async def _settle_sync(self, cid: str) -> None:
+        state = SyncState(self.container.tables(), cid)
+        approved = False
+        for _ in range(SETTLE_RUNS):
+            job = {"connection_id": cid, "mode": "incremental", "trigger": "chaos-settle", "approved": approved}
+            await acall("sync_worker", _message(job))
+            status, checkpoint = await state.status(), await state.checkpoint()
+            if checkpoint is None and status.state == "idle":
+                return
+            approved = approved or status.state == "awaiting_approval"
+        raise RuntimeError(f"connection {cid}: the sync did not settle in {SETTLE_RUNS} runs (state {status.state})")
+
+    async def _clear_queues(self) -> int:
+        """Drop what is left in the job queues (continuations and lease re-checks: the checkpoint holds the work);
+        returns how many messages the poison queues held."""
+        from azure.storage.queue.aio import QueueServiceClient
+
+        poison = 0
+        async with QueueServiceClient.from_connection_string(self.env["AzureWebJobsStorage"]) as service:
+            for queue in (names.SYNC_JOBS, names.ROTATION_JOBS):
+                for name in (queue, f"{queue}-poison"):
+                    client = service.get_queue_client(name)
+                    try:
+                        if name.endswith("-poison"):
+                            poison += (await client.get_queue_properties()).approximate_message_count or 0
+                        await client.clear_messages()
+                    except Exception:  # noqa: BLE001, S112 (a queue never made holds nothing)
+                        continue
+        return poison
+
+    # --- the invariants -------------------------------------------------------------------------------------
+    async def _events(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = await self.container.queues().receive_events(names.DIRECTORY_CHANGES)
+        return events
+
+    async def check(self) -> tuple[list[str], dict[str, int]]:
+        violations: list[str] = []
+        tables, control, tid = self.container.tables(), self.stack.entra.control, self.world.tid
+        events = await self._events()
+        figures = {"duplicates": invariants.duplicates(events, self.seen), "events": len(events), "runs": 0}
+        secrets = set(self.world.secrets)
+        for conn in self.world.connections:
+            truth = self.world.truth(conn)
+            violations += await invariants.stored_copy(tables, conn.id, truth)
+            mine = [e for e in events if e.get("connection_id") == conn.id]
+            violations += invariants.announced(self.truth_then[conn.id], truth, mine)
+            self.truth_then[conn.id] = truth
+            violations += await invariants.passwords(
+                self.container, conn.id, truth["users"], lambda uid: control.get_password(tid, uid)
+            )
+            overlaps, runs = await invariants.overlaps(tables, conn.id)
+            violations += overlaps
+            figures["runs"] += runs
+            secrets |= await scan.passwords(self.container, control, tid, conn.id, truth["users"])
+            await self._record_responses(conn.id)
+        texts = scan.log_texts(self.pool.logs, self.offsets)
+        figures["lease_refusals"] = sum("another worker holds the sync lease" in text for _, text in texts)
+        figures["poison"] = self.poison
+        texts += await scan.table_texts(self.container)
+        texts += await scan.queue_texts(self.env["AzureWebJobsStorage"])
+        texts += [("change feed", json.dumps(e)) for e in events]
+        texts += self.responses
+        self.responses = []
+        violations += invariants.leaks(texts, secrets)
+        return violations, figures
+
+    async def _record_responses(self, cid: str) -> None:
+        base = "http://localhost:7071/api/connections"
+        for name, path in (("sync_status", "status"), ("sync_runs", "runs"), ("rotation_status", "rotation")):
+            status, body, headers = await http(name, "GET", f"{base}/{cid}/{path}", route={"id": cid})
+            self.responses.append((f"response {name}", f"{status} {json.dumps(body)} {json.dumps(headers)}"))
+
+
+def _message(body: dict[str, Any]) -> func.QueueMessage:
+    return func.QueueMessage(body=json.dumps(body).encode())

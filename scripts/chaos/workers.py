@@ -1,0 +1,83 @@
+"""The worker processes of a round: sync and rotation queue workers (scripts/chaos/worker.py), started, killed
+with SIGKILL at random moments and restarted, as a Functions instance dies and another takes over."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulators.common.processes import stop_process
+from shared import storage_names as names
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = {"sync": ("sync_worker", names.SYNC_JOBS), "rotation": ("rotation_worker", names.ROTATION_JOBS)}
+
+
+@dataclass
+class Worker:
+    role: str
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class WorkerPool:
+    workdir: Path
+    env: dict[str, str]
+    visibility_s: int = 5
+    running: list[Worker] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+    kills: int = 0
+    started: int = 0
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env_file = self.workdir / "app-settings.json"
+        self.env_file.write_text(json.dumps(self.env))
+
+    def start(self, role: str) -> Worker:
+        function, queue = ROLES[role]
+        self.started += 1
+        name = f"{role}-{self.started}"
+        log = self.workdir / f"{name}.jsonl"
+        args = [sys.executable, "-m", "scripts.chaos.worker", "--function", function, "--queue", queue]
+        args += ["--env", str(self.env_file), "--log", str(log), "--name", name, "--visibility", str(self.visibility_s)]
+        out = open(self.workdir / f"{name}.out", "wb")  # noqa: SIM115 (the child's; closed by the OS with it)
+        env = {k: v for k, v in os.environ.items() if k not in self.env} | {"PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        out.close()
+        worker = Worker(role, name, proc, log)
+        self.running.append(worker)
+        self.logs.append(log)
+        return worker
+
+    def kill(self, role: str) -> str | None:
+        """SIGKILL one running worker of this role (no clean-up of any kind), then start its replacement."""
+        victims = [w for w in self.running if w.role == role and w.proc.poll() is None]
+        if not victims:
+            return None
+        victim = victims[0]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(timeout=10)
+        self.running.remove(victim)
+        self.kills += 1
+        self.start(role)
+        return victim.name
+
+    def stop_all(self) -> None:
+        """End of the round: every worker goes (SIGKILL: what it was doing is left as a crash leaves it)."""
+        for worker in self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.proc.wait(timeout=10)
+            stop_process(worker.proc)
+        self.running.clear()
