@@ -79,8 +79,11 @@ def sync_run(watch: RunWatch, connection_id: str, result: Any) -> dict[str, Any]
     )
 
 
-def sync_failed(watch: RunWatch, connection_id: str, code: str, run_id: str = "") -> dict[str, Any]:
-    """A sync invocation ended with a typed error (recorded on the connection's status)."""
+def sync_failed(watch: RunWatch, connection_id: str, code: str) -> dict[str, Any]:
+    """A sync invocation ended with a typed error (recorded on the connection's status); the run id is the job's."""
+    from shared.logging_context import current_run
+
+    run_id = current_run()
     return emit("sync.run", "failed", connection_id=connection_id, run_id=run_id, error_code=code, **watch.figures())
 
 

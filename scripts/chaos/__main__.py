@@ -43,11 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--report", default=str(REPO / "docs" / "reliability.md"))
+    parser.add_argument("--keep", default="", help="keep the worker logs and Azurite's data in this folder")
     args = parser.parse_args(argv)
     seed = args.seed or secrets.token_hex(4)
     print(f"chaos seed {seed} (replay: make chaos SEED={seed})", flush=True)
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="chaos-") as scratch:
+        tmp = args.keep or scratch
         storage = Storage(Path(tmp))
         storage.start()
         try:

@@ -72,7 +72,7 @@ def draw(seed: str, duration_s: float, *, restarts: bool = True) -> RoundPlan:
     rng = random.Random(seed)  # noqa: S311 (a fault schedule, not a secret)
     kinds = rng.sample(GRAPH_KINDS, k=rng.randint(2, 4))
     endpoints = (None, None, "users.update", "users.delta", "groups.delta", "batch")
-    graph = tuple(GraphFault(k, round(rng.uniform(0.03, 0.15), 3), rng.choice(endpoints)) for k in kinds)
+    graph = tuple(GraphFault(k, round(rng.uniform(0.05, 0.25), 3), rng.choice(endpoints)) for k in kinds)
     kills = tuple(
         sorted(
             (Kill(round(rng.uniform(0.5, duration_s * 0.7), 2), rng.choice(WORKERS)) for _ in range(rng.randint(1, 3))),
@@ -85,7 +85,7 @@ def draw(seed: str, duration_s: float, *, restarts: bool = True) -> RoundPlan:
         seed=seed,
         duration_s=duration_s,
         graph=graph,
-        vault_throttle=rng.choice((0, 0, 2, 5)),
+        vault_throttle=rng.choice((0, 3, 6, 10)),
         vault_delete_delay_s=rng.choice((0.0, 2.0, 5.0)),
         kills=kills,
         two_workers=rng.random() < 0.5,

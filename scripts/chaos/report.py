@@ -62,7 +62,7 @@ def render(seed: str, results: Sequence[RoundResult], *, minutes: float, restart
 
 HOW = """## How it works
 
-Each round draws its schedule from `<seed>-<round>` (scripts/chaos/plan.py): two to four Graph faults at 3-15%
+Each round draws its schedule from `<seed>-<round>` (scripts/chaos/plan.py): two to four Graph faults at 5-25%
 (429 with and without `Retry-After`, 503, `apply_then_504` and `apply_then_drop` (the write is committed, the
 answer lost), 150 ms latency) on one endpoint or all, the next Key Vault requests answered 429, a slow delete,
 one to three SIGKILLs of the sync or rotation worker at random moments, sometimes two sync workers with every job

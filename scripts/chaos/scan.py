@@ -80,6 +80,6 @@ async def passwords(container: Container, entra: Any, tid: str, cid: str, user_i
             versions = await secrets.versions(password_name(cid, uid))
         except SecretNotFound:
             continue
-        for version in versions:
+        for version in (v for v in versions if v.enabled):  # a disabled version cannot be read (nor leak from here)
             found.add((await secrets.get(password_name(cid, uid), version.version)).value.reveal())
     return found

@@ -95,13 +95,14 @@ class Suite:
         began = time.monotonic()
         plan = draw(f"{self.seed}-{index}", self.round_s, restarts=self.restarts)
         faults = Counter(plan.faults_by_kind())
-        throttled_before = self.stack.keyvault.control.counters().get("throttled", 0)
+        throttled_before = self.stack.keyvault.control.counters().get("faults", 0)
         self._arm(plan)
         kills_before = self.pool.kills
         await self._run_round(plan)
         self.pool.stop_all()
         faults.update(self._disarm())
-        faults["keyvault_429_answered"] = self.stack.keyvault.control.counters().get("throttled", 0) - throttled_before
+        answered = self.stack.keyvault.control.counters().get("faults", 0) - throttled_before
+        faults["keyvault_429_answered"] = answered
         await self.settle()
         violations, figures = await self.check()
         result = RoundResult(
@@ -144,6 +145,7 @@ class Suite:
         for _ in range(2 if plan.two_workers else 1):
             self.pool.start("sync")
         self.pool.start("rotation")
+        await asyncio.to_thread(self.pool.wait_ready)
         kills = list(plan.kills)
         restart_at = plan.azurite_restart_at
         ops = list(plan.tenant_ops)

@@ -74,13 +74,17 @@ async def serve(function: str, queue_name: str, visibility_s: int) -> None:
     from azure.storage.queue import BinaryBase64EncodePolicy
     from azure.storage.queue.aio import QueueClient
 
-    from scripts.host import acall
+    from scripts.host import acall, registered_functions
 
     log = logging.getLogger("chaos.worker")
+    registered_functions()  # the host indexes the app before it takes messages
+    log.info("chaos.host ready %s", function)
     conn = os.environ["AzureWebJobsStorage"]  # noqa: SIM112 (the host's own name)
-    queue = QueueClient.from_connection_string(conn, queue_name)
+    quiet = logging.getLogger("chaos.host.polling")  # the stand-in host's own polling is not the app's traffic
+    quiet.setLevel(logging.WARNING)
+    queue = QueueClient.from_connection_string(conn, queue_name, logger=quiet)
     poison = QueueClient.from_connection_string(
-        conn, f"{queue_name}-poison", message_encode_policy=BinaryBase64EncodePolicy()
+        conn, f"{queue_name}-poison", message_encode_policy=BinaryBase64EncodePolicy(), logger=quiet
     )
     async with queue, poison:
         while True:

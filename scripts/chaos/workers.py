@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,15 @@ class WorkerPool:
         self.running.append(worker)
         self.logs.append(log)
         return worker
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until every running worker has indexed the app and takes messages (a round's clock starts then)."""
+        deadline = time.monotonic() + timeout_s
+        for worker in self.running:
+            while "chaos.host ready" not in (worker.log.read_text() if worker.log.exists() else ""):
+                if worker.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker {worker.name} did not start; see {worker.log.with_suffix('.out')}")
+                time.sleep(0.1)
 
     def kill(self, role: str) -> str | None:
         """SIGKILL one running worker of this role (no clean-up of any kind), then start its replacement."""
