@@ -153,6 +153,7 @@ async def _run_job(
         if job.approved:
             await state.clear_approval()
     await state.save_status(status)
+    telemetry.sync_run(watch, connection.id, result)
     log.info(
         "sync %s: %s, %d Graph requests, %d table writes, %d errors",
         result.mode,
@@ -161,7 +162,6 @@ async def _run_job(
         result.table_writes,
         len(result.errors),
     )
-    telemetry.sync_run(watch, connection.id, result)
     return result
 
 
