@@ -144,6 +144,16 @@ async def overlaps(tables: TableStore, cid: str) -> tuple[list[str], int]:
     return out, len(spans)
 
 
+async def purged(container: Container, cid: str, secret_name: str) -> list[str]:
+    """A purged connection left nothing: no connection row, no secret (the purge waited out Key Vault's deletes)."""
+    out = []
+    if await container.tables().get(names.CONNECTIONS, "connection", cid) is not None:
+        out.append(f"purge: connection {cid} is still stored after its purge")
+    if await container.secrets().exists(secret_name):
+        out.append(f"purge: connection {cid}'s secret is still in Key Vault after its purge")
+    return out
+
+
 def leaks(texts: Iterable[tuple[str, str]], secrets: set[str]) -> list[str]:
     """(where, text) pairs: none may hold a known secret or password, or anything shaped like a token."""
     out: list[str] = []

@@ -34,6 +34,7 @@ def render(seed: str, results: Sequence[RoundResult], *, minutes: float, restart
         f"| sync runs compared for overlap | {sum(r.runs_checked for r in results)} (last round's history) |",
         f"| jobs refused by the lease (two workers, one connection) | {sum(r.lease_refusals for r in results)} |",
         f"| messages found in poison queues | {sum(r.poison for r in results)} |",
+        f"| connections purged while Key Vault deleted slowly | {sum(r.purges for r in results)} |",
         "",
         "## Faults injected, by kind",
         "",
@@ -62,24 +63,26 @@ def render(seed: str, results: Sequence[RoundResult], *, minutes: float, restart
 
 HOW = """## How it works
 
-Each round draws its schedule from `<seed>-<round>` (scripts/chaos/plan.py): two to four Graph faults at 5-25%
-(429 with and without `Retry-After`, 503, `apply_then_504` and `apply_then_drop` (the write is committed, the
-answer lost), 150 ms latency) on one endpoint or all, the next Key Vault requests answered 429, a slow delete,
-one to three SIGKILLs of the sync or rotation worker at random moments, sometimes two sync workers with every job
-queued twice at once, sometimes an Azurite restart on the same ports with its data on disk. The workers are
-processes (scripts/chaos/worker.py) that take messages from the queues and invoke the app's queue functions as the
-Functions host does (visibility kept while running, deleted on success, visible again after a failure, poison
-after 5 dequeues). Once a second the harness changes the tenant and queues a sync job (a rotation job every other
-second), as the scheduler and the timer would.
+Each round draws its schedule from `<seed>-<round>` (scripts/chaos/plan.py): two to four Graph faults at 5-25% (429
+with and without `Retry-After`, 503, `apply_then_504` and `apply_then_drop` (the write is committed, the answer
+lost), 150 ms latency) on one endpoint or all, the next Key Vault requests answered 429, slow Key Vault deletes
+(then a connection is deleted with `purge=true` during the round, its purge job run in the settle), one to three
+SIGKILLs of the sync or rotation worker at random moments, sometimes two sync workers with every job queued twice at
+once, sometimes an Azurite restart on the same ports with its data on disk. The workers are processes
+(scripts/chaos/worker.py) that take messages from the queues and invoke the app's queue functions as the Functions
+host does (visibility kept while running, deleted on success, visible again after a failure, poison after 5
+dequeues). Once a second the harness changes the tenant and queues a sync job (a rotation job every other second),
+as the scheduler and the timer would.
 
-After the round every worker is killed and the faults are switched off. A settle then does what time would: the
-sync lease and the user locks the dead workers left are aged to their expiry (waiting their 2 to 10 minutes
-instead would make a round last that long), the queued jobs are dropped (their work is in the checkpoint), and the
-ordinary runs follow: sync jobs until the connection is idle (approving held removals), then one rotation job.
-Then the invariants (scripts/chaos/invariants.py): the stored copy equals the Entra emulator's ground truth; every
-change since the last round was announced at least once on the change feed (duplicates counted); for every user
-with a password in Key Vault the newest current version equals Entra's and no pending version is left after
-that run; the sync run history shows no two runs of one connection overlapping; no secret, password or token
-(anything shaped like a JWT) in any worker log record, table row, queue message, change-feed event or API
-response. The short form (tests/chaos/, part of `make test`) runs two short rounds with a fixed seed and also
-proves that each check fails when its invariant is broken on purpose."""
+After the round every worker is killed and the faults are switched off. A settle then does what time would: the sync
+lease and the user locks the dead workers left are aged to their expiry (waiting their 2 to 10 minutes instead would
+make a round last that long), the queued jobs are dropped (their work is in the checkpoint), and the ordinary runs
+follow: sync jobs until the connection is idle (approving held removals), then one rotation job, then the round's
+purge job until the connection row is gone. Then the invariants (scripts/chaos/invariants.py): the stored copy
+equals the Entra emulator's ground truth; every change since the last round was announced at least once on the
+change feed (duplicates counted); for every user with a password in Key Vault the newest current version equals
+Entra's and no pending version is left after that run; the sync run history shows no two runs of one connection
+overlapping; a purged connection left no row and no secret; no secret, password or token (anything shaped like a
+JWT) in any worker log record, table row, queue message, change-feed event or API response. The short form
+(tests/chaos/, part of `make test`) runs two short rounds with a fixed seed and also proves that each check fails
+when its invariant is broken on purpose."""

@@ -22,7 +22,7 @@ from scripts.chaos import invariants, scan
 from scripts.chaos.plan import RoundPlan, draw
 from scripts.chaos.storage import Storage
 from scripts.chaos.workers import WorkerPool
-from scripts.chaos.world import ChaosWorld, make_world
+from scripts.chaos.world import ChaosWorld, make_world, throwaway_connection
 from scripts.host import acall, http
 from shared import storage_names as names
 from shared.adapters.queues import QueueSender
@@ -47,6 +47,7 @@ class RoundResult:
     runs_checked: int
     lease_refusals: int
     poison: int
+    purges: int
     seconds: float
 
 
@@ -64,6 +65,8 @@ class Suite:
     truth_then: dict[str, dict[str, Any]] = field(default_factory=dict)
     offsets: dict[Path, int] = field(default_factory=dict)
     responses: list[tuple[str, str]] = field(default_factory=list)
+    purges: list[tuple[str, str, str]] = field(default_factory=list)  # (connection, job id, secret name) to finish
+    purged: list[tuple[str, str]] = field(default_factory=list)  # (connection, secret name) to check
 
     async def setup(self) -> None:
         self.env = self.stack.env()
@@ -104,6 +107,7 @@ class Suite:
         answered = self.stack.keyvault.control.counters().get("faults", 0) - throttled_before
         faults["keyvault_429_answered"] = answered
         await self.settle()
+        self.stack.keyvault.control.set_delete_delay(DELETE_DELAY_S)
         violations, figures = await self.check()
         result = RoundResult(
             index,
@@ -116,6 +120,7 @@ class Suite:
             figures["runs"],
             figures["lease_refusals"],
             figures["poison"],
+            figures["purges"],
             round(time.monotonic() - began, 1),
         )
         self.results.append(result)
@@ -137,8 +142,7 @@ class Suite:
             kind = "429_no_retry_after" if rule["kind"] == "429" and rule["retry_after"] is None else rule["kind"]
             fired[f"graph_{kind}"] += int(rule["fired"])
         control.clear_faults()
-        vault.clear_faults()
-        vault.set_delete_delay(DELETE_DELAY_S)
+        vault.clear_faults()  # the slow deletes stay until the settle's purge has waited them out
         return dict(fired)
 
     async def _run_round(self, plan: RoundPlan) -> None:
@@ -165,6 +169,8 @@ class Suite:
                     conn = self.world.connections[pick % len(self.world.connections)]
                     self.world.tenant_op(conn, op, pick)
                 await self._enqueue(queues, plan, rotation=tick % 2 == 1)
+                if tick == 2 and plan.vault_delete_delay_s:
+                    await self._purge_one(plan)
             await asyncio.sleep(0.1)
 
     async def _enqueue(self, queues: QueueSender, plan: RoundPlan, *, rotation: bool) -> None:
@@ -177,6 +183,16 @@ class Suite:
                     await queues.send(names.ROTATION_JOBS, {"connection_id": conn.id})
             except Exception:  # noqa: BLE001, S112 (storage restarting: the scheduler's next tick queues it again)
                 continue
+
+    async def _purge_one(self, plan: RoundPlan) -> None:
+        """A connection deleted with purge=true while Key Vault is slow to delete (and maybe throttling)."""
+        rng = random.Random(f"{plan.seed}-purge")  # noqa: S311 (ids of test objects)
+        cid, secret = await throwaway_connection(self.stack, self.container, rng)
+        url = f"http://localhost:7071/api/connections/{cid}?purge=true"
+        status, body, _ = await http("connections_delete", "DELETE", url, route={"id": cid})
+        self.responses.append(("response connections_delete", f"{status} {json.dumps(body)}"))
+        if status == 202 and isinstance(body, dict):
+            self.purges.append((cid, str((body.get("purge") or {}).get("job_id", "")), secret))
 
     # --- settle ---------------------------------------------------------------------------------------------
     async def settle(self) -> None:
@@ -196,6 +212,13 @@ class Suite:
         for conn in self.world.connections:
             await self._settle_sync(conn.id)
             await acall("rotation_worker", _message({"connection_id": conn.id}))
+        for cid, job_id, secret in self.purges:
+            for _ in range(SETTLE_RUNS):  # a purge continues in new messages until the row goes
+                if await tables.get(names.CONNECTIONS, "connection", cid) is None:
+                    break
+                await acall("purge_worker", _message({"connection_id": cid, "job_id": job_id}))
+            self.purged.append((cid, secret))
+        self.purges = []
         await self._clear_queues()
 
     async def _settle_sync(self, cid: str) -> None:
@@ -217,7 +240,7 @@ class Suite:
 
         poison = 0
         async with QueueServiceClient.from_connection_string(self.env["AzureWebJobsStorage"]) as service:
-            for queue in (names.SYNC_JOBS, names.ROTATION_JOBS):
+            for queue in (names.SYNC_JOBS, names.ROTATION_JOBS, names.PURGE_JOBS):
                 for name in (queue, f"{queue}-poison"):
                     client = service.get_queue_client(name)
                     try:
@@ -253,6 +276,9 @@ class Suite:
             figures["runs"] += runs
             secrets |= await scan.passwords(self.container, control, tid, conn.id, truth["users"])
             await self._record_responses(conn.id)
+        for cid, secret in self.purged:
+            violations += await invariants.purged(self.container, cid, secret)
+        figures["purges"], self.purged = len(self.purged), []
         texts = scan.log_texts(self.pool.logs, self.offsets)
         figures["lease_refusals"] = sum("another worker holds the sync lease" in text for _, text in texts)
         figures["poison"] = self.poison

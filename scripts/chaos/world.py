@@ -92,6 +92,26 @@ class ChaosWorld:
         return op
 
 
+async def throwaway_connection(stack: LocalStack, container: Container, rng: random.Random) -> tuple[str, str]:
+    """A connection with its app secret in Key Vault, to be purged in a round: (its id, the secret's name)."""
+    app = stack.app("customer")
+    connection_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    ref = client_secret_ref(connection_id)
+    await container.secrets().set(ref.name, app["client_secret"], tags=ref.tags)
+    connection = Connection(
+        id=connection_id,
+        tenant_id=str(stack.tenant["id"]),
+        display_name="chaos purge",
+        credential_mode="customer_app",
+        client_id=app["client_id"],
+        credential=CredentialInfo(kind="secret", hint="abc", secret_name=ref.name),
+        sync_enabled=False,
+        state="active",
+    )
+    await container.tables().upsert(names.CONNECTIONS, to_entity(connection), replace=True)
+    return connection_id, ref.name
+
+
 async def make_world(stack: LocalStack, container: Container, count: int, rng: random.Random) -> ChaosWorld:
     control = stack.entra.control
     tid = str(stack.tenant["id"])

@@ -7,6 +7,7 @@ leaked secret or token), so a passing short form means something."""
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from emulators.stack import LocalStack, start_local_stack
 from scripts.chaos.report import render
 from scripts.chaos.storage import Storage
 from scripts.chaos.suite import Suite
+from scripts.chaos.world import throwaway_connection
 from shared import storage_names as names
 from shared.adapters.sync_state import iso
 from shared.domain import rotation as rules
@@ -65,6 +67,7 @@ async def test_the_short_form_holds_every_invariant_under_faults_kills_and_resta
     assert sum(r.kills for r in results) > 0
     assert sum(r.events for r in results) > 0
     assert suite.storage.restarts > 0  # this seed restarts Azurite (persisted on disk) in a round
+    assert sum(r.purges for r in results) > 0  # and purges a connection while Key Vault deletes slowly
     text = render(SEED, results, minutes=0, restarts=suite.storage.restarts, seconds=1)
     assert f"make chaos SEED={SEED}" in text and "invariant violations (target 0) | **0**" in text
 
@@ -128,6 +131,16 @@ async def test_two_overlapping_sync_runs_are_a_violation(suite: Suite) -> None:
     finally:
         await tables.delete(names.SYNC_RUNS, cid, fake["RowKey"])
     assert (await suite.check())[0] == []
+
+
+async def test_a_purge_that_left_the_connection_is_a_violation(suite: Suite) -> None:
+    cid, secret = await throwaway_connection(suite.stack, suite.container, random.Random("not purged"))
+    suite.purged.append((cid, secret))  # as if its purge had run
+    violations, _ = await suite.check()
+    assert f"purge: connection {cid} is still stored after its purge" in violations
+    assert f"purge: connection {cid}'s secret is still in Key Vault after its purge" in violations
+    await suite.container.tables().delete(names.CONNECTIONS, "connection", cid)
+    await suite.container.secrets().delete(secret)
 
 
 async def test_a_secret_or_a_token_in_a_worker_log_is_a_violation(suite: Suite) -> None:
