@@ -27,7 +27,8 @@ def render(seed: str, results: Sequence[RoundResult], *, minutes: float, restart
         "| --- | --- |",
         f"| rounds | {len(results)} |",
         f"| invariant violations (target 0) | **{len(violations)}** |",
-        f"| workers killed with SIGKILL (and restarted) | {sum(r.kills for r in results)} |",
+        f"| workers killed with SIGKILL (and restarted) | {sum(r.kills for r in results)} "
+        f"({sum(r.kills_mid_job for r in results)} in the middle of a job) |",
         f"| Azurite restarts (persistence on disk) | {restarts} |",
         f"| change-feed events read | {sum(r.events for r in results)} |",
         f"| duplicate deliveries (same event id again; allowed, counted) | {sum(r.duplicates for r in results)} |",
@@ -85,4 +86,16 @@ Entra's and no pending version is left after that run; the sync run history show
 overlapping; a purged connection left no row and no secret; no secret, password or token (anything shaped like a
 JWT) in any worker log record, table row, queue message, change-feed event or API response. The short form
 (tests/chaos/, part of `make test`) runs two short rounds with a fixed seed and also proves that each check fails
-when its invariant is broken on purpose."""
+when its invariant is broken on purpose.
+
+Decisions and limits. The workers stand in for the Functions host (one message at a time each, a 5-second
+visibility renewed while running, a failed message visible again after 1 s instead of host.json's 30 s); h-notify's
+scripts/devhost.py was not on main when this was written. Leases and locks of dead workers are aged rather than
+waited out, so a round takes seconds, not the 2-minute sync lease margin or the 10-minute user lock; what that
+ageing stands for (time passing) is all it changes. Not covered yet: kills of the purge worker (its job runs in
+the settle), the scheduler and rotation timers (the harness queues their jobs), HTTP functions under Graph
+faults (only the purge request and the read APIs are called), Entra's eventual-consistency lag (off here; the
+sync tests cover it) and several tenants per run. Figures count what the emulators answered: Graph faults by the
+Entra emulator's rule counters (a rule's rate applies to the requests that reach it), Key Vault's by its fault
+counter; kills and restarts by the harness.
+"""

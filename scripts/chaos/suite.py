@@ -14,25 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-
 from emulators.keyvault.rules import DELETE_DELAY_S
 from emulators.stack import LocalStack
-from scripts.chaos import invariants, scan
+from scripts.chaos import invariants, scan, settle
 from scripts.chaos.plan import RoundPlan, draw
 from scripts.chaos.storage import Storage
 from scripts.chaos.workers import WorkerPool
 from scripts.chaos.world import ChaosWorld, make_world, throwaway_connection
-from scripts.host import acall, http
+from scripts.host import http
 from shared import storage_names as names
 from shared.adapters.queues import QueueSender
-from shared.adapters.sync_state import SyncState, iso
 from shared.composition import Container
 from shared.config import load_settings
-from shared.domain.timestamps import utc_now
 
 TICK_S = 1.0  # the harness queues work (and changes the tenant) once a second while a round runs
-SETTLE_RUNS = 12  # sync invocations a settle may take per connection (continued runs, an approval)
 
 
 @dataclass
@@ -41,6 +36,7 @@ class RoundResult:
     seed: str
     faults: dict[str, int]
     kills: int
+    kills_mid_job: int
     violations: list[str]
     duplicates: int
     events: int
@@ -67,6 +63,7 @@ class Suite:
     responses: list[tuple[str, str]] = field(default_factory=list)
     purges: list[tuple[str, str, str]] = field(default_factory=list)  # (connection, job id, secret name) to finish
     purged: list[tuple[str, str]] = field(default_factory=list)  # (connection, secret name) to check
+    settle_problems: list[str] = field(default_factory=list)
 
     async def setup(self) -> None:
         self.env = self.stack.env()
@@ -100,7 +97,7 @@ class Suite:
         faults = Counter(plan.faults_by_kind())
         throttled_before = self.stack.keyvault.control.counters().get("faults", 0)
         self._arm(plan)
-        kills_before = self.pool.kills
+        kills_before, mid_before = self.pool.kills, self.pool.kills_mid_job
         await self._run_round(plan)
         self.pool.stop_all()
         faults.update(self._disarm())
@@ -114,6 +111,7 @@ class Suite:
             plan.seed,
             dict(faults),
             self.pool.kills - kills_before,
+            self.pool.kills_mid_job - mid_before,
             violations,
             figures["duplicates"],
             figures["events"],
@@ -194,62 +192,19 @@ class Suite:
         if status == 202 and isinstance(body, dict):
             self.purges.append((cid, str((body.get("purge") or {}).get("job_id", "")), secret))
 
-    # --- settle ---------------------------------------------------------------------------------------------
+    # --- settle (scripts/chaos/settle.py) -----------------------------------------------------------------
     async def settle(self) -> None:
-        """Every worker is gone: what they held expires (the harness ages the lease and user locks they left, as the
-        passing of their TTL would), the queued jobs are left to the ordinary runs below, which the host runs."""
         tables = self.container.tables()
-        now = iso(utc_now())
+        await settle.age_dead_holds(tables, [conn.id for conn in self.world.connections])
+        self.poison = await settle.clear_job_queues(self.env["AzureWebJobsStorage"])
         for conn in self.world.connections:
-            if await tables.get(names.SYNC_STATE, conn.id, "lease") is not None:
-                await tables.upsert(names.SYNC_STATE, {"PartitionKey": conn.id, "RowKey": "lease", "expires_at": now})
-            async for row in tables.query(names.ROTATION_STATE, "PartitionKey eq @pk", {"pk": conn.id}):
-                if row.get("lock_owner"):
-                    await tables.upsert(
-                        names.ROTATION_STATE, {"PartitionKey": conn.id, "RowKey": row["RowKey"], "lock_expires_at": now}
-                    )
-        self.poison = await self._clear_queues()
-        for conn in self.world.connections:
-            await self._settle_sync(conn.id)
-            await acall("rotation_worker", _message({"connection_id": conn.id}))
+            self.settle_problems += await settle.sync_until_idle(tables, conn.id)
+            await settle.rotate(conn.id)
         for cid, job_id, secret in self.purges:
-            for _ in range(SETTLE_RUNS):  # a purge continues in new messages until the row goes
-                if await tables.get(names.CONNECTIONS, "connection", cid) is None:
-                    break
-                await acall("purge_worker", _message({"connection_id": cid, "job_id": job_id}))
+            await settle.purge_until_gone(tables, cid, job_id)
             self.purged.append((cid, secret))
         self.purges = []
-        await self._clear_queues()
-
-    async def _settle_sync(self, cid: str) -> None:
-        state = SyncState(self.container.tables(), cid)
-        approved = False
-        for _ in range(SETTLE_RUNS):
-            job = {"connection_id": cid, "mode": "incremental", "trigger": "chaos-settle", "approved": approved}
-            await acall("sync_worker", _message(job))
-            status, checkpoint = await state.status(), await state.checkpoint()
-            if checkpoint is None and status.state == "idle":
-                return
-            approved = approved or status.state == "awaiting_approval"
-        raise RuntimeError(f"connection {cid}: the sync did not settle in {SETTLE_RUNS} runs (state {status.state})")
-
-    async def _clear_queues(self) -> int:
-        """Drop what is left in the job queues (continuations and lease re-checks: the checkpoint holds the work);
-        returns how many messages the poison queues held."""
-        from azure.storage.queue.aio import QueueServiceClient
-
-        poison = 0
-        async with QueueServiceClient.from_connection_string(self.env["AzureWebJobsStorage"]) as service:
-            for queue in (names.SYNC_JOBS, names.ROTATION_JOBS, names.PURGE_JOBS):
-                for name in (queue, f"{queue}-poison"):
-                    client = service.get_queue_client(name)
-                    try:
-                        if name.endswith("-poison"):
-                            poison += (await client.get_queue_properties()).approximate_message_count or 0
-                        await client.clear_messages()
-                    except Exception:  # noqa: BLE001, S112 (a queue never made holds nothing)
-                        continue
-        return poison
+        await settle.clear_job_queues(self.env["AzureWebJobsStorage"])
 
     # --- the invariants -------------------------------------------------------------------------------------
     async def _events(self) -> list[dict[str, Any]]:
@@ -257,7 +212,7 @@ class Suite:
         return events
 
     async def check(self) -> tuple[list[str], dict[str, int]]:
-        violations: list[str] = []
+        violations, self.settle_problems = list(self.settle_problems), []
         tables, control, tid = self.container.tables(), self.stack.entra.control, self.world.tid
         events = await self._events()
         figures = {"duplicates": invariants.duplicates(events, self.seen), "events": len(events), "runs": 0}
@@ -295,7 +250,3 @@ class Suite:
         for name, path in (("sync_status", "status"), ("sync_runs", "runs"), ("rotation_status", "rotation")):
             status, body, headers = await http(name, "GET", f"{base}/{cid}/{path}", route={"id": cid})
             self.responses.append((f"response {name}", f"{status} {json.dumps(body)} {json.dumps(headers)}"))
-
-
-def _message(body: dict[str, Any]) -> func.QueueMessage:
-    return func.QueueMessage(body=json.dumps(body).encode())

@@ -28,6 +28,14 @@ class Worker:
     log: Path
 
 
+def _busy(worker: Worker) -> bool:
+    """Its last stand-in-host line says an invocation started and has not ended."""
+    if not worker.log.exists():
+        return False
+    marks = [line for line in worker.log.read_text(errors="replace").splitlines() if "chaos.host invoke." in line]
+    return bool(marks) and "chaos.host invoke.start" in marks[-1]
+
+
 @dataclass
 class WorkerPool:
     workdir: Path
@@ -36,6 +44,7 @@ class WorkerPool:
     running: list[Worker] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     kills: int = 0
+    kills_mid_job: int = 0  # the victim was running a function invocation when it died
     started: int = 0
 
     def __post_init__(self) -> None:
@@ -73,7 +82,9 @@ class WorkerPool:
         victims = [w for w in self.running if w.role == role and w.proc.poll() is None]
         if not victims:
             return None
-        victim = victims[0]
+        busy = [w for w in victims if _busy(w)]
+        victim = (busy or victims)[0]  # at a random moment; the worker at work, when one is
+        self.kills_mid_job += bool(busy)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait(timeout=10)
