@@ -9,6 +9,7 @@ import secrets
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from emulators.stack import start_local_stack
@@ -25,7 +26,12 @@ async def _rounds(suite: Suite, minutes: float, rounds: int | None) -> None:
         deadline = time.monotonic() + minutes * 60
         index = 0
         while (rounds is None and time.monotonic() < deadline) or (rounds is not None and index < rounds):
-            result = await suite.round(index)
+            try:
+                result = await suite.round(index)
+            except Exception:  # noqa: BLE001 (a round the harness could not finish ends the run, reported)
+                traceback.print_exc()
+                suite.crashed = f"round {index} could not finish: {traceback.format_exc(limit=1).splitlines()[-1]}"
+                return
             print(f"round {index} ({result.seed}): {result.kills} kills, {len(result.violations)} violations, "
                   f"{result.events} events, {result.seconds} s", flush=True)  # fmt: skip
             for violation in result.violations:
@@ -58,12 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_rounds(suite, args.minutes, args.rounds))
         finally:
             storage.stop()
+    seconds = time.monotonic() - began
     text = render(
-        seed, suite.results, minutes=args.minutes, restarts=storage.restarts, seconds=time.monotonic() - began
+        seed, suite.results, minutes=args.minutes, restarts=storage.restarts, seconds=seconds, crashed=suite.crashed
     )
     Path(args.report).write_text(text)
     print(text)
-    return 1 if any(r.violations for r in suite.results) else 0
+    return 1 if suite.crashed or any(r.violations for r in suite.results) else 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from scripts.chaos.suite import RoundResult
 
 
-def render(seed: str, results: Sequence[RoundResult], *, minutes: float, restarts: int, seconds: float) -> str:
+def render(
+    seed: str, results: Sequence[RoundResult], *, minutes: float, restarts: int, seconds: float, crashed: str = ""
+) -> str:
     faults: Counter[str] = Counter()
     for r in results:
         faults.update(r.faults)
@@ -56,6 +58,8 @@ def render(seed: str, results: Sequence[RoundResult], *, minutes: float, restart
             f"| {r.index} | `{r.seed}` | {r.kills} | {fired} Graph | {r.events} | {r.duplicates} | "
             f"{len(r.violations)} | {r.seconds} |"
         )
+    if crashed:
+        lines += ["", f"**The run stopped early**: {crashed} (replay the seed to see it again)."]
     if violations:
         lines += ["", "## Violations", ""] + [f"- {v}" for v in violations[:200]]
     lines += ["", HOW, ""]
