@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from emulators.stack import start_local_stack
-from scripts.chaos.report import render
+from scripts.chaos.report import page, render
 from scripts.chaos.storage import Storage
 from scripts.chaos.suite import Suite
 
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render(
         seed, suite.results, minutes=args.minutes, restarts=storage.restarts, seconds=seconds, crashed=suite.crashed
     )
-    Path(args.report).write_text(text)
+    report = Path(args.report)
+    report.write_text(page(text, report.read_text() if report.exists() else None))
     print(text)
     return 1 if suite.crashed or any(r.violations for r in suite.results) else 0
 

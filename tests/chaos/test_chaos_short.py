@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from emulators.stack import LocalStack, start_local_stack
-from scripts.chaos.report import render
+from scripts.chaos.report import page, render
 from scripts.chaos.storage import Storage
 from scripts.chaos.suite import Suite
 from scripts.chaos.world import throwaway_connection
@@ -70,6 +70,8 @@ async def test_the_short_form_holds_every_invariant_under_faults_kills_and_resta
     assert sum(r.purges for r in results) > 0  # and purges a connection while Key Vault deletes slowly
     text = render(SEED, results, minutes=0, restarts=suite.storage.restarts, seconds=1)
     assert f"make chaos SEED={SEED}" in text and "invariant violations (target 0) | **0**" in text
+    kept = page(text, page("old figures\n", None).replace("## How it works", "## How it works (edited)"))
+    assert kept.startswith(text) and "## How it works (edited)" in kept and "old figures" not in kept
 
 
 async def test_a_corrupted_stored_row_is_a_violation(suite: Suite) -> None:
