@@ -21,10 +21,22 @@ class Storage:
         self.restarts = 0
         self.downtime_s = 0.0
 
-    def start(self) -> Azurite:
-        stack = contextlib.ExitStack()
-        stack.enter_context(start_azurite(log_dir=str(self.log_dir), ports=self.ports, location=str(self.location)))
-        self._running = stack
+    def start(self, attempts: int = 10) -> Azurite:
+        """Start on this suite's ports. A port the old process has only just let go of (or that another process on
+        this shared machine took meanwhile) is tried again a few times before giving up."""
+        for attempt in range(1, attempts + 1):
+            stack = contextlib.ExitStack()
+            try:
+                stack.enter_context(
+                    start_azurite(log_dir=str(self.log_dir), ports=self.ports, location=str(self.location))
+                )
+            except RuntimeError as exc:
+                if "EADDRINUSE" not in str(exc) or attempt == attempts:
+                    raise
+                time.sleep(1.0)
+                continue
+            self._running = stack
+            break
         return self.ports
 
     def stop(self) -> None:
