@@ -35,7 +35,8 @@ def render(
         f"| Azurite restarts (persistence on disk) | {restarts} |",
         f"| change-feed events read | {sum(r.events for r in results)} |",
         f"| duplicate deliveries (same event id again; allowed, counted) | {sum(r.duplicates for r in results)} |",
-        f"| sync runs compared for overlap | {sum(r.runs_checked for r in results)} (last round's history) |",
+        f"| sync runs compared for overlap (the whole run history, at the last check) | "
+        f"{results[-1].runs_checked if results else 0} |",
         f"| jobs refused by the lease (two workers, one connection) | {sum(r.lease_refusals for r in results)} |",
         f"| messages found in poison queues | {sum(r.poison for r in results)} |",
         f"| connections purged while Key Vault deleted slowly | {sum(r.purges for r in results)} |",
