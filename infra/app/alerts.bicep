@@ -31,7 +31,7 @@ resource actionGroup 'microsoft.insights/actionGroups@2018-03-01' = {
 }
 
 // Every signal record's fields: its message holds `connector.signal {json}` after the job's log prefix.
-var signals = 'traces | where message has "connector.signal" | extend s = parse_json(substring(message, indexof(message, "connector.signal ") + 17))'
+var signals = 'traces | where message contains "connector.signal " | extend s = parse_json(substring(message, indexof(message, "connector.signal ") + 17))'
 
 resource quarantined 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: '${rulePrefix}-connection-quarantined'
