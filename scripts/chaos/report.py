@@ -39,6 +39,8 @@ def render(
         f"{results[-1].runs_checked if results else 0} |",
         f"| jobs refused by the lease (two workers, one connection) | {sum(r.lease_refusals for r in results)} |",
         f"| messages found in poison queues | {sum(r.poison for r in results)} |",
+        f"| worker processes that died unkilled (the stand-in host failing; target 0) | "
+        f"{sum(r.workers_died for r in results)} |",
         f"| connections purged while Key Vault deleted slowly | {sum(r.purges for r in results)} |",
         "",
         "## Faults injected, by kind",
@@ -113,4 +115,5 @@ yet: kills of the purge worker (its job runs in the settle), the scheduler and r
 their jobs), HTTP functions under Graph faults (only the purge request and the read APIs are called), Entra's
 eventual-consistency lag (off here; the sync tests cover it) and several tenants per run. Figures count what the
 emulators answered: Graph faults by the Entra emulator's rule counters (a rule's rate applies to the requests that
-reach it), Key Vault's by its fault counter; kills and restarts by the harness."""
+reach it), Key Vault's by its fault counter; kills and restarts by the harness (the `sigkill_*` rows count the kills
+planned, the figure at the top those done)."""

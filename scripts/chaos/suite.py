@@ -44,6 +44,7 @@ class RoundResult:
     lease_refusals: int
     poison: int
     purges: int
+    workers_died: int
     seconds: float
 
 
@@ -102,7 +103,7 @@ class Suite:
             rng = random.Random(f"{plan.seed}-purge")  # noqa: S311 (ids of test objects)
             doomed = await throwaway_connection(self.stack, self.container, rng)
         self._arm(plan)
-        kills_before, mid_before = self.pool.kills, self.pool.kills_mid_job
+        kills_before, mid_before, died_before = self.pool.kills, self.pool.kills_mid_job, self.pool.died
         await self._run_round(plan, doomed)
         self.pool.stop_all()
         faults.update(self._disarm())
@@ -124,6 +125,7 @@ class Suite:
             figures["lease_refusals"],
             figures["poison"],
             figures["purges"],
+            self.pool.died - died_before,
             round(time.monotonic() - began, 1),
         )
         self.results.append(result)

@@ -93,7 +93,8 @@ async def serve(function: str, queue_name: str, visibility_s: int) -> None:
                 async for found in queue.receive_messages(messages_per_page=1, visibility_timeout=visibility_s):
                     message = found
                     break
-            except AzureError:  # the queue is not there yet, or storage is down (restarting): try again
+            except Exception as exc:  # noqa: BLE001 (no queue yet, storage down or restarting: the host tries again)
+                log.info("chaos.host receive failed: %s", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
             if message is None:
@@ -113,11 +114,11 @@ async def serve(function: str, queue_name: str, visibility_s: int) -> None:
             except Exception as exc:  # noqa: BLE001 (the host catches what the function raises, then retries)
                 renew.cancel()
                 log.warning("chaos.host invoke.failed %s %s: %s", function, message.id, type(exc).__name__)
-                with contextlib.suppress(AzureError):
+                with contextlib.suppress(Exception):
                     await queue.update_message(message, visibility_timeout=RETRY_AFTER_FAILURE_S)
                 continue
             renew.cancel()
-            with contextlib.suppress(AzureError):  # storage down: the message comes back and runs again (idempotent)
+            with contextlib.suppress(Exception):  # storage down: the message comes back and runs again (idempotent)
                 await queue.delete_message(message)
             log.info("chaos.host invoke.end %s %s", function, message.id)
 

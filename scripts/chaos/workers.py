@@ -45,6 +45,7 @@ class WorkerPool:
     logs: list[Path] = field(default_factory=list)
     kills: int = 0
     kills_mid_job: int = 0  # the victim was running a function invocation when it died
+    died: int = 0  # workers found dead that nobody killed (the stand-in host itself failed): should stay 0
     started: int = 0
 
     def __post_init__(self) -> None:
@@ -79,8 +80,10 @@ class WorkerPool:
 
     def kill(self, role: str) -> str | None:
         """SIGKILL one running worker of this role (no clean-up of any kind), then start its replacement."""
-        victims = [w for w in self.running if w.role == role and w.proc.poll() is None]
+        self._bury()
+        victims = [w for w in self.running if w.role == role]
         if not victims:
+            self.start(role)
             return None
         busy = [w for w in victims if _busy(w)]
         victim = (busy or victims)[0]  # at a random moment; the worker at work, when one is
@@ -93,8 +96,16 @@ class WorkerPool:
         self.start(role)
         return victim.name
 
+    def _bury(self) -> None:
+        """Workers that exited by themselves are counted and replaced."""
+        for worker in [w for w in self.running if w.proc.poll() is not None]:
+            self.running.remove(worker)
+            self.died += 1
+            self.start(worker.role)
+
     def stop_all(self) -> None:
         """End of the round: every worker goes (SIGKILL: what it was doing is left as a crash leaves it)."""
+        self.died += sum(w.proc.poll() is not None for w in self.running)
         for worker in self.running:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(worker.proc.pid, signal.SIGKILL)
