@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 include infra/checks.mk
 include infra/system.mk
 
-.PHONY: setup test demo bench local lint typecheck unit clean console
+.PHONY: setup test demo bench chaos local lint typecheck unit clean console
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,13 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+# The reliability suite (about 10 minutes, not part of `make test`; its short form is): random faults, kills and
+# restarts from a seed printed first; writes docs/reliability.md. Replay a run: make chaos SEED=<seed>.
+SEED ?=
+MINUTES ?= 10
+chaos: setup
+	$(BIN)/python -m scripts.chaos --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
 
 # Azurite + the Entra/Graph and Key Vault emulators on fixed ports for `func start`; writes local.settings.json.
 local: setup

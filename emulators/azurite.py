@@ -1,5 +1,6 @@
 """Azurite (the npm package pinned in package.json) in memory on loopback: free ports for tests and the demo, its
-default ports (10000-10002, what `UseDevelopmentStorage=true` means) for `make local`."""
+default ports (10000-10002, what `UseDevelopmentStorage=true` means) for `make local`. With `location`, it keeps
+its data on disk there instead, so a restart on the same ports finds it again (the reliability suite)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ def azurite_binary() -> str:
 
 
 @contextlib.contextmanager
-def start_azurite(log_dir: str | None = None, ports: Azurite | None = None) -> Iterator[Azurite]:
-    """Start Azurite in memory on the given ports (default: free ones); wait until every service answers; stop it
-    on exit."""
+def start_azurite(
+    log_dir: str | None = None, ports: Azurite | None = None, location: str | None = None
+) -> Iterator[Azurite]:
+    """Start Azurite in memory (or persisted in `location`) on the given ports (default: free ones); wait until
+    every service answers; stop it on exit."""
     binary = azurite_binary()
     if shutil.which("node") is None:
         raise RuntimeError("Azurite needs Node.js, and `node` is not on PATH")
@@ -57,7 +60,7 @@ def start_azurite(log_dir: str | None = None, ports: Azurite | None = None) -> I
     args = [
         binary,
         "--silent",
-        "--inMemoryPersistence",
+        *(["--location", location] if location else ["--inMemoryPersistence"]),
         "--skipApiVersionCheck",
         "--disableProductStyleUrl",
         "--blobHost",

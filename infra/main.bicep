@@ -91,6 +91,9 @@ param maximumInstanceCount int = 40
 @description('Memory per Flex Consumption instance, in MB.')
 param instanceMemoryMB int = 2048
 
+@description('Email address for the alert rules (connection quarantined, deletion threshold held, rotation blocked, poison queue). Empty: the action group is created without a receiver.')
+param alertEmail string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -209,6 +212,19 @@ module api './app/api.bicep' = {
   dependsOn: [
     rbac
   ]
+}
+
+module alerts './app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    actionGroupName: '${abbrs.insightsActionGroups}${resourceToken}'
+    rulePrefix: '${abbrs.insightsScheduledQueryRules}${resourceToken}'
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+  }
 }
 
 output AZURE_LOCATION string = location

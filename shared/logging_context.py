@@ -89,3 +89,9 @@ def bind_run(run_id: str) -> None:
     job = _job.get()
     if job is not None:
         job.run_id = run_id
+
+
+def current_run() -> str:
+    """The current job's run id ("" outside a job or before the run is known)."""
+    job = _job.get()
+    return job.run_id if job is not None and job.run_id != NO_RUN else ""

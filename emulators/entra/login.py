@@ -51,11 +51,11 @@ class LoginService:
         decision = self.faults.decide(request.path, endpoint, request.match_info.get("tenant"))
         if decision is None or decision.kind == "latency":
             return None
-        if decision.kind == "drop":
+        if decision.kind in ("drop", "apply_then_drop"):  # a token request commits nothing: after or before, alike
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500)  # never written: the transport is gone
-        status = int(decision.kind)
+        status = 504 if decision.kind == "apply_then_504" else int(decision.kind)
         headers = dict(NO_STORE)
         if status == 429 and decision.retry_after is not None:
             headers["Retry-After"] = str(decision.retry_after)

@@ -56,6 +56,26 @@ class NoKeysInAppSettings(BaseResourceCheck):
         return CheckResult.PASSED
 
 
+class AlertRuleNotifies(BaseResourceCheck):
+    """A log alert rule is on and notifies at least one action group (an alert nobody receives is no alert)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="Log alert rules are enabled and notify an action group",
+            id="CKV_CONN_8",
+            categories=(CheckCategories.LOGGING,),
+            supported_resources=("Microsoft.Insights/scheduledQueryRules",),
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        properties = conf.get("properties")
+        if not isinstance(properties, dict) or properties.get("enabled") is not True:
+            return CheckResult.FAILED
+        actions = properties.get("actions")
+        groups = actions.get("actionGroups") if isinstance(actions, dict) else None
+        return CheckResult.PASSED if isinstance(groups, list) and groups else CheckResult.FAILED
+
+
 checks = (
     _ValueIs(
         "CKV_CONN_1",
@@ -100,4 +120,12 @@ checks = (
         False,
     ),
     NoKeysInAppSettings(),
+    AlertRuleNotifies(),
+    _ValueIs(
+        "CKV_CONN_9",
+        "The alerts' action group is enabled",
+        "microsoft.insights/actionGroups",
+        "properties/enabled",
+        True,
+    ),
 )

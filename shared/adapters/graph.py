@@ -60,6 +60,7 @@ class DeltaPage:
 class GraphStats:
     requests: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    throttled: int = 0  # 429 answers (each retried or raised), for the run signals (shared/telemetry.py)
 
     @property
     def total(self) -> int:
@@ -158,6 +159,7 @@ class GraphClient:
             if response.status_code < 400:
                 return response
             uncertain = uncertain or response.status_code in UNCERTAIN_STATUSES
+            self.stats.throttled += response.status_code == 429
             if response.status_code in RETRYABLE and attempt < self._retry.max_attempts:
                 self.stats.retries += 1
                 delay = self._retry.backoff(attempt, _retry_after(response))

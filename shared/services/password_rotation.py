@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import storage_names as names
+from shared import telemetry
 from shared.adapters.connection_store import load_connection
 from shared.adapters.graph import GraphClient
 from shared.adapters.queues import QueueSender
@@ -133,7 +134,14 @@ async def rotate_connection(
     if not connection.rotation_group_id:
         raise Conflict(f"connection {connection.id} has no rotation group")
     with job_context(connection.id, deps.run_id):  # every log line of the run names the connection and the run
-        return await _Run(deps, connection).run(all=all, user_ids=user_ids, must_hold=must_hold)
+        run, watch = _Run(deps, connection), telemetry.RunWatch(deps.graph)
+        try:
+            report = await run.run(all=all, user_ids=user_ids, must_hold=must_hold)
+        except ConnectorError as exc:
+            telemetry.rotation_run(watch, run.report, exc.code)
+            raise
+        telemetry.rotation_run(watch, report)
+        return report
 
 
 class _Run:

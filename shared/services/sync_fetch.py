@@ -122,6 +122,7 @@ async def batch_get(
                 elif status == 404:
                     results[url] = None
                 elif status in (429, 500, 502, 503, 504) and attempt < 6:
+                    graph.stats.throttled += status == 429  # inner 429s count in the run signals too
                     retry.append(url)
                     wait = max(wait, float((item.get("headers") or {}).get("Retry-After", 1)))
                 else:

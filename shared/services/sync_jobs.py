@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import storage_names as names
+from shared import telemetry
 from shared.adapters.sync_state import SyncState
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection, from_entity
@@ -126,11 +127,13 @@ async def _run_job(
     status = await state.status()
     status.state, status.last_run_at = "running", utc_now()
     await state.save_status(status)
+    watch = telemetry.RunWatch(deps.graph)
     try:
         result = await run_sync(
             deps, connection, mode=job.mode, trigger=job.trigger, budget_s=budget_s, approved=job.approved
         )
     except ConnectorError as exc:
+        telemetry.sync_failed(watch, connection.id, exc.code)
         await record_failure(state, exc)
         raise
     finally:
@@ -150,6 +153,7 @@ async def _run_job(
         if job.approved:
             await state.clear_approval()
     await state.save_status(status)
+    telemetry.sync_run(watch, connection.id, result)
     log.info(
         "sync %s: %s, %d Graph requests, %d table writes, %d errors",
         result.mode,
@@ -184,3 +188,5 @@ async def record_failure(state: SyncState, exc: ConnectorError) -> None:
     status.last_error = f"{exc.code}: {exc.message}"
     status.retry_after = quarantine_until(status.consecutive_failures, utc_now())
     await state.save_status(status)
+    if status.retry_after is not None:
+        telemetry.quarantined(state.cid, status.consecutive_failures, status.retry_after.isoformat(), exc.code)

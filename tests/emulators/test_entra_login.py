@@ -322,3 +322,22 @@ async def test_token_endpoint_faults_and_counters(
     assert throttled.headers["Retry-After"] == "3"
     assert (await http.post(f"/{tenant['id']}/oauth2/v2.0/token", data=form)).status_code == 200
     assert entra.control.counters()["token"] == 2
+
+
+async def test_every_fault_kind_works_on_the_token_endpoint(
+    entra: EntraEmulator, tenant: dict[str, Any], customer_app: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    """A token request has nothing to commit: a fault after the work loses the answer like its plain kind (504, a
+    dropped connection). Every kind the control API takes must work here (found by the reliability suite)."""
+    form = _form(customer_app["client_id"], customer_app["client_secret"])
+    url = f"/{tenant['id']}/oauth2/v2.0/token"
+    try:
+        entra.control.set_fault("apply_then_504", nth=1, count=1, endpoint="token", tenant=tenant["id"])
+        gateway = await http.post(url, data=form)
+        assert gateway.status_code == 504 and gateway.json()["error"] == "temporarily_unavailable"
+        entra.control.set_fault("apply_then_drop", nth=1, count=1, endpoint="token", tenant=tenant["id"])
+        with pytest.raises(httpx.TransportError):
+            await http.post(url, data=form)
+        assert (await http.post(url, data=form)).status_code == 200
+    finally:
+        entra.control.clear_faults()

@@ -11,7 +11,7 @@ from lark.exceptions import UnexpectedInput
 
 from tests.infra.bicep import INFRA, REPO, bicep_files, copy_infra, edit, parse
 
-MODULE_FILES = {"identity", "monitoring", "storage", "keyvault", "rbac", "api"}
+MODULE_FILES = {"identity", "monitoring", "storage", "keyvault", "rbac", "api", "alerts"}
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda p: str(p.relative_to(INFRA)))

@@ -83,6 +83,9 @@ def broken(tmp_path_factory: pytest.TempPathFactory, index: TypeIndex) -> set[tu
         "roles.monitoringMetricsPublisher)\n",
         "",
     )
+    alerts = app / "alerts.bicep"
+    edit(alerts, "    displayName: 'Connector: a connection is quarantined'", "    displayName: true")
+    edit(alerts, "    windowSize: 'PT5M'", "    windowSize: 'PT5M'\n    evaluationFrequence: 'PT5M'")
     findings, _ = check(infra, index)
     return {(f.resource, f.path, f.code) for f in findings}
 
@@ -101,6 +104,8 @@ def broken(tmp_path_factory: pytest.TempPathFactory, index: TypeIndex) -> set[tu
         ("site", "properties.functionAppConfig.scaleAndConcurrency.alwaysReady[0].instances", "BCP037"),
         ("appSettings", "name", "BCP036"),  # no such config variant
         ("metricsPublisher", "properties.roleDefinitionId", "BCP035"),  # required property missing
+        ("quarantined", "properties.displayName", "BCP036"),  # an alert rule's name is a string
+        ("poisonQueues", "properties.evaluationFrequence", "BCP037"),  # a misspelt alert rule property
     ],
 )
 def test_a_broken_copy_is_caught(broken: set[tuple[str, str, str]], resource: str, path: str, code: str) -> None:
@@ -109,7 +114,7 @@ def test_a_broken_copy_is_caught(broken: set[tuple[str, str, str]], resource: st
 
 def test_the_broken_copy_has_no_other_findings(broken: set[tuple[str, str, str]]) -> None:
     expected_extra = {("rg", "", "BCP081")}  # NOT_IN_TYPE_DATA
-    assert len(broken - expected_extra) == 11, sorted(broken)  # one per mutation, none for the other version
+    assert len(broken - expected_extra) == 13, sorted(broken)  # one per mutation, none for the other version
 
 
 def test_the_index_reads_only_files_it_was_given(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from tests.infra.bicep import INFRA, bicep_files, copy_infra, edit
 from tests.infra.scan import CHECKOV, MISSING, Report, finish, start
 
-CUSTOM_CHECKS = {f"CKV_CONN_{n}" for n in range(1, 8)}
+CUSTOM_CHECKS = {f"CKV_CONN_{n}" for n in range(1, 10)}
 SKIP = re.compile(r"checkov:skip=([A-Za-z0-9_]+)")
 
 
@@ -34,6 +34,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Report, 
         "    AzureWebJobsStorage: 'AccountName=x;AccountKey=abc'\n    AZURE_CLIENT_ID:",
     )
     edit(app / "keyvault.bicep", "enablePurgeProtection: true", "enablePurgeProtection: = true")  # syntax error
+    alerts = app / "alerts.bicep"
+    edit(alerts, "    severity: 3\n    enabled: true", "    severity: 3\n    enabled: false")  # the deletionHeld rule
+    edit(alerts, "'connector'\n    enabled: true", "'connector'\n    enabled: false")  # the action group
     processes = [start(good), start(broken)]
     try:
         results = finish(processes[0]), finish(processes[1])
@@ -98,6 +101,15 @@ def test_telemetry_local_auth_fails(broken: Report) -> None:
 
 def test_a_storage_key_in_app_settings_fails(broken: Report) -> None:
     assert ("CKV_CONN_7", "Microsoft.Web/sites/config.appSettings") in broken.ids("failed")
+
+
+def test_an_alert_rule_switched_off_fails(broken: Report) -> None:
+    assert ("CKV_CONN_8", "Microsoft.Insights/scheduledQueryRules.deletionHeld") in broken.ids("failed")
+    assert ("CKV_CONN_8", "Microsoft.Insights/scheduledQueryRules.quarantined") not in broken.ids("failed")
+
+
+def test_an_action_group_switched_off_fails(broken: Report) -> None:
+    assert ("CKV_CONN_9", "microsoft.insights/actionGroups.actionGroup") in broken.ids("failed")
 
 
 def test_a_syntax_error_is_a_parsing_error(broken: Report) -> None:
