@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from emulators.entra.control_clouds import CloudControl, CloudControlError
 from emulators.entra.control_signin import SignInControl, SignInControlError
+from emulators.entra.delegated import DelegatedControl
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
@@ -20,12 +21,13 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl, CloudControl):
+class Control(SignInControl, CloudControl, DelegatedControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
     OPERATIONS = (
         SignInControl.OPERATIONS
         | CloudControl.OPERATIONS
+        | DelegatedControl.OPERATIONS
         | frozenset(
             {
                 "tenants",

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from emulators.common.tokens import TokenSigner
+from emulators.entra.delegated import consent_error, identity_claims
 from emulators.entra.errors import EntraError
 from emulators.entra.issuance import authenticate_client, tenant_or_error
 from emulators.entra.model import DIRECTORY_ROLE_TEMPLATES, MEMBER_ROLE_TEMPLATE, App, AuthCode, User
@@ -134,6 +135,9 @@ def authorize(world: World, tenant_key: str, query: Mapping[str, str]) -> str:
         return error("invalid_request", 9002313, "Invalid request. Request is malformed or invalid.")
     home, user = signed_in_account(world, tenant, query.get("login_hint"))
     _app_for(world, client_id, home)  # an organizations sign-in still needs the app to be usable in that tenant
+    refused = consent_error(home, app, user, scope, query.get("prompt"))  # emulators/entra/delegated.py
+    if refused is not None:
+        return error(*refused)
     code = "1.A" + secrets.token_urlsafe(48)
     world.codes[code] = AuthCode(
         client_id=client_id,
@@ -269,6 +273,7 @@ def _tokens(
         }
         if code.nonce is not None:
             claims["nonce"] = code.nonce
+        claims.update(identity_claims(home, app, user, scopes, "https://graph.microsoft.com/v1.0"))
         if app.group_membership_claims in WIDS_CLAIMS:
             roles = {DIRECTORY_ROLE_TEMPLATES[r] for r in user.roles if r in DIRECTORY_ROLE_TEMPLATES}
             claims["wids"] = sorted(roles | {MEMBER_ROLE_TEMPLATE})

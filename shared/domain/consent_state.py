@@ -15,8 +15,8 @@ from typing import Literal
 
 STATE_TTL_S = 600  # ten minutes per leg
 MAX_STATE_CHARS = 512
-Leg = Literal["consent", "signin"]
-LEGS: tuple[str, ...] = ("consent", "signin")
+Leg = Literal["consent", "signin", "user"]  # user: a tenant's user signing in to the product (docs/signin.md)
+LEGS: tuple[str, ...] = ("consent", "signin", "user")
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # base64url without padding: a JSON payload, a dot, and exactly 43 characters (a 32-byte HMAC-SHA256).

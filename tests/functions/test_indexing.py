@@ -44,6 +44,9 @@ EXPECTED = {
     "audit_all": ("httpTrigger", "FUNCTION"),
     "rotation_status": ("httpTrigger", "FUNCTION"),
     "openapi": ("httpTrigger", "FUNCTION"),
+    "signin_start": ("httpTrigger", "ANONYMOUS"),
+    "signin_callback": ("httpTrigger", "ANONYMOUS"),
+    "signin_exchange": ("httpTrigger", "FUNCTION"),
 }
 
 
