@@ -64,7 +64,7 @@ class Connected:
 
 
 @pytest.fixture
-async def connected(stack: LocalStack, container: Container, tenant: dict[str, Any]) -> AsyncIterator[Connected]:
+async def connected(stack: LocalStack, container: Container, tenant: dict[str, Any]) -> AsyncIterator[Connected]:  # noqa: F811
     """Tenant 1 connected through admin consent, then fully synced; the browser signed out afterwards."""
     created = await create_admin_consent(tenant)
     page = await browser(stack).open(await start_consent(created["id"]))
