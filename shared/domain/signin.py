@@ -15,7 +15,6 @@ HANDOFF_TTL_S = 60  # the product's backend exchanges the code within a minute, 
 HANDOFF_CODE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 random bytes, base64url
 STATE_PARTITION = "signin"  # consentstates rows of sign-in flows (RowKey: the state's nonce)
 HANDOFF_PARTITION = "handoff"  # consentstates rows of hand-off codes (RowKey: the code's SHA-256)
-RESERVED_SCOPES = ("openid", "profile", "offline_access")  # MSAL adds (and refuses) these itself
 
 
 @dataclass(frozen=True)
@@ -143,11 +142,6 @@ def with_code(return_to: str, code: str) -> str:
 def handoff_key(code: str) -> str:
     """The hand-off code as stored: its SHA-256 (hex). The raw code exists only in the redirect."""
     return hashlib.sha256(code.encode()).hexdigest()
-
-
-def msal_scopes(scopes: str) -> list[str]:
-    """The scopes to give MSAL: it adds openid, profile and offline_access itself and refuses them as input."""
-    return [s for s in scopes.split() if s not in RESERVED_SCOPES]
 
 
 def groups_claim(claims: Mapping[str, Any]) -> tuple[str, list[str]]:
