@@ -4,6 +4,7 @@ signs a chosen user in and stops at the product's return URL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from tests.integration.connections.conftest import _env, container, record_logs,
 from tests.integration.connections.consent_helpers import browser, create_admin_consent, start_consent
 
 START = "http://localhost:7071/api/signin/start"
+QUEUED: list[str] = []  # every change-feed message the tests read
+HANDOFF_CODES: set[str] = set()  # every hand-off code the callback returned
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Connected:
 
     async def events(self) -> list[dict[str, Any]]:
         got = await self.container.queues().receive_events(names.DIRECTORY_CHANGES)
+        QUEUED.append(json.dumps(got))  # scanned for secrets at the end (test_zz_no_secret_leaks.py)
         return [e for e in got if e["connection_id"] == self.connection.id]
 
     async def user_row(self, uid: str) -> dict[str, Any] | None:
@@ -57,7 +61,10 @@ class Connected:
             self.stack.entra.control.sign_in_browser(self.tid, user_id)
         query = {"connection": self.connection.id, "return_to": SIGNIN_RETURN_URL, **params}
         walker = browser(self.stack)
-        return await walker.open(f"{START}?{urlencode(query)}", stop_at=lambda u: u.startswith(SIGNIN_RETURN_URL))
+        page = await walker.open(f"{START}?{urlencode(query)}", stop_at=lambda u: u.startswith(SIGNIN_RETURN_URL))
+        if "code=" in page.url:
+            HANDOFF_CODES.add(page.url.split("code=", 1)[1].split("&")[0])
+        return page
 
     def new_user(self, name: str, groups: list[str] | None = None) -> dict[str, Any]:
         return self.stack.entra.control.create_user(self.tid, name, "Signin", password="Pa55word!-long", groups=groups)
@@ -80,4 +87,4 @@ async def connected(stack: LocalStack, container: Container, tenant: dict[str, A
         control.sign_out_browser()
         control.set_user_consent(tenant["id"], "allowed")
         control.revoke_delegated(tenant["id"], stack.app("multi_tenant")["client_id"])
-        await container.queues().receive_events(names.DIRECTORY_CHANGES)
+        QUEUED.append(json.dumps(await container.queues().receive_events(names.DIRECTORY_CHANGES)))

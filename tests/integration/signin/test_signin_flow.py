@@ -10,9 +10,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from shared.storage_names import CONSENT_STATES
-from tests.integration.connections.conftest import SEEN, call, request
+from tests.integration.connections.conftest import call, request
 from tests.integration.connections.consent_helpers import audit_rows, remember_browser_secrets
-from tests.integration.signin.conftest import Connected
+from tests.integration.signin.conftest import HANDOFF_CODES, Connected
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def _collect_browser_secrets() -> Iterator[None]:
 
 def code_of(url: str) -> str:
     code = dict(parse_qsl(urlsplit(url).query))["code"]
-    SEEN.secrets.add(code)
+    HANDOFF_CODES.add(code)
     return code
 
 
