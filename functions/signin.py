@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.consent import HTML_HEADERS, _cookies
-from functions.http_util import answer, html_failure, json_body, who
+from functions.consent import HTML_HEADERS
+from functions.http_util import answer, cookies_of, html_failure, json_body, who
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -55,7 +55,7 @@ async def callback(req: func.HttpRequest) -> func.HttpResponse:
         try:
             async with Container.from_env() as container:
                 query = {k: str(v)[:2048] for k, v in req.params.items()}
-                result = await signin_callback(container, query, _cookies(req.headers.get("Cookie")))
+                result = await signin_callback(container, query, cookies_of(req.headers.get("Cookie")))
         except Exception as exc:  # noqa: BLE001 (the edge: typed errors shown, others recorded and never shown)
             return await html_failure("signin_callback", exc, HTML_HEADERS)
     if result.location:

@@ -126,8 +126,11 @@ def oidc_nonce(key: bytes, nonce: str) -> str:
     return _derived(key, "oidc-nonce", nonce)
 
 
-def browser_binding(key: bytes, nonce: str) -> tuple[str, str]:
+def browser_binding(key: bytes, nonce: str, flow: str = "consent") -> tuple[str, str]:
     """(cookie name, value) set in the browser that came back from the consent page; the sign-in leg must bring it.
+    `flow` "signin": the cookie an end-user sign-in sets at its start and its callback checks (docs/signin.md).
 
     The name is per flow (two flows in one browser do not overwrite each other) and does not reveal the nonce."""
-    return f"__Host-consent-{_derived(key, 'cookie-name', nonce)[:12]}", _derived(key, "browser", nonce)
+    purpose = "" if flow == "consent" else f"{flow}-"
+    name = _derived(key, f"{purpose}cookie-name", nonce)[:12]
+    return f"__Host-{flow}-{name}", _derived(key, f"{purpose}browser", nonce)

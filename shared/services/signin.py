@@ -18,6 +18,7 @@ from shared.domain.consent_state import (
     STATE_TTL_S,
     BadState,
     ConsentState,
+    browser_binding,
     oidc_nonce,
     parse_state,
     pkce_pair,
@@ -44,23 +45,16 @@ class SignInResult:
     location: str | None = None
     set_cookie: str | None = None
     details: list[str] = field(default_factory=list)
+    audit: str = ""  # the audited detail of a refusal (plain words, AADSTS numbers; never a code or token)
 
     @property
     def page(self) -> rules.Outcome:
         return rules.OUTCOMES.get(self.outcome, rules.OUTCOMES["signin_failed"])
 
 
-def _derived(key: bytes, purpose: str, nonce: str) -> str:
-    import base64
-    import hashlib
-
-    digest = hmac.new(key, f"{purpose}|{nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def browser_cookie(key: bytes, nonce: str) -> tuple[str, str]:
     """(name, value) of the cookie binding one sign-in to the browser that started it (derived, never stored)."""
-    return f"__Host-signin-{_derived(key, 'signin-cookie-name', nonce)[:12]}", _derived(key, "signin-browser", nonce)
+    return browser_binding(key, nonce, "signin")
 
 
 def _clear(key: bytes, nonce: str) -> str:
@@ -202,10 +196,10 @@ async def verified_user(
         )  # fmt: skip
     except AuthenticationFailed as exc:
         outcome = rules.redemption_outcome(exc.aadsts)
-        return SignInResult(outcome, details=[exc.cause, *rules.OUTCOMES[outcome].remedy])
-    except TransientError:
-        return SignInResult("signin_failed")
+        return SignInResult(outcome, details=[exc.cause, *rules.OUTCOMES[outcome].remedy], audit=exc.message)
+    except TransientError as exc:
+        return SignInResult("signin_failed", audit=exc.message)
     except IdTokenRejected as exc:
         log.warning("connection %s: ID token refused: %s", connection.id, exc.reason)
-        return SignInResult("id_token_invalid", details=[exc.reason])
+        return SignInResult("id_token_invalid", details=[exc.reason], audit=exc.reason)
     return claims

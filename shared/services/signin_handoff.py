@@ -41,7 +41,7 @@ async def complete(
         return await refuse("not_connected", f"the connection is {connection.state}")
     proof = await verified_user(container, connection, code, key, state.nonce)
     if isinstance(proof, SignInResult):
-        return await refuse(proof.outcome, "; ".join(proof.details)[:300], proof.details)
+        return await refuse(proof.outcome, proof.audit[:300], proof.details)
     tid, oid = str(proof.get("tid", "")).lower(), str(proof.get("oid", "")).lower()
     if tid != connection.tenant_id:
         return await refuse("wrong_tenant", f"the account signed in to tenant {tid}")

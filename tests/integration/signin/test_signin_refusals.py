@@ -183,3 +183,49 @@ async def test_an_answer_in_another_browser_is_refused(connected: Connected) -> 
     page = await browser(connected.stack).open(answer.url)  # a fresh browser: no binding cookie
     assert page.status == 400 and "another browser" in page.text
     assert (await _last_callback_audit(connected))["result"] == "wrong_browser"
+
+
+async def test_an_expired_authorization_code_is_refused(connected: Connected) -> None:
+    truth = connected.stack.entra.control.ground_truth(connected.tid, connected.connection.sync_group_id)
+    connected.stack.entra.control.sign_in_browser(connected.tid, sorted(truth["users"])[7])
+    query = {"connection": connected.connection.id, "return_to": SIGNIN_RETURN_URL}
+    walker = browser(connected.stack)
+    answer = await walker.open(f"{START}?{urlencode(query)}", stop_at=lambda u: "/signin/callback" in u)
+    connected.stack.entra.control.advance_clock(601)  # Entra's codes live about 10 minutes
+    page = await walker.open(answer.url, stop_at=lambda u: u.startswith(SIGNIN_RETURN_URL))
+    assert page.status == 502 and "did not complete the sign-in" in page.text, page.text
+    await _refused(connected, page.status, page.text, "signin_failed")
+    assert "70008" in str((await _last_callback_audit(connected))["detail"])
+
+
+async def test_a_connection_disabled_meanwhile_signs_nobody_in(connected: Connected) -> None:
+    from shared.domain.connection import from_entity, to_entity
+    from shared.storage_names import CONNECTIONS
+
+    truth = connected.stack.entra.control.ground_truth(connected.tid, connected.connection.sync_group_id)
+    connected.stack.entra.control.sign_in_browser(connected.tid, sorted(truth["users"])[8])
+    query = {"connection": connected.connection.id, "return_to": SIGNIN_RETURN_URL}
+    walker = browser(connected.stack)
+    answer = await walker.open(f"{START}?{urlencode(query)}", stop_at=lambda u: "/signin/callback" in u)
+    tables = connected.container.tables()
+    row = await tables.get(CONNECTIONS, "connection", connected.connection.id)
+    assert row is not None
+    disabled = from_entity(row).with_changes(state="disabled", state_reason="disabled by the operator")
+    await tables.update_if_match(CONNECTIONS, to_entity(disabled), row.metadata["etag"])
+    page = await walker.open(answer.url, stop_at=lambda u: u.startswith(SIGNIN_RETURN_URL))
+    assert page.status == 403 and "not connected" in page.text
+    await _refused(connected, page.status, page.text, "not_connected")
+    again = await connected.sign_in(sorted(truth["users"])[8])
+    assert again.status == 400 and "not active" in again.text
+
+
+async def test_the_consent_callback_refuses_a_sign_in_state(connected: Connected) -> None:
+    from tests.integration.connections.consent_helpers import callback
+
+    query = {"connection": connected.connection.id, "return_to": SIGNIN_RETURN_URL}
+    answer = await browser(connected.stack).open(
+        f"{START}?{urlencode(query)}", stop_at=lambda u: "/signin/callback" in u
+    )
+    state = dict(parse_qsl(urlsplit(answer.url).query))["state"]
+    status, text, _ = await callback({"state": state, "admin_consent": "True", "tenant": connected.tid})
+    assert status == 400 and "Connected" not in text
