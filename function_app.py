@@ -6,6 +6,7 @@ from functions import (
     audit,
     connections,
     consent,
+    console_auth,
     directory_sync,
     health,
     invitations,
@@ -24,3 +25,4 @@ app.register_functions(directory_sync.bp)
 app.register_functions(audit.bp)
 app.register_functions(openapi.bp)
 app.register_functions(signin.bp)
+app.register_functions(console_auth.bp)

@@ -60,6 +60,7 @@ class LocalStack:
             "SYNC_TIME_BUDGET_SECONDS": "480",
             "SIGNIN_RETURN_URLS": SIGNIN_RETURN_URL,
             "SIGNIN_SCOPES": "openid profile email User.ReadBasic.All",
+            "CONSOLE_TENANT_ID": self.tenant["id"],  # the console's operator tenant: the demo tenant
         }
 
 

@@ -192,6 +192,22 @@ class Container:
             client_id, material, login_url, connection.tenant_id, self.http(), self.settings.ca_bundle
         )
 
+    async def console_sign_in(self) -> Any:
+        """The operator app (global cloud) as a confidential client of the console's tenant (CONSOLE_TENANT_ID), for
+        the operator admins' sign-in to the console; its credential read from Key Vault now."""
+        from shared.adapters.entra_signin import OperatorSignIn
+        from shared.errors import ConfigurationError
+
+        operator = self.settings.operator_app("global")  # ConfigurationError naming OPERATOR_CLIENT_ID
+        tenant_id = self.settings.console_tenant_id
+        if not tenant_id:
+            raise ConfigurationError({"CONSOLE_TENANT_ID": "missing: the tenant whose admins sign in to the console"})
+        material = (await self.secrets().get(operator.secret_name)).value.reveal()
+        login_url = self.cloud().login_url
+        return OperatorSignIn(
+            operator.client_id or "", material, login_url, tenant_id, self.http(), self.settings.ca_bundle
+        )
+
     async def graph_for(self, connection: Connection, retry: Any = None) -> Any:
         """Graph for the sync and rotation jobs: the connection's credential is kept by the process pool (keyed by
         tenant, app and a fingerprint of the material), so its token serves later invocations until near expiry.

@@ -103,6 +103,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Space-separated scopes end-user sign-in asks for (delegated permissions of the app).",
         default="openid profile email User.ReadBasic.All",
     ),
+    SettingSpec(
+        "CONSOLE_TENANT_ID",
+        "Tenant whose accounts sign in to the admin console (the operator's own; app roles Connector.Admin and "
+        "Connector.Reader on the operator app). Empty: AZURE_TENANT_ID. Bicep sets the deployment's tenant.",
+    ),
     SettingSpec("APPLICATIONINSIGHTS_CONNECTION_STRING", "Where the host sends telemetry.", "azure", "host"),
     SettingSpec(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Entra auth for telemetry (local auth is off).", "azure", "host"
@@ -173,6 +178,12 @@ class Settings:
     @property
     def signin_redirect_uri(self) -> str:
         return f"{self.public_base_url}/api/signin/callback"
+
+    console_tenant_id: str | None = None
+
+    @property
+    def console_redirect_uri(self) -> str:
+        return f"{self.public_base_url}/api/console/callback"
 
     @property
     def consent_redirect_uri(self) -> str:
@@ -292,6 +303,14 @@ def _scopes(raw: str) -> str:
     return " ".join(scopes)
 
 
+def _tenant_guid(raw: str) -> str:
+    from shared.domain.secret_names import GUID_PATTERN
+
+    if not GUID_PATTERN.match(raw):
+        raise ValueError(f"must be a tenant id (a GUID), got {raw[:40]!r}")
+    return raw.lower()
+
+
 def _required(reader: _Reader, name: str, value: str | None) -> str:
     if value is None and name not in reader.problems:
         reader.problem(name, "missing")
@@ -331,6 +350,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_time_budget_s=reader.parsed("SYNC_TIME_BUDGET_SECONDS", _positive) or 480.0,
         signin_return_urls=reader.parsed("SIGNIN_RETURN_URLS", _return_urls) or (),
         signin_scopes=reader.parsed("SIGNIN_SCOPES", _scopes) or "openid profile email User.ReadBasic.All",
+        console_tenant_id=reader.parsed("CONSOLE_TENANT_ID", _tenant_guid) or reader.get("AZURE_TENANT_ID"),
     )
     if reader.problems:
         raise ConfigurationError(reader.problems)

@@ -6,6 +6,7 @@ import random
 import uuid
 from typing import Any, cast
 
+from emulators.entra.app_roles import AppRoleControl
 from emulators.entra.control_clouds import CloudControl, CloudControlError
 from emulators.entra.control_signin import SignInControl, SignInControlError
 from emulators.entra.delegated import DelegatedControl
@@ -21,12 +22,13 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl, CloudControl, DelegatedControl):
+class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
     OPERATIONS = (
         SignInControl.OPERATIONS
         | CloudControl.OPERATIONS
+        | AppRoleControl.OPERATIONS
         | DelegatedControl.OPERATIONS
         | frozenset(
             {
@@ -483,6 +485,7 @@ class Control(SignInControl, CloudControl, DelegatedControl):
         with self._world.lock:
             self._world.settings = Settings()
             self._world.browser_user = None
+            self._world.sign_in_sessions.clear()
             self._world.clock.freeze(False)
             for t in self._world.tenants.values():
                 t.consent_decision = None

@@ -22,6 +22,8 @@ class SignInControl:
             "remove_user_role",
             "set_group_membership_claims",
             "issued_secrets",
+            "use_sign_in_page",
+            "set_user_password",
         }
     )
     _world: World
@@ -47,6 +49,7 @@ class SignInControl:
         """Back to the default: each tenant's login page signs in that tenant's seeded Global Administrator."""
         with self._world.lock:
             self._world.browser_user = None
+            self._world.sign_in_sessions.clear()  # and out of the sign-in page's sessions
 
     def assign_user_role(self, tenant: str, user: str, role: str) -> list[str]:
         if role not in DIRECTORY_ROLE_TEMPLATES:
@@ -72,6 +75,23 @@ class SignInControl:
             if app is None:
                 raise SignInControlError(f"no app {client_id!r}")
             app.group_membership_claims = value
+
+    def use_sign_in_page(self, enabled: bool = True) -> None:
+        """/authorize shows the username and password page (emulators/entra/signin_page.py) to a browser without
+        a session there; off again at `reset_behaviour`."""
+        with self._world.lock:
+            self._world.settings.sign_in_page = bool(enabled)
+            if not enabled:
+                self._world.sign_in_sessions.clear()
+
+    def set_user_password(self, tenant: str, user: str, password: str) -> dict[str, Any]:
+        """The password the user signs in with on the sign-in page (as an admin's reset would set it)."""
+        if not isinstance(password, str) or not 8 <= len(password) <= 256:
+            raise SignInControlError("a password must be 8-256 characters")
+        with self._world.lock:
+            found = self._signin_user(tenant, user)
+            found.previous_password, found.password = found.password, password
+            return {"id": found.id, "userPrincipalName": found.props.get("userPrincipalName")}
 
     def issued_secrets(self) -> list[str]:
         """Authorization codes, ID and access tokens and PKCE verifiers of the code flow (the last 2,000)."""

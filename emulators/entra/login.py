@@ -9,13 +9,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from emulators.common.tokens import TokenSigner
+from emulators.entra import signin_page
 from emulators.entra.clouds import discovery_fields, graph_resource_named
 from emulators.entra.discovery import v1_document
 from emulators.entra.errors import EntraError
 from emulators.entra.faults import Faults
 from emulators.entra.issuance import issue_client_credentials_token, tenant_or_error
 from emulators.entra.model import CONSENT_ADMIN_ROLES, ServicePrincipal
-from emulators.entra.oidc import authorize, redeem_code, signed_in_account
+from emulators.entra.oidc import authorize, checked_client, redeem_code, signed_in_account
 from emulators.entra.seed import guid_from
 from emulators.entra.state import Tenant, World
 
@@ -39,6 +40,7 @@ class LoginService:
             web.get("/{tenant}/v2.0/adminconsent", self.admin_consent),
             web.get("/{tenant}/adminconsent", self.admin_consent),
             web.get("/{tenant}/oauth2/v2.0/authorize", self.authorize),
+            web.post("/{tenant}/oauth2/v2.0/authorize", self.authorize_signed_in),
         ]
 
     def _error(self, exc: EntraError) -> web.Response:
@@ -153,12 +155,43 @@ class LoginService:
         faulted = self._fault(request, "authorize")
         if faulted is not None:
             return faulted
+        query, key = dict(request.query), request.match_info["tenant"]
         with self.world.lock:
             try:
-                location = authorize(self.world, request.match_info["tenant"], dict(request.query))
+                session = request.cookies.get(signin_page.SESSION_COOKIE)
+                if signin_page.page_needed(self.world, query, session):
+                    checked_client(self.world, key, query)  # app and redirect URI first, as Entra does
+                    return _sign_in_page(request.path_qs, query.get("login_hint", ""))
+                account = signin_page.session_user(self.world, session) if self.world.settings.sign_in_page else None
+                location = authorize(self.world, key, query, account)
             except EntraError as exc:
                 return _error_page(exc)
         return web.Response(status=302, headers={"Location": location, **NO_STORE})
+
+    async def authorize_signed_in(self, request: web.Request) -> web.Response:
+        """The sign-in page posted back: the username and password, then on as /authorize would go."""
+        faulted = self._fault(request, "authorize")
+        if faulted is not None:
+            return faulted
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        query, key = dict(request.query), request.match_info["tenant"]
+        with self.world.lock:
+            try:
+                tenant = checked_client(self.world, key, query)
+                if not self.world.settings.sign_in_page:
+                    raise EntraError(400, "invalid_request", 900144, "The sign-in page is not in use.")
+            except EntraError as exc:
+                return _error_page(exc)
+            try:
+                account = signin_page.password_sign_in(self.world, tenant, form)
+            except EntraError as exc:
+                return _sign_in_page(request.path_qs, form.get("login", ""), exc)
+            try:
+                location = authorize(self.world, key, query, account)
+            except EntraError as exc:
+                return _error_page(exc)
+            cookie = signin_page.session_cookie(signin_page.new_session(self.world, account[1]))
+        return web.Response(status=302, headers={"Location": location, "Set-Cookie": cookie, **NO_STORE})
 
     async def admin_consent(self, request: web.Request) -> web.Response:
         faulted = self._fault(request, "adminconsent")
@@ -282,6 +315,12 @@ def grant_consent(
     sp.permissions = set(permissions if permissions is not None else app.required_permissions)
     sp.consented_at = world.clock.now()
     return sp
+
+
+def _sign_in_page(action: str, username: str, error: EntraError | None = None) -> web.Response:
+    headers = {**NO_STORE, "x-ms-ests-error": f"AADSTS{error.code}"} if error else NO_STORE
+    body = signin_page.render_page(action, username, error)
+    return web.Response(status=200, text=body, content_type="text/html", headers=headers)
 
 
 def _error_page(exc: EntraError) -> web.Response:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from emulators.common.tokens import TokenSigner
+from emulators.entra.app_roles import role_claim
 from emulators.entra.delegated import consent_error, identity_claims
 from emulators.entra.errors import EntraError
 from emulators.entra.issuance import authenticate_client, tenant_or_error
@@ -98,9 +99,9 @@ def signed_in_account(world: World, tenant: Tenant | None, login_hint: str | Non
     return home, user
 
 
-def authorize(world: World, tenant_key: str, query: Mapping[str, str]) -> str:
-    """Sign the browser's account in and return where to send it (the redirect URI with a code or an error).
-    Raises EntraError for what Entra shows as an error page (unknown tenant/app, redirect URI not registered...)."""
+def checked_client(world: World, tenant_key: str, query: Mapping[str, str]) -> Tenant | None:
+    """The tenant of the authority (None for common/organizations), once the app and its redirect URI are known;
+    EntraError for what Entra shows as an error page before any sign-in."""
     multi = tenant_key.lower() in MULTI_TENANT_AUTHORITIES
     tenant = None if multi else tenant_or_error(world, tenant_key)
     client_id, redirect_uri = query.get("client_id", ""), query.get("redirect_uri", "")
@@ -113,6 +114,17 @@ def authorize(world: World, tenant_key: str, query: Mapping[str, str]) -> str:
             f"The redirect URI '{redirect_uri}' specified in the "
             f"request does not match the redirect URIs configured for the application '{client_id}'.",
         )
+    return tenant
+
+
+def authorize(
+    world: World, tenant_key: str, query: Mapping[str, str], account: tuple[Tenant, User] | None = None
+) -> str:
+    """Sign the browser's account in and return where to send it (the redirect URI with a code or an error).
+    Raises EntraError for what Entra shows as an error page (unknown tenant/app, redirect URI not registered...).
+    `account`: who signed in on the sign-in page (emulators/entra/signin_page.py); else `signed_in_account`."""
+    tenant = checked_client(world, tenant_key, query)
+    client_id, redirect_uri = query.get("client_id", ""), query.get("redirect_uri", "")
     state = {"state": query["state"]} if "state" in query else {}
 
     def error(code: str, number: int, text: str) -> str:
@@ -133,8 +145,8 @@ def authorize(world: World, tenant_key: str, query: Mapping[str, str]) -> str:
         return error("invalid_request", 9002313, "Invalid request. Request is malformed or invalid.")
     if query.get("prompt") not in (None, *PROMPTS):
         return error("invalid_request", 9002313, "Invalid request. Request is malformed or invalid.")
-    home, user = signed_in_account(world, tenant, query.get("login_hint"))
-    _app_for(world, client_id, home)  # an organizations sign-in still needs the app to be usable in that tenant
+    home, user = account or signed_in_account(world, tenant, query.get("login_hint"))
+    app = _app_for(world, client_id, home)  # an organizations sign-in still needs the app to be usable there
     refused = consent_error(home, app, user, scope, query.get("prompt"))  # emulators/entra/delegated.py
     if refused is not None:
         return error(*refused)
@@ -274,6 +286,9 @@ def _tokens(
         if code.nonce is not None:
             claims["nonce"] = code.nonce
         claims.update(identity_claims(home, app, user, scopes, "https://graph.microsoft.com/v1.0"))
+        assigned = role_claim(world, app.client_id, home.id, user.id)
+        if assigned:  # app roles assigned to the user (emulators/entra/app_roles.py)
+            claims["roles"] = assigned
         if app.group_membership_claims in WIDS_CLAIMS:
             roles = {DIRECTORY_ROLE_TEMPLATES[r] for r in user.roles if r in DIRECTORY_ROLE_TEMPLATES}
             claims["wids"] = sorted(roles | {MEMBER_ROLE_TEMPLATE})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import string
@@ -41,6 +42,12 @@ def guid(rng: random.Random) -> str:
 def guid_from(text: str) -> str:
     """A stable GUID derived from a string (service principal ids created at consent time)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, text))
+
+
+def seeded_admin_password(seed: str, tenant_id: str) -> str:
+    """The seeded Global Administrator's password (deterministic, so `make console` can print it): what the
+    sign-in page (emulators/entra/signin_page.py) checks when it is on."""
+    return "Adm1n-" + hashlib.sha256(f"{seed}|{tenant_id}|admin-password".encode()).hexdigest()[:14]
 
 
 def secret_value(rng: random.Random) -> str:
@@ -325,6 +332,7 @@ def seed_world(
         admin = _tenant_admin(random.Random(f"{seed}|{size}|tenant{k}|admin"), tenant)
         tenant.directory.load([*users, admin], groups, objects)
         tenant.admin_user_id = admin.id
+        admin.password = seeded_admin_password(seed, tid)  # for the sign-in page (control: get_password)
         tenant.sync_group_id, tenant.rotation_group_id = sync.id, rotation.id
         customer = _app_with_credentials(
             rng,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from emulators.entra.clock import Clock
 from emulators.entra.clouds import CLOUDS, GRAPH_APP_ID
@@ -74,6 +75,7 @@ class Settings:
     consent_propagation_s: float = 0.0
     token_lifetime_s: int = 3599
     deleted_items_retention_s: float = DELETED_ITEMS_RETENTION_S
+    sign_in_page: bool = False  # /authorize shows the password sign-in page (emulators/entra/signin_page.py)
 
 
 @dataclass
@@ -88,6 +90,9 @@ class World:
     codes: dict[str, AuthCode] = field(default_factory=dict)  # authorization codes by value
     browser_user: str | None = None  # the account the browser is signed in with (a user id), if chosen
     issued: deque[str] = field(default_factory=lambda: deque(maxlen=2000))  # code-flow secrets, for leak tests
+    app_roles: dict[str, list[Any]] = field(default_factory=dict)  # client id -> AppRole (emulators/entra/app_roles.py)
+    app_role_assignments: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)  # (tid, app, user)
+    sign_in_sessions: dict[str, str] = field(default_factory=dict)  # the sign-in page's session cookie -> user id
 
     def find_tenant(self, key: str) -> Tenant | None:
         """A tenant by GUID or by one of its verified domains (case-insensitive)."""

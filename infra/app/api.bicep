@@ -149,6 +149,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SYNC_TIME_BUDGET_SECONDS: string(syncTimeBudgetSeconds)
     SIGNIN_RETURN_URLS: signinReturnUrls
     SIGNIN_SCOPES: signinScopes
+    CONSOLE_TENANT_ID: tenant().tenantId
   }
 }
 

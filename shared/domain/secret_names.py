@@ -26,10 +26,11 @@ class SecretKind(StrEnum):
     CLIENT_SECRET = "client-secret"  # noqa: S105 (a kind, not a secret); a customer's app registration client secret, per connection
     CLIENT_CERT = "client-cert"  # a customer's app registration certificate (PEM with key), per connection
     PASSWORD = "password"  # noqa: S105 (a kind, not a secret); a rotated password of one directory user, per connection
-    SIGNING_KEY = "signing-key"  # the key that signs consent-flow state
+    SIGNING_KEY = "signing-key"  # the keys that sign consent-flow state and console sessions
 
 
 CONSENT_STATE_SIGNING_KEY = "consent-state-signing-key"
+CONSOLE_SESSION_SIGNING_KEY = "console-session-signing-key"  # console session cookies and sign-in state
 
 
 def is_valid_secret_name(name: str) -> bool:
@@ -96,3 +97,7 @@ def password_ref(connection_id: str, user_id: str) -> SecretRef:
 
 def consent_signing_key_ref() -> SecretRef:
     return SecretRef(CONSENT_STATE_SIGNING_KEY, _tags(SecretKind.SIGNING_KEY))
+
+
+def console_signing_key_ref() -> SecretRef:
+    return SecretRef(CONSOLE_SESSION_SIGNING_KEY, _tags(SecretKind.SIGNING_KEY))

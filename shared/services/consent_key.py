@@ -1,7 +1,9 @@
-"""The key that signs consent states: one Key Vault secret version, chosen once for every worker, then kept in
-memory for the worker's life (per vault, per event loop: shared/client_pool.py).
+"""The keys that sign consent states (and console sessions: shared/services/console_key.py), each one Key Vault
+secret version, chosen once for every worker, then kept in memory for the worker's life (per vault, per event loop:
+shared/client_pool.py).
 
-Choosing: the version is recorded in table `consentstates` (PK `signing-key`, RK `current`, the version id only,
+Choosing: the version is recorded in table `consentstates` (PK `signing-key`, RK `current` for the consent key,
+`console` for the console's; the version id only,
 never the key) with insert-if-absent, so workers that race to make the first key all end with the recorded one
 (Key Vault alone cannot decide: two creates in the same second carry the same `created` time). Without a record,
 the current version (a key made before records existed) or else a new random one is offered."""
@@ -15,7 +17,7 @@ import contextlib
 import secrets as random_secrets
 from typing import Any
 
-from shared.domain.secret_names import consent_signing_key_ref
+from shared.domain.secret_names import SecretRef, consent_signing_key_ref
 from shared.errors import Conflict, SecretNotFound, StorageUnavailable
 from shared.storage_names import CONSENT_STATES
 
@@ -35,27 +37,32 @@ class _KeyCache:
 
 async def signing_key(container: Any) -> bytes:
     """The signing key (read from Key Vault once per worker; concurrent first callers wait for one read)."""
-    pool_key = ("consent-signing-key", container.settings.key_vault_url)
+    return await hmac_key(container, consent_signing_key_ref(), KEY_ROW)
+
+
+async def hmac_key(container: Any, ref: SecretRef, row: str) -> bytes:
+    """A 32-byte HMAC key kept in Key Vault secret `ref`, its version recorded in row (`signing-key`, `row`)."""
+    pool_key = (f"hmac-key-{ref.name}", container.settings.key_vault_url)
     cache: _KeyCache = container.pool.get(pool_key, _KeyCache, lambda c: c.forget)
     if cache.key is None:
         async with cache.lock:
             if cache.key is None:
-                cache.key = await _load(container)
+                cache.key = await _load(container, ref, row)
     key: bytes = cache.key
     return key
 
 
-async def _load(container: Any) -> bytes:
-    tables, store, ref = container.tables(), container.secrets(), consent_signing_key_ref()
-    record = await tables.get(CONSENT_STATES, KEY_PARTITION, KEY_ROW)
+async def _load(container: Any, ref: SecretRef, row: str) -> bytes:
+    tables, store = container.tables(), container.secrets()
+    record = await tables.get(CONSENT_STATES, KEY_PARTITION, row)
     if record is None:
-        offered = await _current_or_new(store)
+        offered = await _current_or_new(store, ref)
         with contextlib.suppress(Conflict):  # another worker recorded its version first: that one is the key
             await tables.insert(
                 CONSENT_STATES,
-                {"PartitionKey": KEY_PARTITION, "RowKey": KEY_ROW, "secret_name": ref.name, "version": offered},
+                {"PartitionKey": KEY_PARTITION, "RowKey": row, "secret_name": ref.name, "version": offered},
             )
-        record = await tables.get(CONSENT_STATES, KEY_PARTITION, KEY_ROW)
+        record = await tables.get(CONSENT_STATES, KEY_PARTITION, row)
         if record is None:
             raise StorageUnavailable("the consent signing key's record could not be read back")
     value = (await store.get(ref.name, str(record["version"]))).value.reveal()
@@ -68,8 +75,7 @@ async def _load(container: Any) -> bytes:
     return key
 
 
-async def _current_or_new(store: Any) -> str:
-    ref = consent_signing_key_ref()
+async def _current_or_new(store: Any, ref: SecretRef) -> str:
     try:
         return str((await store.get(ref.name)).version)
     except SecretNotFound:

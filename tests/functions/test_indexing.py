@@ -47,6 +47,11 @@ EXPECTED = {
     "signin_start": ("httpTrigger", "ANONYMOUS"),
     "signin_callback": ("httpTrigger", "ANONYMOUS"),
     "signin_exchange": ("httpTrigger", "FUNCTION"),
+    "console_signin": ("httpTrigger", "ANONYMOUS"),
+    "console_callback": ("httpTrigger", "ANONYMOUS"),
+    "console_signout": ("httpTrigger", "ANONYMOUS"),
+    "console_account": ("httpTrigger", "ANONYMOUS"),
+    "console_favicon": ("httpTrigger", "ANONYMOUS"),
 }
 
 
