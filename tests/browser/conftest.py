@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from emulators.stack import CONSENT_REDIRECT, LocalStack
+from emulators.stack import CONSENT_REDIRECT, SIGNIN_REDIRECT, LocalStack
 from scripts.console import ConsoleAccount, seed_console
 from tests.browser.harness import Browser, spki_pin
 
@@ -48,7 +48,9 @@ async def console_site(stack: LocalStack) -> AsyncIterator[ConsoleSite]:
             yield ConsoleSite(url, env, accounts, host, stack)
     finally:
         stack.entra.control.use_sign_in_page(False)
-        stack.entra.control.set_redirect_uris(stack.app("multi_tenant")["client_id"], [CONSENT_REDIRECT])
+        stack.entra.control.set_redirect_uris(
+            stack.app("multi_tenant")["client_id"], [CONSENT_REDIRECT, SIGNIN_REDIRECT]
+        )
 
 
 @pytest.fixture(scope="package")

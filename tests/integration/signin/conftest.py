@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from emulators.stack import SIGNIN_RETURN_URL, LocalStack
+from emulators.stack import CONSENT_REDIRECT, SIGNIN_REDIRECT, SIGNIN_RETURN_URL, LocalStack
 from scripts.browser import Page
 from shared import storage_names as names
 from shared.composition import Container
@@ -73,6 +73,7 @@ class Connected:
 @pytest.fixture
 async def connected(stack: LocalStack, container: Container, tenant: dict[str, Any]) -> AsyncIterator[Connected]:  # noqa: F811
     """Tenant 1 connected through admin consent, then fully synced; the browser signed out afterwards."""
+    stack.entra.control.set_redirect_uris(stack.app("multi_tenant")["client_id"], [CONSENT_REDIRECT, SIGNIN_REDIRECT])
     created = await create_admin_consent(tenant)
     page = await browser(stack).open(await start_consent(created["id"]))
     assert page.status == 200 and "Connected" in page.text, page.text
