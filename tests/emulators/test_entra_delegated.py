@@ -74,7 +74,7 @@ async def test_a_user_consents_once_or_cancels(
     try:
         assert "code" in _answer(await http.get(url))  # what the user consented to stays consented
     finally:
-        control.revoke_consent(tenant["id"], operator["client_id"])
+        control.remove_service_principal(tenant["id"], operator["client_id"])  # as seeded: never consented
         control.set_user_consent(tenant["id"], "allowed")
         control.revoke_delegated(tenant["id"], operator["client_id"])
 

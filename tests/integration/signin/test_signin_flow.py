@@ -120,3 +120,24 @@ async def test_a_replayed_answer_is_refused(connected: Connected) -> None:
     code_of(first.url)
     again = await walker.open(answer.url, stop_at=lambda u: u.startswith(SIGNIN_RETURN_URL))
     assert again.status == 400, again.text  # the state was used up (and its browser cookie cleared)
+
+
+async def test_the_groups_claim_and_its_overage_form_are_handled(connected: Connected) -> None:
+    """The exchange's groups come from the directory copy whatever the ID token says; the token's form is reported."""
+    control = connected.stack.entra.control
+    operator = connected.stack.app("multi_tenant")
+    user = connected.new_user("Groupy", groups=[connected.connection.sync_group_id or ""])
+    control.set_group_membership_claims(operator["client_id"], "All")
+    try:
+        status, identity = await exchange(code_of((await connected.sign_in(user["id"])).url))
+        assert status == 200 and identity["groups_claim"] == "listed"
+        assert identity["groups"] == [
+            {"id": connected.connection.sync_group_id, "display_name": "Connector Sync Scope"}
+        ]
+        for n in range(201):
+            control.add_member(connected.tid, control.create_group(connected.tid, f"Overage {n}")["id"], user["id"])
+        status, identity = await exchange(code_of((await connected.sign_in(user["id"])).url))
+        assert status == 200 and identity["groups_claim"] == "overage"
+        assert [g["id"] for g in identity["groups"]] == [connected.connection.sync_group_id]  # the copy, unchanged
+    finally:
+        control.set_group_membership_claims(operator["client_id"], operator["group_membership_claims"])
