@@ -15,6 +15,7 @@ from functions import (
     invitations,
     openapi,
     password_rotation,
+    signin,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -26,6 +27,7 @@ app.register_functions(password_rotation.bp)
 app.register_functions(directory_sync.bp)
 app.register_functions(audit.bp)
 app.register_functions(openapi.bp)
+app.register_functions(signin.bp)
 app.register_functions(console_auth.bp)
 app.register_functions(console_pages.bp)
 app.register_functions(console_pages_actions.bp)

@@ -17,6 +17,8 @@ from emulators.entra.server import EntraEmulator
 from emulators.keyvault.server import KeyVaultEmulator
 
 CONSENT_REDIRECT = "http://localhost:7071/api/consent/callback"
+SIGNIN_REDIRECT = "http://localhost:7071/api/signin/callback"
+SIGNIN_RETURN_URL = "http://localhost:3000/signed-in"  # the product's page end-user sign-in returns to (tests, demo)
 
 
 @dataclass
@@ -56,6 +58,8 @@ class LocalStack:
             "GRAPH_URL_OVERRIDE": self.entra.graph_url.removesuffix("/v1.0"),
             "TLS_CA_BUNDLE": self.ca_bundle,
             "SYNC_TIME_BUDGET_SECONDS": "480",
+            "SIGNIN_RETURN_URLS": SIGNIN_RETURN_URL,
+            "SIGNIN_SCOPES": "openid profile email User.ReadBasic.All",
             "CONSOLE_TENANT_ID": self.tenant["id"],  # the console's operator tenant: the demo tenant
         }
 
@@ -90,7 +94,7 @@ def start_local_stack(
             seed=seed,
             size=size,
             tenants=tenants,
-            redirect_uris=redirect_uris or [CONSENT_REDIRECT],
+            redirect_uris=redirect_uris or [CONSENT_REDIRECT, SIGNIN_REDIRECT],
             port=ports.entra if ports else 0,
             clouds=clouds,
         )

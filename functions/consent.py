@@ -3,11 +3,9 @@ takes both legs of the flow (the admin-consent answer, then the administrator's 
 
 from __future__ import annotations
 
-from http.cookies import CookieError, SimpleCookie
-
 import azure.functions as func
 
-from functions.http_util import error_response, html_failure, internal_response, who
+from functions.http_util import cookies_of, error_response, html_failure, internal_response, who
 from shared.errors import ConnectorError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -37,15 +35,6 @@ async def _start(req: func.HttpRequest) -> func.HttpResponse:
         return await internal_response("consent_start", exc, req.params.get("connection"))
 
 
-def _cookies(header: str | None) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load((header or "")[:4096])
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
-
-
 @bp.function_name("consent_callback")
 @bp.route(route="consent/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def callback(req: func.HttpRequest) -> func.HttpResponse:
@@ -65,7 +54,7 @@ async def _callback(req: func.HttpRequest) -> func.HttpResponse:
     try:
         async with Container.from_env() as container:
             query = {k: str(v)[:2048] for k, v in req.params.items()}
-            result = await handle_callback(container, query, cookies=_cookies(req.headers.get("Cookie")))
+            result = await handle_callback(container, query, cookies=cookies_of(req.headers.get("Cookie")))
         headers = dict(HTML_HEADERS)
         if result.set_cookie:
             headers["Set-Cookie"] = result.set_cookie

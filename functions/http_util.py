@@ -68,6 +68,18 @@ def respond(data: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(data, default=str), status_code=status, mimetype="application/json")
 
 
+def cookies_of(header: str | None) -> dict[str, str]:
+    """The request's cookies by name (a malformed Cookie header: none)."""
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load((header or "")[:4096])
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
 def flag(req: func.HttpRequest, name: str) -> bool:
     return req.params.get(name, "").strip().lower() in ("1", "true", "yes")
 

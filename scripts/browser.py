@@ -14,7 +14,12 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import httpx
 
-APP_ROUTES = {"/api/consent/callback": "consent_callback", "/api/consent/start": "consent_start"}
+APP_ROUTES = {
+    "/api/consent/callback": "consent_callback",
+    "/api/consent/start": "consent_start",
+    "/api/signin/start": "signin_start",
+    "/api/signin/callback": "signin_callback",
+}
 REDIRECTS = (301, 302, 303, 307, 308)
 Invoke = Callable[[str, func.HttpRequest], Awaitable[Any]]
 # True while the browser itself talks to Entra: the codes in the redirects it receives are the browser's to see

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from emulators.entra.seed import seeded_admin_password
-from emulators.stack import CONSENT_REDIRECT, LocalStack
+from emulators.stack import CONSENT_REDIRECT, SIGNIN_REDIRECT, LocalStack
 
 APP_ROLES = [
     {
@@ -73,7 +73,7 @@ def unseed_console(stack: LocalStack, accounts: dict[str, ConsoleAccount]) -> No
         control.hard_delete_user(stack.tenant["id"], account.object_id)
     control.use_sign_in_page(False)
     operator = stack.app("multi_tenant")["client_id"]
-    control.set_redirect_uris(operator, [CONSENT_REDIRECT])
+    control.set_redirect_uris(operator, [CONSENT_REDIRECT, SIGNIN_REDIRECT])
     control.define_app_roles(operator, [])
 
 

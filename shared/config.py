@@ -93,6 +93,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default="480",
     ),
     SettingSpec(
+        "SIGNIN_RETURN_URLS",
+        "Comma-separated return URLs of the product for end-user sign-in (docs/signin.md); a return_to must match "
+        "one in scheme, host, port and path. Empty: sign-in refuses every return_to.",
+        default="",
+    ),
+    SettingSpec(
+        "SIGNIN_SCOPES",
+        "Space-separated scopes end-user sign-in asks for (delegated permissions of the app).",
+        default="openid profile email User.ReadBasic.All",
+    ),
+    SettingSpec(
         "CONSOLE_TENANT_ID",
         "Tenant whose accounts sign in to the admin console (the operator's own; app roles Connector.Admin and "
         "Connector.Reader on the operator app). Empty: AZURE_TENANT_ID. Bicep sets the deployment's tenant.",
@@ -161,6 +172,13 @@ class Settings:
     graph_url_override: str | None
     ca_bundle: str | None
     sync_time_budget_s: float
+    signin_return_urls: tuple[str, ...] = ()
+    signin_scopes: str = "openid profile email User.ReadBasic.All"
+
+    @property
+    def signin_redirect_uri(self) -> str:
+        return f"{self.public_base_url}/api/signin/callback"
+
     console_tenant_id: str | None = None
 
     @property
@@ -265,6 +283,26 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _return_urls(raw: str) -> tuple[str, ...]:
+    """Registered return URLs: absolute https (http only for localhost), no query or fragment."""
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        parts = urlparse(url)
+        local = parts.hostname in ("localhost", "127.0.0.1")
+        if parts.scheme not in ("https", "http") or not parts.netloc or (parts.scheme == "http" and not local):
+            raise ValueError(f"each URL must be https:// (http only for localhost), got {url!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"a registered return URL has no query or fragment, got {url!r}")
+    return urls
+
+
+def _scopes(raw: str) -> str:
+    scopes = raw.split()
+    if "openid" not in scopes:
+        raise ValueError("must include openid (sign-in needs an ID token)")
+    return " ".join(scopes)
+
+
 def _tenant_guid(raw: str) -> str:
     from shared.domain.secret_names import GUID_PATTERN
 
@@ -310,6 +348,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graph_url_override=reader.parsed("GRAPH_URL_OVERRIDE", https_url),
         ca_bundle=reader.get("TLS_CA_BUNDLE"),
         sync_time_budget_s=reader.parsed("SYNC_TIME_BUDGET_SECONDS", _positive) or 480.0,
+        signin_return_urls=reader.parsed("SIGNIN_RETURN_URLS", _return_urls) or (),
+        signin_scopes=reader.parsed("SIGNIN_SCOPES", _scopes) or "openid profile email User.ReadBasic.All",
         console_tenant_id=reader.parsed("CONSOLE_TENANT_ID", _tenant_guid) or reader.get("AZURE_TENANT_ID"),
     )
     if reader.problems:

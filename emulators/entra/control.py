@@ -9,6 +9,7 @@ from typing import Any, cast
 from emulators.entra.app_roles import AppRoleControl
 from emulators.entra.control_clouds import CloudControl, CloudControlError
 from emulators.entra.control_signin import SignInControl, SignInControlError
+from emulators.entra.delegated import DelegatedControl
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
@@ -21,13 +22,14 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl, CloudControl, AppRoleControl):
+class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
     OPERATIONS = (
         SignInControl.OPERATIONS
         | CloudControl.OPERATIONS
         | AppRoleControl.OPERATIONS
+        | DelegatedControl.OPERATIONS
         | frozenset(
             {
                 "tenants",

@@ -228,6 +228,10 @@ def route(call: GraphCall) -> GraphResult:
             return resources.update_user(call, s[1])
         if method == "GET" and len(s) in (3, 4) and s[2] == "memberOf":
             return members.list_member_of(call, s[1], s[3] if len(s) == 4 else None)
+        if method == "POST" and len(s) == 3 and s[2] == "checkMemberGroups":
+            from emulators.entra.delegated import check_member_groups
+
+            return check_member_groups(call, s[1])
     if s and s[0] == "groups":
         if method == "GET" and len(s) == 1:
             return resources.list_groups(call)

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from emulators.common.tokens import TokenSigner
 from emulators.entra.app_roles import role_claim
+from emulators.entra.delegated import consent_error, identity_claims
 from emulators.entra.errors import EntraError
 from emulators.entra.issuance import authenticate_client, tenant_or_error
 from emulators.entra.model import DIRECTORY_ROLE_TEMPLATES, MEMBER_ROLE_TEMPLATE, App, AuthCode, User
@@ -145,7 +146,10 @@ def authorize(
     if query.get("prompt") not in (None, *PROMPTS):
         return error("invalid_request", 9002313, "Invalid request. Request is malformed or invalid.")
     home, user = account or signed_in_account(world, tenant, query.get("login_hint"))
-    _app_for(world, client_id, home)  # an organizations sign-in still needs the app to be usable in that tenant
+    app = _app_for(world, client_id, home)  # an organizations sign-in still needs the app to be usable there
+    refused = consent_error(home, app, user, scope, query.get("prompt"))  # emulators/entra/delegated.py
+    if refused is not None:
+        return error(*refused)
     code = "1.A" + secrets.token_urlsafe(48)
     world.codes[code] = AuthCode(
         client_id=client_id,
@@ -281,6 +285,7 @@ def _tokens(
         }
         if code.nonce is not None:
             claims["nonce"] = code.nonce
+        claims.update(identity_claims(home, app, user, scopes, "https://graph.microsoft.com/v1.0"))
         assigned = role_claim(world, app.client_id, home.id, user.id)
         if assigned:  # app roles assigned to the user (emulators/entra/app_roles.py)
             claims["roles"] = assigned

@@ -10,6 +10,7 @@ from typing import Any
 from emulators.entra.clock import Clock
 from emulators.entra.clouds import CLOUDS, GRAPH_APP_ID
 from emulators.entra.consistency import Replica
+from emulators.entra.delegated import DelegatedConsent
 from emulators.entra.directory import DELETED_ITEMS_RETENTION_S, Directory
 from emulators.entra.model import App, AuthCode, ServicePrincipal
 from emulators.entra.throttle import Throttle
@@ -42,6 +43,7 @@ class Tenant:
     admin_user_id: str = ""  # the seeded Global Administrator (the browser's account by default)
     replica: Replica = field(default_factory=Replica)  # what eventually consistent reads see (off: the directory)
     cloud: str = "global"  # global | usgov | usgov-dod | china (emulators/entra/clouds.py)
+    delegated: DelegatedConsent = field(default_factory=DelegatedConsent)  # users' sign-in consent (delegated.py)
 
     @property
     def graph_resource(self) -> str:

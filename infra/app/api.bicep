@@ -28,6 +28,10 @@ param alwaysReadyHttpInstances int = 0
 @maxValue(540)
 @description('Seconds one sync invocation runs before it checkpoints and continues; below host.json functionTimeout (600 s).')
 param syncTimeBudgetSeconds int = 480
+@description('Comma-separated return URLs of the product for end-user sign-in (docs/signin.md); empty: none.')
+param signinReturnUrls string = ''
+@description('Scopes end-user sign-in asks for (delegated permissions).')
+param signinScopes string = 'openid profile email User.ReadBasic.All'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -143,6 +147,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPERATOR_CREDENTIAL_SECRET_NAME_CHINA: operatorCredentialSecretNameChina
     PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
     SYNC_TIME_BUDGET_SECONDS: string(syncTimeBudgetSeconds)
+    SIGNIN_RETURN_URLS: signinReturnUrls
+    SIGNIN_SCOPES: signinScopes
     CONSOLE_TENANT_ID: tenant().tenantId
   }
 }

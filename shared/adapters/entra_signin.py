@@ -21,16 +21,27 @@ TIMEOUT_S = 30.0
 
 
 def authorize_url(
-    login_url: str, tenant_id: str, client_id: str, redirect_uri: str, *, state: str, nonce: str, code_challenge: str
+    login_url: str,
+    tenant_id: str,
+    client_id: str,
+    redirect_uri: str,
+    *,
+    state: str,
+    nonce: str,
+    code_challenge: str,
+    scope: str = SIGN_IN_SCOPES,
 ) -> str:
-    """Where the browser signs the administrator in: the tenant's own v2 authorization endpoint."""
+    """Where the browser signs an account in (the consenting administrator, or a tenant's user signing in to the
+    product): the tenant's own v2 authorization endpoint. Built here rather than by MSAL: its
+    get_authorization_request_url drops code_challenge, and initiate_auth_code_flow makes a PKCE verifier that
+    would have to be stored, where this app derives it from its key (shared/domain/consent_state.py)."""
     query = urlencode(
         {
             "client_id": client_id,
             "response_type": "code",
             "redirect_uri": redirect_uri,
             "response_mode": "query",
-            "scope": SIGN_IN_SCOPES,
+            "scope": scope,
             "state": state,
             "nonce": nonce,
             "code_challenge": code_challenge,
@@ -49,7 +60,8 @@ class OperatorSignIn:
     ) -> None:
         self.client_id = client_id
         self._material = material
-        self.authority = f"{login_url.rstrip('/')}/{tenant_id}"
+        self.login_url = login_url.rstrip("/")
+        self.authority = f"{self.login_url}/{tenant_id}"
         self._http = http
         self._ca_bundle = ca_bundle
 
@@ -111,6 +123,16 @@ class OperatorSignIn:
         issuer, jwks_uri = config.get("issuer"), config.get("jwks_uri")
         if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
             raise TransientError("The tenant's OpenID configuration has no issuer or jwks_uri")
+        return issuer, await self._get_json(jwks_uri)
+
+    async def multi_tenant_keys(self) -> tuple[str, dict[str, Any]]:
+        """(issuer template with `{tenantid}`, JWKS) from the organizations v2 OpenID configuration: the issuer of a
+        user's ID token is the template with the token's `tid` (Learn: "Convert single-tenant app to multitenant",
+        validating the issuer)."""
+        config = await self._get_json(f"{self.login_url}/organizations/v2.0/.well-known/openid-configuration")
+        issuer, jwks_uri = config.get("issuer"), config.get("jwks_uri")
+        if not isinstance(issuer, str) or "{tenantid}" not in issuer or not isinstance(jwks_uri, str):
+            raise TransientError("The organizations OpenID configuration has no issuer template or jwks_uri")
         return issuer, await self._get_json(jwks_uri)
 
     async def _get_json(self, url: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Literal
 
 STATE_TTL_S = 600  # ten minutes per leg
 MAX_STATE_CHARS = 512
-Leg = Literal["consent", "signin"]
-LEGS: tuple[str, ...] = ("consent", "signin")
+Leg = Literal["consent", "signin", "user"]  # user: a tenant's user signing in to the product (docs/signin.md)
+LEGS: tuple[str, ...] = ("consent", "signin", "user")
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # base64url without padding: a JSON payload, a dot, and exactly 43 characters (a 32-byte HMAC-SHA256).
@@ -126,8 +126,11 @@ def oidc_nonce(key: bytes, nonce: str) -> str:
     return _derived(key, "oidc-nonce", nonce)
 
 
-def browser_binding(key: bytes, nonce: str) -> tuple[str, str]:
+def browser_binding(key: bytes, nonce: str, flow: str = "consent") -> tuple[str, str]:
     """(cookie name, value) set in the browser that came back from the consent page; the sign-in leg must bring it.
+    `flow` "signin": the cookie an end-user sign-in sets at its start and its callback checks (docs/signin.md).
 
     The name is per flow (two flows in one browser do not overwrite each other) and does not reveal the nonce."""
-    return f"__Host-consent-{_derived(key, 'cookie-name', nonce)[:12]}", _derived(key, "browser", nonce)
+    purpose = "" if flow == "consent" else f"{flow}-"
+    name = _derived(key, f"{purpose}cookie-name", nonce)[:12]
+    return f"__Host-{flow}-{name}", _derived(key, f"{purpose}browser", nonce)

@@ -7,6 +7,7 @@ roles" (who may consent to application permissions of Microsoft Graph)."""
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ CONSENT_ADMIN_ROLES = {
     GLOBAL_ADMINISTRATOR: "Global Administrator",
     PRIVILEGED_ROLE_ADMINISTRATOR: "Privileged Role Administrator",
 }
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 LEEWAY_S = 120  # clock skew allowed on exp / nbf / iat
 
 
@@ -74,6 +76,44 @@ def verified_claims(
     given = claims.get("nonce")
     if not isinstance(given, str) or not hmac.compare_digest(given, nonce):
         raise IdTokenRejected("id_token_invalid", "the nonce is not the one this sign-in sent")
+    return claims
+
+
+CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"  # personal Microsoft accounts: never a customer tenant
+
+
+def issuer_for(template: str, tid: str) -> str:
+    """The issuer a multi-tenant ID token must carry: the `{tenantid}` template with the token's `tid`."""
+    return template.replace("{tenantid}", tid)
+
+
+def verified_tenant_claims(
+    token: str, jwks: Mapping[str, Any], *, issuer_template: str, client_id: str, nonce: str, now: float
+) -> dict[str, Any]:
+    """verified_claims for a token of any organisation's tenant: its (unverified) `tid` must be a GUID other than
+    the consumer tenant; it picks the issuer (template) that the signature check then proves, and a key that names
+    its own issuer must name the same one. IdTokenRejected('id_token_invalid') otherwise."""
+    import jwt
+
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise IdTokenRejected("id_token_invalid", "not a valid signed token") from None
+    tid = str(unverified.get("tid", "")).lower()
+    if not GUID.fullmatch(tid) or tid == CONSUMER_TENANT:
+        raise IdTokenRejected("id_token_invalid", "no organisation tenant (tid)")
+    issuer = issuer_for(issuer_template, tid)
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        raise IdTokenRejected("id_token_invalid", "not a valid signed token") from None
+    for key in jwks.get("keys", []):
+        named = key.get("issuer") if isinstance(key, dict) and key.get("kid") == kid else None
+        if isinstance(named, str) and issuer_for(named, tid) != issuer:
+            raise IdTokenRejected("id_token_invalid", "signed with a key of another issuer")
+    claims = verified_claims(token, jwks, issuer=issuer, client_id=client_id, nonce=nonce, now=now)
+    if str(claims.get("tid", "")).lower() != tid:  # the same token: cannot differ, kept as the rule
+        raise IdTokenRejected("id_token_invalid", "the tenant changed")
     return claims
 
 

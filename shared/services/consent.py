@@ -129,6 +129,8 @@ async def handle_callback(
     except BadState as exc:
         log.warning("consent callback refused: %s", exc)  # not audited: an unproven state names no connection
         return CallbackResult.page("bad_state")
+    if state.leg == "user":  # an end-user sign-in's state has its own callback (shared/services/signin.py)
+        return CallbackResult.page("bad_state")
     try:
         connection, etag = await load(container, state.connection_id)
     except (NotFound, ValidationError):

@@ -148,6 +148,15 @@ class SyncApplier:
 
         await self._apply(events, write, hold=self.hold_users)
 
+    async def signed_in(self, user_id: str) -> None:
+        """A user signed in through end-user sign-in (shared/services/signin_jit.py): one `user.signed_in` event
+        through the outbox, nothing written."""
+
+        async def write() -> None:
+            return None
+
+        await self._apply([self._event("user.signed_in", user_id)], write)
+
     async def new_defaults(self, rows: list[tuple[str, str]], defaults_json: str) -> None:
         """New default settings on stored users: (user id, new hash) each, one `user.updated` event each."""
         events = [self._event("user.updated", uid, version=digest, reason="defaults_changed") for uid, digest in rows]
