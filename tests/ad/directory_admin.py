@@ -30,8 +30,7 @@ class DomainAdmin:
 
     def ou(self, name: str) -> str:
         dn = f"OU={escape_rdn(name)},{self.dc.base_dn}"
-        if not self.conn.search(dn, "(objectClass=*)", ldap3.BASE):
-            self.conn.add(dn, "organizationalUnit")
+        self.conn.add(dn, "organizationalUnit")
         return dn
 
     def add_user(
@@ -84,14 +83,6 @@ class DomainAdmin:
         guid = self.guid(dn)
         self.conn.delete(dn)
         return guid
-
-    def restore(self, guid: str, dn: str) -> None:
-        """Tombstone reanimation: remove isDeleted and give the object its DN back (Show Deleted control)."""
-        self.conn.modify(
-            f"<GUID={guid}>",
-            {"isDeleted": [(ldap3.MODIFY_DELETE, [])], "distinguishedName": [(ldap3.MODIFY_REPLACE, [dn])]},
-            controls=[(SHOW_DELETED, True, None)],
-        )
 
     def guid(self, dn: str) -> str:
         self.conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["objectGUID"])
