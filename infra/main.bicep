@@ -112,6 +112,8 @@ var tableNames = [
   'rotationstate'
   'rotationhistory'
   'rotationowners'
+  'agents'
+  'agentnonces'
 ]
 var queueNames = [
   'sync-jobs'

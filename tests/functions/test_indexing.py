@@ -44,6 +44,13 @@ EXPECTED = {
     "audit_all": ("httpTrigger", "FUNCTION"),
     "rotation_status": ("httpTrigger", "FUNCTION"),
     "openapi": ("httpTrigger", "FUNCTION"),
+    "agent_codes_create": ("httpTrigger", "FUNCTION"),
+    "agents_list": ("httpTrigger", "FUNCTION"),
+    "agents_remove": ("httpTrigger", "FUNCTION"),
+    "agent_register": ("httpTrigger", "ANONYMOUS"),  # the one-time code authenticates it
+    "agent_poll": ("httpTrigger", "ANONYMOUS"),  # these three: the agent's Ed25519 signature (docs/ad-agent.md)
+    "agent_heartbeat": ("httpTrigger", "ANONYMOUS"),
+    "agent_result": ("httpTrigger", "ANONYMOUS"),
 }
 
 
