@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from functions.http_util import answer, json_body, route_id, safe_id
+from functions.http_util import answer, flag, json_body, route_id, safe_id
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -54,6 +54,21 @@ async def remove_agent(req: func.HttpRequest) -> func.HttpResponse:
             return await remove_agent(container, connection_id, (req.route_params.get("agentId") or "").lower())
 
     return await answer(work, "agents_remove", safe_id(req), req=req)
+
+
+@bp.function_name("ad_sync_start")
+@bp.route(route="connections/{id}/agents/sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ad_sync_start(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.ad_sync import start_ad_sync
+
+    async def work() -> tuple[int, object]:
+        connection_id = route_id(req)
+        mode, dry_run = req.params.get("mode", "incremental"), flag(req, "dry_run")
+        async with Container.from_env() as container:
+            return await start_ad_sync(container, connection_id, mode, dry_run)
+
+    return await answer(work, "ad_sync_start", safe_id(req), req=req)
 
 
 @bp.function_name("agent_register")

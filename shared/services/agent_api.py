@@ -12,6 +12,7 @@ from shared.services import agent_jobs
 from shared.services.agent_auth import authenticate
 
 MAX_AGENT_BODY = 64 * 1024
+MAX_RESULT_BODY = 8 * 1024 * 1024  # a sync answer (about 10k users); paging larger answers is still to come
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,6 @@ class SignedRequest:
     params: dict[str, str]
 
     def json(self) -> Any:
-        if len(self.body) > MAX_AGENT_BODY:
-            raise ValidationError({"body": f"must be at most {MAX_AGENT_BODY} bytes"})
         if not self.body.strip():
             return None
         try:
@@ -34,9 +33,9 @@ class SignedRequest:
             raise ValidationError({"body": "must be valid UTF-8 JSON"}) from None
 
 
-async def _agent(container: Any, request: SignedRequest) -> dict[str, Any]:
-    if len(request.body) > MAX_AGENT_BODY:  # checked before the signature: nothing large is hashed
-        raise ValidationError({"body": f"must be at most {MAX_AGENT_BODY} bytes"})
+async def _agent(container: Any, request: SignedRequest, limit: int = MAX_AGENT_BODY) -> dict[str, Any]:
+    if len(request.body) > limit:  # checked before the signature: nothing large is hashed
+        raise ValidationError({"body": f"must be at most {limit} bytes"})
     return await authenticate(container, request.method, request.path, request.headers, request.body)
 
 
@@ -54,5 +53,5 @@ async def heartbeat(container: Any, request: SignedRequest) -> tuple[int, Any]:
 
 
 async def complete(container: Any, request: SignedRequest) -> tuple[int, Any]:
-    agent = await _agent(container, request)
+    agent = await _agent(container, request, MAX_RESULT_BODY)
     return await agent_jobs.complete(container, agent, request.route.get("jobId", ""), request.json())

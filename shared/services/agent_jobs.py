@@ -180,6 +180,15 @@ async def complete(
         return 200, {"id": job_id, "state": "done"}
     if row["state"] != "leased" or row["lease_agent"] != agent["RowKey"]:
         raise LeaseLost("The job is no longer leased to this agent: its result is not used")
+    if row["kind"] == "sync":  # the answer goes through the sync now; the job keeps the run's summary only
+        from shared.services import ad_sync
+
+        payload = json.loads(row["payload_json"])
+        if body["outcome"] == "succeeded":
+            result = await ad_sync.apply_answer(container, str(agent["connection_id"]), payload, result)
+        else:
+            code = str((error or {}).get("code") or "agent_failed")
+            await ad_sync.record_failure(container, str(agent["connection_id"]), payload, code)
     text = json.dumps(result)
     if len(text) > MAX_RESULT_CHARS:
         raise ValidationError({"result": f"must be at most {MAX_RESULT_CHARS} characters of JSON"})

@@ -3,13 +3,24 @@ for arranging the directory, and the agent's LDAP settings trusting the DC's sel
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent import __main__ as agent_cli
+from agent.config import AgentConfig
 from agent.ldap_conn import LdapSettings
+from emulators.common.tls import make_loopback_tls
+from emulators.stack import LocalStack
+from scripts import host
+from tests.ad.app_server import AppServer, serve_agent_api
 from tests.ad.directory_admin import DomainAdmin
+from tests.functions.invoke import create_customer_connection
 from tests.support.samba import SambaDC, start_samba_dc
 
 
@@ -44,3 +55,38 @@ def agent_settings(dc: SambaDC, **overrides: object) -> LdapSettings:
     }
     values.update(overrides)
     return LdapSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def app_server() -> AsyncIterator[AppServer]:
+    with tempfile.TemporaryDirectory() as folder:
+        async with serve_agent_api(make_loopback_tls(folder)) as server:
+            yield server
+
+
+@pytest.fixture
+async def connection(stack: LocalStack, stack_env: dict[str, str]) -> str:
+    return await create_customer_connection(stack, "AD agent connection")
+
+
+def agent_config(tmp_path: Path, server: AppServer, name: str = "agent-1", **ldap: Any) -> AgentConfig:
+    return AgentConfig(
+        service_url=server.url,
+        state_dir=tmp_path / name,
+        password_file=str(tmp_path / name / "ad-password"),
+        ldap=ldap,
+        service_ca_file=server.ca_file,
+        name=name,
+    )
+
+
+async def new_code(connection: str) -> str:
+    status, body, _ = await host.http(
+        "agent_codes_create", "POST", f"/api/connections/{connection}/agents/codes", route={"id": connection}
+    )
+    assert status == 201, body
+    return str(body["code"])
+
+
+async def register(config: AgentConfig, code: str) -> str:
+    return await asyncio.to_thread(agent_cli.register, config, code)

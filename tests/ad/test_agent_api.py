@@ -7,22 +7,16 @@ import asyncio
 import json
 import os
 import stat
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent import __main__ as agent_cli
 from agent.client import ServiceClient
-from agent.config import AgentConfig
 from agent.errors import ProtocolError
 from agent.keys import load_identity, new_keys, public_b64
 from agent.protocol import signed_headers
 from agent.runner import work_once
-from emulators.common.tls import make_loopback_tls
-from emulators.stack import LocalStack
 from scripts import host
 from shared.composition import Container
 from shared.config import load_settings
@@ -30,43 +24,8 @@ from shared.domain.agent_protocol import LEASE_S
 from shared.errors import LeaseLost
 from shared.services import agent_jobs
 from shared.storage_names import AGENT_NONCES, AGENTS
-from tests.ad.app_server import AppServer, serve_agent_api
-from tests.functions.invoke import create_customer_connection
-
-
-@pytest.fixture(scope="module")
-async def app_server() -> AsyncIterator[AppServer]:
-    with tempfile.TemporaryDirectory() as folder:
-        async with serve_agent_api(make_loopback_tls(folder)) as server:
-            yield server
-
-
-@pytest.fixture
-async def connection(stack: LocalStack, stack_env: dict[str, str]) -> str:
-    return await create_customer_connection(stack, "AD agent connection")
-
-
-def agent_config(tmp_path: Path, server: AppServer, name: str = "agent-1", **ldap: Any) -> AgentConfig:
-    return AgentConfig(
-        service_url=server.url,
-        state_dir=tmp_path / name,
-        password_file=str(tmp_path / name / "ad-password"),
-        ldap=ldap,
-        service_ca_file=server.ca_file,
-        name=name,
-    )
-
-
-async def new_code(connection: str) -> str:
-    status, body, _ = await host.http(
-        "agent_codes_create", "POST", f"/api/connections/{connection}/agents/codes", route={"id": connection}
-    )
-    assert status == 201, body
-    return str(body["code"])
-
-
-async def register(config: AgentConfig, code: str) -> str:
-    return await asyncio.to_thread(agent_cli.register, config, code)
+from tests.ad.app_server import AppServer
+from tests.ad.conftest import agent_config, new_code, register
 
 
 async def rows(stack_env: dict[str, str], table: str) -> list[dict[str, Any]]:
