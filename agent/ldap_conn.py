@@ -18,6 +18,11 @@ WINDOWS_PAGE_SIZE = 1000
 SHOW_DELETED = "1.2.840.113556.1.4.417"  # LDAP_SERVER_SHOW_DELETED_OID: tombstones in search results
 IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: transitive group membership
 TRANSPORTS = ("ldaps", "starttls")
+# LDAP_SERVER_POLICY_HINTS_OID (Windows Server 2012 R2+; older: ..._DEPRECATED_OID 1.2.840.113556.1.4.2066): its value
+# is the BER SEQUENCE { INTEGER 1 }. Samba does not offer it (unavailableCriticalExtension), so it is asked only when
+# the rootDSE lists it in supportedControl.
+POLICY_HINTS = "1.2.840.113556.1.4.2239"
+POLICY_HINTS_ON = b"\x30\x03\x02\x01\x01"
 
 
 @dataclass(frozen=True)
@@ -154,10 +159,27 @@ class Directory:
         entries = list(self.search(dn, "(objectClass=*)", attributes, scope="BASE"))
         return entries[0] if entries else None
 
-    def modify_password(self, dn: str, new_password: str) -> dict[str, Any]:
-        """Admin reset of `unicodePwd` (the quoted password, UTF-16-LE, REPLACE); the LDAP result, no password."""
+    def supports(self, control_oid: str) -> bool:
+        root = self.read("", ["supportedControl"])
+        return control_oid.encode() in (root or {}).get("supportedControl", [])
+
+    def modify_password(self, dn: str, new_password: str, *, policy_hints: bool) -> dict[str, Any]:
+        """Admin reset of `unicodePwd` (the quoted password, UTF-16-LE, REPLACE); the LDAP result, no password.
+        With `policy_hints` the DC applies history and minimum age to the reset as to a user's own change."""
         import ldap3
 
         value = f'"{new_password}"'.encode("utf-16-le")
-        self._conn.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [value])]})
-        return dict(self._conn.result)
+        controls = [(POLICY_HINTS, True, POLICY_HINTS_ON)] if policy_hints else None
+        self._conn.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [value])]}, controls=controls)
+        return {k: v for k, v in dict(self._conn.result).items() if k in ("result", "description", "message")}
+
+    def binds_as(self, dn: str, password: str) -> bool:
+        """Whether `dn` can bind with `password` now (a separate connection; the answer only)."""
+        import ldap3
+
+        probe = ldap3.Connection(self._conn.server, user=dn, password=password, authentication=ldap3.SIMPLE,
+                                 receive_timeout=self.settings.timeout_s)  # fmt: skip
+        try:
+            return bool(probe.bind())
+        finally:
+            probe.unbind()

@@ -56,7 +56,7 @@ def run_job(handlers: dict[str, Handler], job: dict[str, Any]) -> dict[str, Any]
     if handler is None:
         return {"outcome": "failed", "error": {"code": "unknown_job_kind", "message": f"kind {job.get('kind')}"}}
     try:
-        return {"outcome": "succeeded", "result": handler(dict(job.get("payload") or {}))}
+        return {"outcome": "succeeded", "result": handler({**dict(job.get("payload") or {}), "job_id": job["id"]})}
     except AgentError as exc:
         return {"outcome": "failed", "error": {"code": exc.code, "message": exc.message}}
 

@@ -71,6 +71,36 @@ async def ad_sync_start(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(work, "ad_sync_start", safe_id(req), req=req)
 
 
+@bp.function_name("ad_rotate_start")
+@bp.route(route="connections/{id}/agents/rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def ad_rotate_start(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.composition import Container
+    from shared.services.ad_rotation import start_ad_rotation
+
+    async def work() -> tuple[int, object]:
+        connection_id = route_id(req)
+        body = json_body(req) if (req.get_body() or b"").strip() else {}
+        users = _user_ids(body)
+        async with Container.from_env() as container:
+            return await start_ad_rotation(container, connection_id, users)
+
+    return await answer(work, "ad_rotate_start", safe_id(req), req=req)
+
+
+def _user_ids(body: object) -> list[str] | None:
+    from shared.domain.secret_names import GUID_PATTERN
+    from shared.errors import ValidationError
+
+    if not isinstance(body, dict) or set(body) - {"users"}:
+        raise ValidationError({"body": "must be an object with at most `users`"})
+    users = body.get("users")
+    if users is None:
+        return None
+    if not isinstance(users, list) or not all(isinstance(u, str) and GUID_PATTERN.fullmatch(u) for u in users):
+        raise ValidationError({"users": "must be a list of user ids (objectGUIDs)"})
+    return list(users)
+
+
 @bp.function_name("agent_register")
 @bp.route(route="agent/register", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def register(req: func.HttpRequest) -> func.HttpResponse:

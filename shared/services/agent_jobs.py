@@ -106,7 +106,12 @@ async def _try_lease(container: Any, agent: dict[str, Any], now: float) -> dict[
         except ConcurrencyConflict:
             continue
         log.info("agent %s leased job %s (attempt %d)", agent["RowKey"], candidate.id, leased["attempts"])
-        return _job(leased)
+        job = _job(leased)
+        if job["kind"] == "rotate":  # passwords are sealed to the agent that leased the job, in this answer only
+            from shared.services.ad_rotation import seal_for
+
+            job["payload"] = await seal_for(container, agent, job["id"], job["payload"])
+        return job
     return None
 
 
@@ -189,6 +194,12 @@ async def complete(
         else:
             code = str((error or {}).get("code") or "agent_failed")
             await ad_sync.record_failure(container, str(agent["connection_id"]), payload, code)
+    elif row["kind"] == "rotate":  # a failed job answers nothing per user: every password stays pending
+        from shared.services import ad_rotation
+
+        payload = json.loads(row["payload_json"])
+        answer = result if body["outcome"] == "succeeded" else {}
+        result = await ad_rotation.apply_result(container, str(agent["connection_id"]), payload, answer)
     text = json.dumps(result)
     if len(text) > MAX_RESULT_CHARS:
         raise ValidationError({"result": f"must be at most {MAX_RESULT_CHARS} characters of JSON"})

@@ -4,6 +4,7 @@ for arranging the directory, and the agent's LDAP settings trusting the DC's sel
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,12 +13,10 @@ from typing import Any
 
 import pytest
 
-from agent import __main__ as agent_cli
-from agent.config import AgentConfig
 from agent.ldap_conn import LdapSettings
 from emulators.common.tls import make_loopback_tls
 from emulators.stack import LocalStack
-from scripts import host
+from tests.ad.ad_flow import PASSWORD, agent_config, new_code, register
 from tests.ad.app_server import AppServer, serve_agent_api
 from tests.ad.directory_admin import DomainAdmin
 from tests.functions.invoke import create_customer_connection
@@ -69,24 +68,28 @@ async def connection(stack: LocalStack, stack_env: dict[str, str]) -> str:
     return await create_customer_connection(stack, "AD agent connection")
 
 
-def agent_config(tmp_path: Path, server: AppServer, name: str = "agent-1", **ldap: Any) -> AgentConfig:
-    return AgentConfig(
-        service_url=server.url,
-        state_dir=tmp_path / name,
-        password_file=str(tmp_path / name / "ad-password"),
-        ldap=ldap,
-        service_ca_file=server.ca_file,
-        name=name,
-    )
-
-
-async def new_code(connection: str) -> str:
-    status, body, _ = await host.http(
-        "agent_codes_create", "POST", f"/api/connections/{connection}/agents/codes", route={"id": connection}
-    )
-    assert status == 201, body
-    return str(body["code"])
-
-
-async def register(config: AgentConfig, code: str) -> str:
-    return await asyncio.to_thread(agent_cli.register, config, code)
+@pytest.fixture
+async def ad_setup(
+    stack: LocalStack, stack_env: dict[str, str], samba_dc: SambaDC, domain_admin: DomainAdmin, test_ou: str,
+    app_server: AppServer, tmp_path: Path,
+) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
+    a = domain_admin
+    tag = test_ou[5:13]
+    group = a.add_group(test_ou, f"sync-{tag}")
+    nested = a.add_group(test_ou, f"nested-{tag}")
+    a.add_member(group, nested)
+    users = {n: a.add_user(test_ou, f"{n}{tag[:6]}", n.title(), "Tester", PASSWORD) for n in ("ann", "bob", "cy")}
+    a.add_member(group, users["ann"])
+    a.add_member(nested, users["bob"])
+    outside = a.add_user(test_ou, f"out{tag[:6]}", "Out", "Side", PASSWORD)
+    connection = await create_customer_connection(stack, "AD domain", sync_group_id=a.guid(group))
+    config = agent_config(
+        tmp_path, app_server, "dc-agent",
+        host=samba_dc.host, base_dn=samba_dc.base_dn, bind_user=samba_dc.admin_user, ca_file=samba_dc.ca_file,
+        server_name=samba_dc.server_name,
+    )  # fmt: skip
+    await register(config, await new_code(connection))
+    await asyncio.to_thread(Path(config.password_file).write_text, samba_dc.admin_password)
+    os.chmod(config.password_file, 0o600)
+    yield {"connection": connection, "group": group, "nested": nested, "users": users, "outside": outside,
+           "config": config, "ou": test_ou}  # fmt: skip

@@ -7,81 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from agent.client import ServiceClient
-from agent.config import AgentConfig
-from agent.jobs import handlers
-from agent.keys import load_identity
-from agent.runner import work_once
-from emulators.stack import LocalStack
-from scripts import host
 from shared.adapters.directory_store import DirectoryStore
 from shared.composition import Container
 from shared.config import load_settings
-from shared.services import agent_jobs
 from shared.storage_names import AGENT_NONCES, AGENTS, SYNC_RUNS, SYNC_STATE
+from tests.ad.ad_flow import PASSWORD, stored, sync
 from tests.ad.app_server import AppServer
-from tests.ad.conftest import agent_config, new_code, register
 from tests.ad.directory_admin import DomainAdmin
-from tests.functions.invoke import create_customer_connection
 from tests.support.samba import SambaDC
-
-PASSWORD = "Start-Pass-123!"
-
-
-@pytest.fixture
-async def ad_setup(
-    stack: LocalStack, stack_env: dict[str, str], samba_dc: SambaDC, domain_admin: DomainAdmin, test_ou: str,
-    app_server: AppServer, tmp_path: Path,
-) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
-    a = domain_admin
-    tag = test_ou[5:13]
-    group = a.add_group(test_ou, f"sync-{tag}")
-    nested = a.add_group(test_ou, f"nested-{tag}")
-    a.add_member(group, nested)
-    users = {n: a.add_user(test_ou, f"{n}{tag[:6]}", n.title(), "Tester", PASSWORD) for n in ("ann", "bob", "cy")}
-    a.add_member(group, users["ann"])
-    a.add_member(nested, users["bob"])
-    outside = a.add_user(test_ou, f"out{tag[:6]}", "Out", "Side", PASSWORD)
-    connection = await create_customer_connection(stack, "AD domain", sync_group_id=a.guid(group))
-    config = agent_config(
-        tmp_path, app_server, "dc-agent",
-        host=samba_dc.host, base_dn=samba_dc.base_dn, bind_user=samba_dc.admin_user, ca_file=samba_dc.ca_file,
-        server_name=samba_dc.server_name,
-    )  # fmt: skip
-    await register(config, await new_code(connection))
-    await asyncio.to_thread(Path(config.password_file).write_text, samba_dc.admin_password)
-    os.chmod(config.password_file, 0o600)
-    yield {"connection": connection, "group": group, "nested": nested, "users": users, "outside": outside,
-           "config": config, "ou": test_ou}  # fmt: skip
-
-
-async def sync(setup: dict[str, Any], server: AppServer, mode: str = "incremental", dry_run: bool = False) -> Any:
-    cid = setup["connection"]
-    query = f"?mode={mode}" + ("&dry_run=true" if dry_run else "")
-    status, started, _ = await host.http(
-        "ad_sync_start", "POST", f"/api/connections/{cid}/agents/sync{query}", route={"id": cid}
-    )
-    assert status == 202, started
-    config: AgentConfig = setup["config"]
-    identity = load_identity(config.state_dir)
-    with ServiceClient(server.url, ca_file=server.ca_file) as client:
-        assert await asyncio.to_thread(work_once, client, identity, handlers(config), 0) == started["job_id"]
-    async with Container(load_settings(os.environ)) as container:
-        row = await agent_jobs.job_row(container, cid, started["job_id"])
-    assert row["state"] == "done", row
-    return row
-
-
-async def stored(cid: str) -> dict[str, dict[str, Any]]:
-    async with Container(load_settings(os.environ)) as container:
-        store = DirectoryStore(container.tables(), cid)
-        return {str(r["RowKey"]): dict(r) async for r in store.user_rows()}
 
 
 async def links(cid: str, group_id: str) -> set[str]:

@@ -24,8 +24,8 @@ from shared.domain.agent_protocol import LEASE_S
 from shared.errors import LeaseLost
 from shared.services import agent_jobs
 from shared.storage_names import AGENT_NONCES, AGENTS
+from tests.ad.ad_flow import agent_config, new_code, register
 from tests.ad.app_server import AppServer
-from tests.ad.conftest import agent_config, new_code, register
 
 
 async def rows(stack_env: dict[str, str], table: str) -> list[dict[str, Any]]:

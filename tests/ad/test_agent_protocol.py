@@ -36,3 +36,21 @@ def test_the_replay_window_and_the_online_state() -> None:
     assert agent_status({"state": "active", "last_seen": NOW - 121}, NOW) == "offline"
     assert agent_status({"state": "removed", "last_seen": NOW}, NOW) == "removed"
     assert LEASE_S < 120
+
+
+def test_a_sealed_password_opens_only_with_the_agents_key_for_that_job_and_user() -> None:
+    import pytest
+
+    from agent.errors import AgentError
+    from agent.keys import new_keys, public_b64
+    from agent.seal import open_sealed
+    from shared.services.agent_seal import seal
+
+    _, mine = new_keys()
+    _, other = new_keys()
+    box = seal(public_b64(mine), "S3cret-Pass-word!", "job|user|v1")
+    assert "S3cret" not in box
+    assert open_sealed(mine, box, "job|user|v1") == "S3cret-Pass-word!"
+    for key, aad in ((other, "job|user|v1"), (mine, "job|other-user|v1")):
+        with pytest.raises(AgentError, match="does not open"):
+            open_sealed(key, box, aad)
