@@ -109,7 +109,9 @@ async def apply_result(container: Any, connection_id: str, payload: dict[str, An
                 )
             message = event("password.rotated", connection.id, connection.tenant_id, payload["run_id"], uid,
                             version=version)  # fmt: skip
-            await queues.publish_events(names.DIRECTORY_CHANGES, [{**message, "secret_name": ref.name}])
+            await queues.publish_events(
+                names.DIRECTORY_CHANGES, [{**message, "secret_name": ref.name, "version": version}]
+            )
         elif outcome == "refused":
             if plan.current is not None:
                 value = (await secrets.get(ref.name, plan.current.version)).value

@@ -6,6 +6,7 @@ never answered is finished by the next rotation with the same password."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import ssl
 from typing import Any
@@ -19,7 +20,7 @@ from shared.config import load_settings
 from shared.domain.rotation_versions import plan_versions
 from shared.domain.secret_names import password_ref
 from shared.services import agent_jobs
-from shared.storage_names import AGENTS, ROTATION_HISTORY
+from shared.storage_names import AGENTS, DIRECTORY_CHANGES, ROTATION_HISTORY
 from tests.ad.ad_flow import PASSWORD, run_agent, sync
 from tests.ad.app_server import AppServer
 from tests.ad.directory_admin import DomainAdmin
@@ -54,8 +55,13 @@ async def start(cid: str, users: list[str]) -> dict[str, Any]:
 
 
 async def test_a_rotated_password_binds_and_equals_key_vaults_current(
-    ad_setup: dict[str, Any], domain_admin: DomainAdmin, samba_dc: SambaDC, app_server: AppServer
+    ad_setup: dict[str, Any],
+    domain_admin: DomainAdmin,
+    samba_dc: SambaDC,
+    app_server: AppServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     s, cid = ad_setup, ad_setup["connection"]
     await sync(s, app_server, "full")
     ann_dn = s["users"]["ann"]
@@ -78,8 +84,13 @@ async def test_a_rotated_password_binds_and_equals_key_vaults_current(
         everything = []
         for table in (AGENTS, ROTATION_HISTORY):
             everything += [dict(r) async for r in tables.query(table)]
+        feed = await container.queues().receive_events(DIRECTORY_CHANGES)
     assert value not in json.dumps(everything, default=str) and value not in json.dumps(summary)
-    assert version
+    mine = [e for e in feed if e.get("connection_id") == cid]
+    assert [e["object_id"] for e in mine if e["type"] == "password.rotated"] == [ann]
+    assert [e["version"] for e in mine if e["type"] == "password.rotated"] == [version]
+    assert value not in json.dumps(feed) and samba_dc.admin_password not in json.dumps(feed)
+    assert value not in caplog.text and samba_dc.admin_password not in caplog.text  # the agent's and the app's logs
 
 
 async def test_a_policy_refusal_is_reported_per_user_and_key_vault_keeps_what_the_domain_holds(

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agent.keys import load_identity
+from scripts import host
 from shared.adapters.directory_store import DirectoryStore
 from shared.composition import Container
 from shared.config import load_settings
@@ -104,3 +106,29 @@ async def test_without_the_ad_password_the_run_fails_with_a_clear_code_and_no_pa
             everything += [dict(r) async for r in tables.query(table)]
     assert [r["error_code"] for r in runs if r["outcome"] == "failed"] == ["ad_credentials_missing"]
     assert samba_dc.admin_password not in json.dumps(everything, default=str)
+
+
+async def test_the_deletion_threshold_holds_removals_back(
+    ad_setup: dict[str, Any], domain_admin: DomainAdmin, app_server: AppServer
+) -> None:
+    s, cid = ad_setup, ad_setup["connection"]
+    status, _, _ = await host.http(
+        "connections_update", "PATCH", f"/api/connections/{cid}", body={"deletion_threshold": 1}, route={"id": cid}
+    )
+    assert status == 200
+    await sync(s, app_server, "full")
+    domain_admin.remove_member(s["group"], s["users"]["ann"])
+    domain_admin.remove_member(s["nested"], s["users"]["bob"])
+    held = json.loads((await sync(s, app_server))["result_json"])
+    assert held["outcome"] == "awaiting_approval" and held["counts"]["removals.pending"] >= 2
+    assert len(in_scope(await stored(cid))) == 2  # nothing removed
+
+
+async def test_without_an_agent_an_ad_sync_is_refused_clearly(ad_setup: dict[str, Any], app_server: AppServer) -> None:
+    cid = ad_setup["connection"]
+    identity = load_identity(ad_setup["config"].state_dir)
+    route = {"id": cid, "agentId": identity.agent_id}
+    status, _, _ = await host.http("agents_remove", "DELETE", f"/api/connections/{cid}/agents/x", route=route)
+    assert status == 200
+    status, body, _ = await host.http("ad_sync_start", "POST", f"/api/connections/{cid}/agents/sync", route={"id": cid})
+    assert (status, body["code"]) == (409, "no_agent")
