@@ -8,9 +8,9 @@ NODE_STAMP := node_modules/.installed
 include infra/checks.mk
 include infra/system.mk
 
-.PHONY: setup test demo bench chaos local lint typecheck unit clean console
+.PHONY: setup test demo demo-ad bench chaos local lint typecheck unit clean console
 
-$(PY_STAMP): requirements.txt requirements-dev.txt
+$(PY_STAMP): requirements.txt requirements-dev.txt agent/requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
@@ -36,6 +36,10 @@ unit: setup
 
 demo: setup
 	$(BIN)/python -m scripts.demo
+
+# An on-prem AD connection end to end: Samba AD DC + the agent over HTTPS (scripts/demo_ad.py, docs/ad-agent.md).
+demo-ad: setup
+	$(BIN)/python -m scripts.demo_ad
 
 bench: setup
 	$(BIN)/python -m bench.run

@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from functions import (
+    agent_api,
     audit,
     connections,
     consent,
@@ -32,3 +33,4 @@ app.register_functions(console_auth.bp)
 app.register_functions(console_pages.bp)
 app.register_functions(console_pages_actions.bp)
 app.register_functions(console_pages_static.bp)
+app.register_functions(agent_api.bp)

@@ -115,6 +115,8 @@ var tableNames = [
   'rotationstate'
   'rotationhistory'
   'rotationowners'
+  'agents'
+  'agentnonces'
 ]
 var queueNames = [
   'sync-jobs'

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 # Feature modules: each has register(subparsers) adding its commands; a command sets `run(container, args)`.
-FEATURES: tuple[str, ...] = ("scripts.cli_connections", "scripts.cli_sync", "scripts.cli_rotation", "scripts.cli_audit")
+FEATURES: tuple[str, ...] = (
+    "scripts.cli_connections",
+    "scripts.cli_sync",
+    "scripts.cli_rotation",
+    "scripts.cli_audit",
+    "scripts.cli_agents",
+)
 
 Runner = Callable[[Any, argparse.Namespace], Coroutine[Any, Any, Any]]
 

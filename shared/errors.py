@@ -229,3 +229,17 @@ class CredentialUnusable(AuthenticationFailed):
             fix="Update the connection with a certificate holding an unencrypted RSA key of at least 2048 bits, "
             "and upload that certificate to the app registration.",
         )
+
+
+class AgentRefused(ConnectorError):
+    """An on-prem agent's request is refused: unknown, removed, badly signed, replayed, or a registration code that
+    is unknown, expired or used. The code says which; the message never echoes what was sent."""
+
+    code = "agent_refused"
+    http_status = 401
+
+
+class LeaseLost(Conflict):
+    """The agent no longer holds the job's lease (it expired and another agent took the job): stop working on it."""
+
+    code = "lease_lost"

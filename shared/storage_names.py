@@ -18,6 +18,10 @@ DIRECTORY_MEMBERS = "dirmembers"  # PK connection id + "_" + group id, RK member
 ROTATION_STATE = "rotationstate"  # PK connection id, RK user id: last rotation, lock, pending version
 ROTATION_HISTORY = "rotationhistory"  # PK connection id + "_" + user id, RK inverted time
 ROTATION_OWNERS = "rotationowners"  # PK tenant id, RK user id: the one connection that rotates that user
+# On-prem agents, every row with `connection_id`: PK "agent", RK agent id (keys, last contact); PK "code", RK the
+# registration code's SHA-256 (never the code); PK "jobs_" + connection id, RK time-ordered job id (lease, result)
+AGENTS = "agents"
+AGENT_NONCES = "agentnonces"  # PK agent id, RK zero-padded timestamp + "_" + nonce: replay refusal, kept 2 x skew
 
 TABLES = (
     CONNECTIONS,
@@ -31,6 +35,8 @@ TABLES = (
     ROTATION_STATE,
     ROTATION_HISTORY,
     ROTATION_OWNERS,
+    AGENTS,
+    AGENT_NONCES,
 )
 
 # Queues (lowercase letters, digits, dashes)

@@ -41,6 +41,8 @@ def row_scopes(connection_id: str) -> tuple[RowScope, ...]:
         RowScope(names.SYNC_RUNS, BY_PARTITION, one),
         RowScope(names.CONSENT_STATES, "connection_id eq @cid", {"cid": connection_id}),
         RowScope(names.AUDIT, "connection_id eq @cid", {"cid": connection_id}),  # its partition and the "all" copies
+        RowScope(names.AGENT_NONCES, "connection_id eq @cid", {"cid": connection_id}),
+        RowScope(names.AGENTS, "connection_id eq @cid", {"cid": connection_id}),  # agents, codes, jobs
         RowScope(names.SYNC_STATE, BY_PARTITION, one),
     )
 

@@ -73,6 +73,15 @@ EXPECTED = {
     "console_approve": ("httpTrigger", "ANONYMOUS"),
     "console_delete": ("httpTrigger", "ANONYMOUS"),
     "console_static": ("httpTrigger", "ANONYMOUS"),
+    "agent_codes_create": ("httpTrigger", "FUNCTION"),
+    "agents_list": ("httpTrigger", "FUNCTION"),
+    "agents_remove": ("httpTrigger", "FUNCTION"),
+    "ad_sync_start": ("httpTrigger", "FUNCTION"),
+    "ad_rotate_start": ("httpTrigger", "FUNCTION"),
+    "agent_register": ("httpTrigger", "ANONYMOUS"),  # the one-time code authenticates it
+    "agent_poll": ("httpTrigger", "ANONYMOUS"),  # these three: the agent's Ed25519 signature (docs/ad-agent.md)
+    "agent_heartbeat": ("httpTrigger", "ANONYMOUS"),
+    "agent_result": ("httpTrigger", "ANONYMOUS"),
 }
 
 

@@ -52,6 +52,11 @@ def _selects(scope_table: str, partition: str, row: dict[str, str] | None = None
         (names.AUDIT, "all", {"connection_id": CID}, True),  # the deployment-wide copy goes too
         (names.AUDIT, "all", {"connection_id": "another-connection"}, False),
         (names.AUDIT, "deployment", {"connection_id": ""}, False),
+        (names.AGENTS, "agent", {"connection_id": CID}, True),
+        (names.AGENTS, f"jobs_{CID}", {"connection_id": CID}, True),
+        (names.AGENTS, "code", {"connection_id": "another-connection"}, False),
+        (names.AGENT_NONCES, "0123456789abcdef0123456789abcdef", {"connection_id": CID}, True),
+        (names.AGENT_NONCES, "0123456789abcdef0123456789abcdef", {"connection_id": "x"}, False),
     ],
 )
 def test_scopes_select_the_connections_rows_only(

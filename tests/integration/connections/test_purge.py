@@ -94,6 +94,17 @@ async def assert_nothing_left(stack: LocalStack, container: Container, cid: str)
     assert (await shown(cid))[0] == 404
 
 
+async def _agent_rows(container: Container, cid: str) -> None:
+    """What an on-prem AD agent leaves: a registration code, a job, a remembered nonce (docs/ad-agent.md)."""
+    from shared.services.agent_jobs import enqueue
+    from shared.services.agent_registry import create_code
+
+    await create_code(container, cid, None)
+    await enqueue(container, cid, "probe", {})
+    nonce = {"PartitionKey": "0" * 32, "RowKey": f"{0:012d}_{cid}", "connection_id": cid}
+    await container.tables().upsert(names.AGENT_NONCES, nonce)
+
+
 async def test_purge_leaves_nothing_of_the_connection_in_any_table_or_the_vault(
     stack: LocalStack, container: Container, queues: QueueSender, worlds: list[PurgeWorld]
 ) -> None:
@@ -105,11 +116,12 @@ async def test_purge_leaves_nothing_of_the_connection_in_any_table_or_the_vault(
         names.CONSENT_STATES,
         {"PartitionKey": "state", "RowKey": f"nonce-{gone.connection_id}"[:60], "connection_id": gone.connection_id},
     )
+    await _agent_rows(container, gone.connection_id)
     before = await rows_of(container, gone.connection_id)
     expected = {
         names.CONNECTIONS, names.AUDIT, names.CONSENT_STATES, names.SYNC_STATE, names.SYNC_RUNS,
         names.DIRECTORY_USERS, names.DIRECTORY_GROUPS, names.DIRECTORY_MEMBERS, names.ROTATION_STATE,
-        names.ROTATION_HISTORY, names.ROTATION_OWNERS,
+        names.ROTATION_HISTORY, names.ROTATION_OWNERS, names.AGENTS, names.AGENT_NONCES,
     }  # fmt: skip
     assert {table for table, rows in before.items() if rows} == expected == set(names.TABLES)
     assert len(vault_names_of(stack, gone.connection_id)) == 1 + 3  # the client secret and three passwords

@@ -1,0 +1,47 @@
+"""The agent's configuration file (JSON): the service's URL, the state folder (keys, identity), the domain's LDAP
+settings and where the AD account's password file is. The password itself is never in this file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.errors import LdapConfigError
+from agent.keys import read_password
+from agent.ldap_conn import LdapSettings
+
+LDAP_FIELDS = {"host", "port", "transport", "base_dn", "bind_user", "ca_file", "server_name", "page_size"}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    service_url: str
+    state_dir: Path
+    password_file: str
+    ldap: dict[str, Any] = field(default_factory=dict)
+    service_ca_file: str | None = None
+    name: str = "agent"
+
+    @classmethod
+    def load(cls, path: str | Path) -> AgentConfig:
+        data = json.loads(Path(path).read_text())
+        unknown = set(data.get("ldap", {})) - LDAP_FIELDS
+        if unknown:
+            raise LdapConfigError(sorted(unknown)[0], "is not an LDAP setting of the agent")
+        if "password" in data or "password" in data.get("ldap", {}):
+            raise LdapConfigError("password", "does not belong in the config file: put it in password_file")
+        return cls(
+            service_url=data["service_url"],
+            state_dir=Path(data["state_dir"]),
+            password_file=data["password_file"],
+            ldap=dict(data.get("ldap", {})),
+            service_ca_file=data.get("service_ca_file"),
+            name=data.get("name", "agent"),
+        )
+
+    def ldap_settings(self) -> LdapSettings:
+        """Read at use time: the password file is opened for each job, so replacing or removing it takes effect
+        at the next job."""
+        return LdapSettings(password=read_password(self.password_file), **self.ldap)

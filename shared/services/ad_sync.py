@@ -1,0 +1,141 @@
+"""A connection's directory synced from on-prem AD through its agent: a sync job is queued for the agents, and the
+answer of the agent that holds the lease goes through the same planner (shared/domain/sync_plan.py), applier
+(outbox, dry run), store, change feed and run history as an Entra sync. The AD cursor (the DC's invocationId and
+uSNChanged watermark) is a row of `syncstate` (RK `ad-cursor`), next to the Entra cursor it does not touch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from shared import storage_names as names
+from shared.adapters.directory_store import DirectoryStore
+from shared.adapters.sync_state import Checkpoint, SyncState
+from shared.domain.ad_directory import BadAnswer, link_changes, parse_answer
+from shared.domain.sync_plan import plan_group_writes, plan_removals, plan_user_writes, threshold_exceeded
+from shared.domain.timestamps import from_iso, to_iso, utc_now
+from shared.errors import Conflict, ValidationError
+from shared.services.connections import load
+from shared.services.sync_apply import SyncApplier
+from shared.services.sync_removals_phase import behaviour_removes_links
+
+log = logging.getLogger(__name__)
+AD_CURSOR = "ad-cursor"
+MODES = ("incremental", "full")
+
+
+async def _cursor(tables: Any, connection_id: str) -> dict[str, Any] | None:
+    row = await tables.get(names.SYNC_STATE, connection_id, AD_CURSOR)
+    return json.loads(row["cursor_json"]) if row else None
+
+
+async def start_ad_sync(
+    container: Any, connection_id: str, mode: str = "incremental", dry_run: bool = False, trigger: str = "manual"
+) -> tuple[int, dict[str, Any]]:
+    """202 {job_id, run_id}: a sync job for the connection's agents (any one of them takes it)."""
+    from shared.services.agent_jobs import enqueue
+    from shared.services.agent_registry import agents_of
+
+    if mode not in MODES:
+        raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
+    connection, _ = await load(container, connection_id)
+    if not connection.sync_group_id:
+        raise ValidationError({"sync_group_id": "an AD sync needs the sync group's objectGUID"})
+    if not [a for a in await agents_of(container, connection.id) if a.get("state") == "active"]:
+        raise Conflict("No agent is registered for this connection: register one (docs/ad-agent.md)", code="no_agent")
+    run_id = uuid.uuid4().hex
+    payload = {
+        "sync_group": connection.sync_group_id,
+        "cursor": None if mode == "full" else await _cursor(container.tables(), connection.id),
+        "run_id": run_id,
+        "dry_run": dry_run,
+        "trigger": trigger,
+        "requested_at": to_iso(utc_now()),
+    }
+    job_id = await enqueue(container, connection.id, "sync", payload)
+    return 202, {"job_id": job_id, "run_id": run_id, "connection_id": connection.id}
+
+
+def _checkpoint(payload: dict[str, Any], mode: str, counts: dict[str, int]) -> Checkpoint:
+    started = from_iso(payload.get("requested_at")) or utc_now()
+    return Checkpoint(run_id=str(payload["run_id"]), mode=mode, trigger=str(payload.get("trigger") or "agent"),
+                      started_at=started, counts=counts, invocations=1)  # fmt: skip
+
+
+async def record_failure(container: Any, connection_id: str, payload: dict[str, Any], code: str) -> None:
+    """The agent could not read AD (no password, bind refused, DC unreachable): the run is recorded failed with
+    the agent's code, so status and run history say why."""
+    state = SyncState(container.tables(), connection_id)
+    await state.record_run(_checkpoint(payload, "incremental", {}), "failed", utc_now(), error=code)
+
+
+async def apply_answer(
+    container: Any, connection_id: str, payload: dict[str, Any], raw: Any, *, approved: bool = False
+) -> dict[str, Any]:
+    """Plan and apply one answer; the run's summary. Idempotent: the same answer again writes nothing new (rows
+    by content hash) and resends no event twice (ids from the run id and versions)."""
+    connection, _ = await load(container, connection_id)
+    try:
+        answer = parse_answer(raw, connection.user_defaults)
+    except BadAnswer as exc:
+        raise ValidationError({"result": str(exc)}) from None
+    tables = container.tables()
+    store, state = DirectoryStore(tables, connection.id), SyncState(tables, connection.id)
+    dry_run = bool(payload.get("dry_run"))
+    snapshot = await state.load()
+    queues = container.queues()
+    apply = SyncApplier(store, state, queues, tenant_id=connection.tenant_id, run_id=str(payload["run_id"]),
+                        dry_run=dry_run, defaults=connection.user_defaults)  # fmt: skip
+    await apply.flush_outbox(snapshot.outbox)
+    stored = await store.load_users()
+    stored_groups = await store.load_groups()
+
+    await apply.users(plan_user_writes(answer.users, stored, set(answer.scope)))
+    await apply.groups(plan_group_writes(answer.groups, stored_groups))
+    tree = {g.id for g in answer.groups}
+    current = {gid: {uid async for uid in store.member_ids(gid)} for gid in answer.links}
+    await apply.links_many(link_changes(answer.links, current, answer.scope))
+
+    removals = plan_removals(stored, set(answer.scope), set(answer.deleted) & set(stored), connection.removal_behaviour)
+    stale_groups = sorted(set(stored_groups) - tree)
+    counted = len([r for r in removals if r.kind != "user.kept"]) + len(stale_groups)
+    held = (
+        counted > 0
+        and not approved
+        and threshold_exceeded(
+            counted,
+            len(stored) + len(stored_groups),
+            connection.deletion_threshold,
+            connection.deletion_threshold_percent,
+        )
+    )
+    if held:
+        apply.counts["removals.pending"] = counted
+        outcome = "awaiting_approval"
+    else:
+        leaving = {r.user_id for r in removals}
+        if behaviour_removes_links(connection.removal_behaviour) and leaving:
+            links = await store.links_of_users(leaving)
+            await apply.links_many([(gid, set(), uids) for gid, uids in sorted(links.items())])
+        await apply.removals(removals)
+        if stale_groups:
+            await apply.delete_groups(stale_groups)
+        outcome = "succeeded"
+    await apply.release()
+    counts = dict(apply.counts)
+    if answer.full_reason:
+        counts[f"ad.full.{answer.full_reason}"] = 1
+    if dry_run:
+        outcome = "dry_run"
+    cp = _checkpoint(payload, answer.mode, counts)
+    cp.table_writes = store.writes
+    if not dry_run:
+        cursor_row = {"PartitionKey": connection.id, "RowKey": AD_CURSOR, "cursor_json": json.dumps(answer.cursor)}
+        await tables.upsert(names.SYNC_STATE, cursor_row, replace=True)
+        await state.drop_sent()
+    await state.record_run(cp, outcome, utc_now())
+    log.info("connection %s: AD %s sync %s %s", connection.id, answer.mode, outcome, counts)
+    return {"run_id": cp.run_id, "mode": answer.mode, "outcome": outcome, "counts": counts,
+            "planned": apply.planned[:100] if dry_run else []}  # fmt: skip
