@@ -2,7 +2,17 @@
 
 import azure.functions as func
 
-from functions import audit, connections, consent, directory_sync, health, invitations, openapi, password_rotation
+from functions import (
+    audit,
+    connections,
+    consent,
+    directory_sync,
+    health,
+    invitations,
+    notifications,
+    openapi,
+    password_rotation,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -13,3 +23,4 @@ app.register_functions(password_rotation.bp)
 app.register_functions(directory_sync.bp)
 app.register_functions(audit.bp)
 app.register_functions(openapi.bp)
+app.register_functions(notifications.bp)

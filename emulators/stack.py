@@ -56,6 +56,8 @@ class LocalStack:
             "GRAPH_URL_OVERRIDE": self.entra.graph_url.removesuffix("/v1.0"),
             "TLS_CA_BUNDLE": self.ca_bundle,
             "SYNC_TIME_BUDGET_SECONDS": "480",
+            "CHANGE_NOTIFICATIONS": "auto",  # off here: PUBLIC_BASE_URL is http (tests of notifications turn it on)
+            "NOTIFICATION_BASE_URL": "",
         }
 
 

@@ -92,6 +92,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds one sync invocation may run before it checkpoints and continues in a new one.",
         default="480",
     ),
+    SettingSpec(
+        "CHANGE_NOTIFICATIONS",
+        "Graph change notifications for near-real-time sync: auto (on when the notification URL is https), on, off.",
+        default="auto",
+    ),
+    SettingSpec(
+        "NOTIFICATION_BASE_URL",
+        "Local only: base URL where Graph reaches this app's notification endpoint, when not PUBLIC_BASE_URL.",
+        "local",
+    ),
     SettingSpec("APPLICATIONINSIGHTS_CONNECTION_STRING", "Where the host sends telemetry.", "azure", "host"),
     SettingSpec(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Entra auth for telemetry (local auth is off).", "azure", "host"
@@ -156,6 +166,19 @@ class Settings:
     graph_url_override: str | None
     ca_bundle: str | None
     sync_time_budget_s: float
+    change_notifications: str = "auto"  # auto | on | off
+    notification_base_url: str | None = None  # default: public_base_url
+
+    @property
+    def notifications_url_base(self) -> str:
+        return self.notification_base_url or self.public_base_url
+
+    @property
+    def notifications_on(self) -> bool:
+        """Subscribe at all? auto: only where Graph can deliver (an https notification URL)."""
+        if self.change_notifications == "auto":
+            return self.notifications_url_base.startswith("https://")
+        return self.change_notifications == "on"
 
     @property
     def consent_redirect_uri(self) -> str:
@@ -255,6 +278,12 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _switch(raw: str) -> str:
+    if raw.lower() not in ("auto", "on", "off"):
+        raise ValueError(f"must be auto, on or off, got {raw!r}")
+    return raw.lower()
+
+
 def _required(reader: _Reader, name: str, value: str | None) -> str:
     if value is None and name not in reader.problems:
         reader.problem(name, "missing")
@@ -292,6 +321,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graph_url_override=reader.parsed("GRAPH_URL_OVERRIDE", https_url),
         ca_bundle=reader.get("TLS_CA_BUNDLE"),
         sync_time_budget_s=reader.parsed("SYNC_TIME_BUDGET_SECONDS", _positive) or 480.0,
+        change_notifications=reader.parsed("CHANGE_NOTIFICATIONS", _switch) or "auto",
+        notification_base_url=reader.parsed("NOTIFICATION_BASE_URL", _base_url),
     )
     if reader.problems:
         raise ConfigurationError(reader.problems)

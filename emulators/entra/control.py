@@ -7,11 +7,13 @@ import uuid
 from typing import Any, cast
 
 from emulators.entra.control_clouds import CloudControl, CloudControlError
+from emulators.entra.control_notifications import NotificationControl
 from emulators.entra.control_signin import SignInControl, SignInControlError
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
 from emulators.entra.model import OTHER_KINDS, DirectoryObject, Group, Secret, User
+from emulators.entra.notifier import Notifier
 from emulators.entra.seed import group_props, object_props, secret_value
 from emulators.entra.state import Settings, Tenant, World
 
@@ -20,12 +22,13 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl, CloudControl):
+class Control(SignInControl, CloudControl, NotificationControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
     OPERATIONS = (
         SignInControl.OPERATIONS
         | CloudControl.OPERATIONS
+        | NotificationControl.OPERATIONS
         | frozenset(
             {
                 "tenants",
@@ -77,7 +80,10 @@ class Control(SignInControl, CloudControl):
         )
     )
 
-    def __init__(self, world: World, faults: Faults, description: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, world: World, faults: Faults, description: list[dict[str, Any]], notifier: Notifier | None = None
+    ) -> None:
+        self._notifier = notifier or Notifier(world)
         self._world = world
         self._faults = faults
         self._description = description
@@ -478,6 +484,7 @@ class Control(SignInControl, CloudControl):
         """
         self._faults.clear()
         self._world.throttle.reset()
+        self._notifier.clear()  # notification delay, retries, drops, allow_http (subscriptions are kept)
         with self._world.lock:
             self._world.settings = Settings()
             self._world.browser_user = None

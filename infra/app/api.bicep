@@ -28,6 +28,9 @@ param alwaysReadyHttpInstances int = 0
 @maxValue(540)
 @description('Seconds one sync invocation runs before it checkpoints and continues; below host.json functionTimeout (600 s).')
 param syncTimeBudgetSeconds int = 480
+@allowed(['auto', 'on', 'off'])
+@description('Graph change notifications (near-real-time sync): auto subscribes when PUBLIC_BASE_URL is https. Keep an always-ready http instance so the 3 s answer holds after idle (docs/infra.md).')
+param changeNotifications string = 'auto'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -143,6 +146,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPERATOR_CREDENTIAL_SECRET_NAME_CHINA: operatorCredentialSecretNameChina
     PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
     SYNC_TIME_BUDGET_SECONDS: string(syncTimeBudgetSeconds)
+    CHANGE_NOTIFICATIONS: changeNotifications
   }
 }
 

@@ -44,6 +44,9 @@ EXPECTED = {
     "audit_all": ("httpTrigger", "FUNCTION"),
     "rotation_status": ("httpTrigger", "FUNCTION"),
     "openapi": ("httpTrigger", "FUNCTION"),
+    "notifications": ("httpTrigger", "ANONYMOUS"),
+    "notifications_lifecycle": ("httpTrigger", "ANONYMOUS"),
+    "subscription_renewal": ("timerTrigger", "0 40 * * * *"),
 }
 
 
