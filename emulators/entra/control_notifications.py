@@ -29,9 +29,11 @@ class NotificationControl:
         retry_window_s: float | None = None,
         response_timeout_s: float | None = None,
         allow_http: bool | None = None,
+        batch: int | None = None,
     ) -> dict[str, Any]:
         """Graph's delay before sending, the retry backoff and window, the answer deadline (default 3 s), and
-        whether plain-HTTP notification URLs are accepted (Graph: HTTPS only; off by default)."""
+        whether plain-HTTP notification URLs are accepted (Graph: HTTPS only; off by default), and how many
+        notifications of one subscription go in one POST (default 100)."""
         s = self._notifier.settings
         for name, value in (
             ("delay_s", delay_s),
@@ -43,6 +45,10 @@ class NotificationControl:
                 if float(value) < 0:
                     raise ValueError(f"{name} must be >= 0")
                 setattr(s, name, float(value))
+        if batch is not None:
+            if int(batch) < 1:
+                raise ValueError("batch must be >= 1")
+            s.batch = int(batch)
         if allow_http is not None:
             self._notifier.store.allow_http = bool(allow_http)
         return {**s.__dict__, "allow_http": self._notifier.store.allow_http}

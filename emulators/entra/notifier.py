@@ -6,8 +6,8 @@ late, then dropped; lifecycle events on demand (Learn: "Receive change notificat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -59,6 +59,8 @@ class Notifier:
     _queue: list[_Pending] = field(default_factory=list)
     _session: aiohttp.ClientSession | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    last_error: str = ""
+    _qlock: threading.Lock = field(default_factory=threading.Lock)  # control calls may come from other threads
 
     # -- running ----------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -116,19 +118,23 @@ class Notifier:
         }
         now = time.monotonic()
         due = now + self.settings.delay_s
+        with self._qlock:
+            self._append(sub.id, item, due, now)
+        self.stats["queued"] += 1
+
+    def _append(self, sub_id: str, item: dict[str, Any], due: float, now: float) -> None:
         last = self._queue[-1] if self._queue else None
         if (
             last is not None
-            and last.sub_id == sub.id
+            and last.sub_id == sub_id
             and last.attempts == 0
             and last.url_kind == "notification"
             and len(last.items) < self.settings.batch
-            and last.due >= now
+            and due - last.due <= 0.05  # sent together when due within 50 ms of each other
         ):
             last.items.append(item)
         else:
-            self._queue.append(_Pending(sub.id, [item], "notification", due, now))
-        self.stats["queued"] += 1
+            self._queue.append(_Pending(sub_id, [item], "notification", due, now))
 
     def lifecycle(self, sub_id: str, event: str) -> None:
         sub = next((s for s in self.store.alive(self.world.clock.now()) if s.id == sub_id), None)
@@ -144,18 +150,26 @@ class Notifier:
             "lifecycleEvent": event,
         }
         now = time.monotonic()
-        self._queue.append(_Pending(sub.id, [item], "lifecycle", now, now))
+        with self._qlock:
+            self._queue.append(_Pending(sub.id, [item], "lifecycle", now, now))
 
     def _send_due(self) -> None:
         now = time.monotonic()
-        due = [p for p in self._queue if p.due <= now]
-        if not due:
-            return
-        self._queue = [p for p in self._queue if p.due > now]
+        with self._qlock:
+            due = [p for p in self._queue if p.due <= now]
+            if not due:
+                return
+            self._queue = [p for p in self._queue if p.due > now]
         for pending in due:
             task = asyncio.create_task(self._deliver(pending))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.stats["delivery_errors"] += 1  # a bug of the emulator: counted, and shown by notification_stats
+            self.last_error = repr(task.exception())
 
     async def _deliver(self, pending: _Pending) -> None:
         sub = self.store.items.get(pending.sub_id)
@@ -187,7 +201,8 @@ class Notifier:
             self.stats["dropped"] += len(pending.items)  # as Graph does after its retry window
             return
         pending.due = now + backoff
-        self._queue.append(pending)
+        with self._qlock:
+            self._queue.append(pending)
 
     # -- the validation request ---------------------------------------------------------------------------
     async def validate(self, url: str) -> None:
@@ -220,12 +235,25 @@ class Notifier:
     # -- control --------------------------------------------------------------------------------------------
     def view(self) -> dict[str, Any]:
         pending: defaultdict[str, int] = defaultdict(int)
-        for p in self._queue:
-            pending[p.url_kind] += len(p.items)
-        return {"stats": dict(self.stats), "pending": dict(pending), "in_flight": len(self._tasks)}
+        with self._qlock:
+            for p in self._queue:
+                pending[p.url_kind] += len(p.items)
+        with self.world.lock:
+            behind = sum(
+                len(t.directory.user_log) + len(t.directory.group_log) - sum(self._cursors.get(t.id, (0, 0)))
+                for t in self.world.tenants.values()
+                if t.id in self._cursors
+            )
+        return {
+            "unscanned_changes": behind,  # changes made but not yet turned into notifications
+            "stats": dict(self.stats),
+            "pending": dict(pending),
+            "in_flight": len(self._tasks),
+            "last_error": self.last_error or None,
+        }
 
     def clear(self) -> None:
-        with contextlib.suppress(Exception):
+        with self._qlock:
             self._queue.clear()
         self.settings = NotifySettings()
         self.store.allow_http = False
