@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.integration.notifications.conftest import NotifyWorld
+from tests.integration.notifications.conftest import NotifyWorld, until
 from tests.support.entra import token_for
 
 
@@ -58,3 +58,33 @@ async def test_quota_and_permission_refusals_are_shown_with_their_remedy(world: 
             world.control("remove_subscription", subscription_id=sub["id"])
         if cid:
             await world.http("DELETE", f"/api/connections/{cid}")
+
+
+async def test_a_purge_deletes_the_subscriptions_and_erases_the_client_state(world: NotifyWorld) -> None:
+    from shared.composition import Container
+    from shared.config import load_settings
+    from shared.domain.secret_names import notification_state_name
+
+    tenant = world.stack.entra.tenants[1]
+    app = world.stack.app("customer", tenant)
+    body = {
+        "display_name": "Purged",
+        "tenant": tenant["id"],
+        "credential_mode": "customer_app",
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "sync_group_id": tenant["sync_group"]["id"],
+    }
+    cid = (await world.json("POST", "/api/connections", body=body))["id"]
+    await world.json("POST", f"/api/connections/{cid}/verify")
+    assert [s["resource"] for s in world.control("subscriptions", tenant=tenant["id"])] == ["users"]  # groups: 403
+    status, text, _ = await world.http("DELETE", f"/api/connections/{cid}?purge=true")
+    assert status == 202, text
+
+    async def purged() -> bool:
+        return (await world.http("GET", f"/api/connections/{cid}"))[0] == 404
+
+    await until(purged, within=120)
+    assert world.control("subscriptions", tenant=tenant["id"]) == []
+    async with Container(load_settings(world.env)) as container:
+        assert not await container.secrets().exists(notification_state_name(cid))
