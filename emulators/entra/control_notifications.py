@@ -61,7 +61,7 @@ class NotificationControl:
 
     def lifecycle_event(self, subscription_id: str, event: str = "reauthorizationRequired") -> None:
         """Send a lifecycle notification (reauthorizationRequired, subscriptionRemoved, missed) to the
-        subscription's lifecycleNotificationUrl now."""
+        subscription's lifecycleNotificationUrl now; `subscriptionRemoved` also removes the subscription."""
         if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
             raise ValueError(f"unknown lifecycle event {event!r}")
         self._notifier.lifecycle(subscription_id, event)

@@ -47,6 +47,7 @@ class _Pending:
     due: float
     first: float
     attempts: int = 0
+    url: str | None = None  # a lifecycle event's URL, kept: `subscriptionRemoved` outlives its subscription
 
 
 @dataclass
@@ -151,7 +152,10 @@ class Notifier:
         }
         now = time.monotonic()
         with self._qlock:
-            self._queue.append(_Pending(sub.id, [item], "lifecycle", now, now))
+            self._queue.append(_Pending(sub.id, [item], "lifecycle", now, now, url=sub.lifecycle_url))
+        if event == "subscriptionRemoved":  # Graph says so because it removed the subscription
+            with self.store.lock:
+                self.store.items.pop(sub.id, None)
 
     def _send_due(self) -> None:
         now = time.monotonic()
@@ -173,10 +177,10 @@ class Notifier:
 
     async def _deliver(self, pending: _Pending) -> None:
         sub = self.store.items.get(pending.sub_id)
-        if sub is None:  # deleted or expired meanwhile: nothing is sent
+        if sub is None and pending.url is None:  # deleted or expired meanwhile: nothing is sent
             self.stats["discarded_no_subscription"] += len(pending.items)
             return
-        url = sub.notification_url if pending.url_kind == "notification" else sub.lifecycle_url
+        url = pending.url or (sub.notification_url if sub is not None else None)
         assert self._session is not None and url is not None
         pending.attempts += 1
         self.stats["attempts"] += 1

@@ -183,6 +183,21 @@ async def test_reauthorization_required_renews_through_the_worker(world: NotifyW
     assert status["users"]["state"] == "active"
 
 
+async def test_subscription_removed_recreates_it_through_the_worker(world: NotifyWorld) -> None:
+    await world.quiet()
+    sub = subs(world)["groups"]
+    world.control("lifecycle_event", subscription_id=sub["id"], event="subscriptionRemoved")
+    assert "groups" not in subs(world)  # Graph removed it, and says so
+
+    async def recreated() -> bool:
+        return "groups" in subs(world) and subs(world)["groups"]["id"] != sub["id"]
+
+    await until(recreated, within=60)
+    await world.quiet()
+    status = {s["resource"]: s for s in (await world.status())["notifications"]["subscriptions"]}
+    assert status["groups"] == {**status["groups"], "state": "active", "subscription_id": subs(world)["groups"]["id"]}
+
+
 async def test_a_missed_notification_is_caught_by_the_scheduled_run(world: NotifyWorld) -> None:
     await world.quiet()
     await world.drain_feed()
