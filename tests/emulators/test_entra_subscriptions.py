@@ -45,6 +45,7 @@ class Receiver:
 @pytest.fixture
 async def receiver(entra: EntraEmulator) -> AsyncIterator[Receiver]:
     rec = Receiver()
+    _clock[:] = [entra.control.call("now", {})]
     app = web.Application()
     app.router.add_post("/{tail:.*}", rec.handle)
     runner = web.AppRunner(app)
@@ -61,8 +62,12 @@ async def receiver(entra: EntraEmulator) -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
+_clock: list[float] = []  # the emulator's time (other tests may have advanced its clock)
+
+
 def when(minutes: float) -> str:
-    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(_clock[0], UTC) if _clock else datetime.now(UTC)
+    return (moment + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
 def body(url: str, resource: str = "/users", **extra: Any) -> dict[str, Any]:
