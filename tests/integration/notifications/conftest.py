@@ -104,9 +104,9 @@ class NotifyWorld:
         async with Container(load_settings(self.env)) as container:
             return (await container.secrets().get(notification_state_name(self.cid))).value.reveal()
 
-    async def quiet(self) -> None:
+    async def quiet(self, within: float = 120) -> None:
         """Until nothing is pending: no notification queued or in flight, no sync job waiting or running."""
-        await until(self._is_quiet, within=120)
+        await until(self._is_quiet, within=within)
 
     async def _is_quiet(self) -> bool:
         stats = self.control("notification_stats")

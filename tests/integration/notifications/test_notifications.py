@@ -111,21 +111,21 @@ async def test_a_burst_of_changes_is_coalesced_into_a_few_runs(world: NotifyWorl
     await world.quiet()
     before = len(await notification_runs(world))
     delivered = world.control("notification_stats")["stats"].get("delivered", 0)
-    world.control("configure_notifications", batch=1)  # one POST per change: the endpoint sees 300 calls
+    world.control("configure_notifications", batch=1)  # one POST per change: the endpoint sees 200 calls
     try:
         users = world.scope_users()
-        changed = [users[i % len(users)] for i in range(300)]
+        changed = [users[i % len(users)] for i in range(200)]
         for i, user in enumerate(changed):
             world.control("update_user", tenant=world.tenant["id"], user_id=user, jobTitle=f"burst {i}")
-        await world.quiet()
+        await world.quiet(within=300)  # a safety limit only: 200 POSTs on a shared machine
     finally:
         world.control("configure_notifications", batch=100)
     stats = world.control("notification_stats")["stats"]
-    assert stats.get("delivered", 0) - delivered == 300, world.control("notification_stats")
+    assert stats.get("delivered", 0) - delivered == 200, world.control("notification_stats")
     for user in set(changed):
         await event_for(world, user)
     runs = len(await notification_runs(world)) - before
-    assert 1 <= runs <= 10, runs  # 300 notifications, a handful of runs
+    assert 1 <= runs <= 10, runs  # 200 notifications, a handful of runs
 
 
 async def test_renewal_before_expiry_extends_both_subscriptions(world: NotifyWorld) -> None:
