@@ -17,6 +17,7 @@ from functions import (
     openapi,
     password_rotation,
     signin,
+    notifications,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -34,3 +35,4 @@ app.register_functions(console_pages.bp)
 app.register_functions(console_pages_actions.bp)
 app.register_functions(console_pages_static.bp)
 app.register_functions(agent_api.bp)
+app.register_functions(notifications.bp)

@@ -366,6 +366,7 @@ def main() -> int:
     results["code"] = {"at_start": results["code_at_start"], "at_end": code_fingerprint()}
     Path(args.results).write_text(json.dumps(results, indent=2, sort_keys=True))
     markdown = write_markdown(results, Path(args.doc))
+    subprocess.run([sys.executable, "-m", "bench.notifications", "--doc", args.doc], cwd=REPO, check=True)
     print(markdown)
     log(f"done in {results['total_s']:.0f} s: {args.results}, {args.doc}")
     return 0

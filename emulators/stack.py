@@ -61,6 +61,8 @@ class LocalStack:
             "SIGNIN_RETURN_URLS": SIGNIN_RETURN_URL,
             "SIGNIN_SCOPES": "openid profile email User.ReadBasic.All",
             "CONSOLE_TENANT_ID": self.tenant["id"],  # the console's operator tenant: the demo tenant
+            "CHANGE_NOTIFICATIONS": "auto",  # off here: PUBLIC_BASE_URL is http (tests of notifications turn it on)
+            "NOTIFICATION_BASE_URL": "",
         }
 
 

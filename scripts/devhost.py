@@ -84,6 +84,7 @@ class DevHost:
     functions: dict[str, Function]
     options: HostOptions
     stats: TriggerStats = field(default_factory=TriggerStats)
+    listeners: list[QueueListener] = field(default_factory=list)  # one per queue function (tests look at tasks)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def invoke(self, name: str, kwargs: dict[str, Any]) -> Any:
@@ -254,6 +255,7 @@ async def serve(
             for f in indexed.values()
             if queues and f.kind == "queueTrigger"
         ]
+        host.listeners = listeners
         loops = [asyncio.create_task(listener.run()) for listener in listeners]
         loops += [
             asyncio.create_task(

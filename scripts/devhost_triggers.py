@@ -103,6 +103,7 @@ class QueueListener:
         self.client = QueueClient.from_connection_string(conn, queue)
         self.poison = QueueClient.from_connection_string(conn, f"{queue}-poison")
         self.tasks: set[asyncio.Task[None]] = set()
+        self.receiving = False  # a receive is under way (its messages are invisible but not yet running)
 
     async def run(self) -> None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -112,6 +113,7 @@ class QueueListener:
             if len(self.tasks) > self.options.new_batch_threshold:  # fetch a new batch only below the threshold
                 await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            self.receiving = True
             try:
                 got = [
                     m
@@ -127,6 +129,7 @@ class QueueListener:
                 task = asyncio.create_task(self._one(message))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+            self.receiving = False
             delay = self.options.min_polling_interval_s if got else min(delay * 2, self.options.max_polling_interval_s)
             if not got:
                 await asyncio.sleep(delay)

@@ -108,6 +108,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Tenant whose accounts sign in to the admin console (the operator's own; app roles Connector.Admin and "
         "Connector.Reader on the operator app). Empty: AZURE_TENANT_ID. Bicep sets the deployment's tenant.",
     ),
+    SettingSpec(
+        "CHANGE_NOTIFICATIONS",
+        "Graph change notifications for near-real-time sync: auto (on when the notification URL is https), on, off.",
+        default="auto",
+    ),
+    SettingSpec(
+        "NOTIFICATION_BASE_URL",
+        "Local only: base URL where Graph reaches this app's notification endpoint, when not PUBLIC_BASE_URL.",
+        "local",
+    ),
     SettingSpec("APPLICATIONINSIGHTS_CONNECTION_STRING", "Where the host sends telemetry.", "azure", "host"),
     SettingSpec(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Entra auth for telemetry (local auth is off).", "azure", "host"
@@ -184,6 +194,19 @@ class Settings:
     @property
     def console_redirect_uri(self) -> str:
         return f"{self.public_base_url}/api/console/callback"
+    change_notifications: str = "auto"  # auto | on | off
+    notification_base_url: str | None = None  # default: public_base_url
+
+    @property
+    def notifications_url_base(self) -> str:
+        return self.notification_base_url or self.public_base_url
+
+    @property
+    def notifications_on(self) -> bool:
+        """Subscribe at all? auto: only where Graph can deliver (an https notification URL)."""
+        if self.change_notifications == "auto":
+            return self.notifications_url_base.startswith("https://")
+        return self.change_notifications == "on"
 
     @property
     def consent_redirect_uri(self) -> str:
@@ -311,6 +334,12 @@ def _tenant_guid(raw: str) -> str:
     return raw.lower()
 
 
+def _switch(raw: str) -> str:
+    if raw.lower() not in ("auto", "on", "off"):
+        raise ValueError(f"must be auto, on or off, got {raw!r}")
+    return raw.lower()
+
+
 def _required(reader: _Reader, name: str, value: str | None) -> str:
     if value is None and name not in reader.problems:
         reader.problem(name, "missing")
@@ -351,6 +380,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         signin_return_urls=reader.parsed("SIGNIN_RETURN_URLS", _return_urls) or (),
         signin_scopes=reader.parsed("SIGNIN_SCOPES", _scopes) or "openid profile email User.ReadBasic.All",
         console_tenant_id=reader.parsed("CONSOLE_TENANT_ID", _tenant_guid) or reader.get("AZURE_TENANT_ID"),
+    ),
+    SettingSpec(
+        change_notifications=reader.parsed("CHANGE_NOTIFICATIONS", _switch) or "auto",
+        notification_base_url=reader.parsed("NOTIFICATION_BASE_URL", _base_url),
     )
     if reader.problems:
         raise ConfigurationError(reader.problems)

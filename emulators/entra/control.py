@@ -8,12 +8,14 @@ from typing import Any, cast
 
 from emulators.entra.app_roles import AppRoleControl
 from emulators.entra.control_clouds import CloudControl, CloudControlError
+from emulators.entra.control_notifications import NotificationControl
 from emulators.entra.control_signin import SignInControl, SignInControlError
 from emulators.entra.delegated import DelegatedControl
 from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import KINDS, FaultKind, FaultRule, Faults
 from emulators.entra.login import DECISIONS, grant_consent
 from emulators.entra.model import OTHER_KINDS, DirectoryObject, Group, Secret, User
+from emulators.entra.notifier import Notifier
 from emulators.entra.seed import group_props, object_props, secret_value
 from emulators.entra.state import Settings, Tenant, World
 
@@ -22,7 +24,7 @@ class ControlError(Exception):
     """A control request that cannot be carried out (unknown tenant, user, app...)."""
 
 
-class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl):
+class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl, NotificationControl):
     """Thread-safe operations on the emulator's state; the HTTP control API exposes exactly these (OPERATIONS)."""
 
     OPERATIONS = (
@@ -30,6 +32,7 @@ class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl):
         | CloudControl.OPERATIONS
         | AppRoleControl.OPERATIONS
         | DelegatedControl.OPERATIONS
+        | NotificationControl.OPERATIONS
         | frozenset(
             {
                 "tenants",
@@ -81,7 +84,10 @@ class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl):
         )
     )
 
-    def __init__(self, world: World, faults: Faults, description: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, world: World, faults: Faults, description: list[dict[str, Any]], notifier: Notifier | None = None
+    ) -> None:
+        self._notifier = notifier or Notifier(world)
         self._world = world
         self._faults = faults
         self._description = description
@@ -482,6 +488,7 @@ class Control(SignInControl, CloudControl, AppRoleControl, DelegatedControl):
         """
         self._faults.clear()
         self._world.throttle.reset()
+        self._notifier.clear()  # notification delay, retries, drops, allow_http (subscriptions are kept)
         with self._world.lock:
             self._world.settings = Settings()
             self._world.browser_user = None

@@ -17,6 +17,7 @@ from emulators.entra.clouds import GRAPH_RESOURCES
 from emulators.entra.delta import handle_delta
 from emulators.entra.errors import GRAPH_CONTENT_TYPE, GraphError
 from emulators.entra.faults import AFTER_APPLY, Faults
+from emulators.entra.notifier import Notifier
 from emulators.entra.roles import list_role_assignments
 from emulators.entra.state import World
 from emulators.entra.throttle import WRITE_METHODS, request_cost
@@ -58,7 +59,8 @@ def endpoint_name(method: str, segments: list[str]) -> str:
 
 
 class GraphService:
-    def __init__(self, world: World, signer: TokenSigner, faults: Faults) -> None:
+    def __init__(self, world: World, signer: TokenSigner, faults: Faults, notifier: Notifier | None = None) -> None:
+        self.notifier = notifier or Notifier(world)
         self.world = world
         self.signer = signer
         self.faults = faults
@@ -103,9 +105,11 @@ class GraphService:
                 cost = 0 if endpoint == "batch" else request_cost(method, segments, params)  # inner ones count
                 if cost:
                     self._throttle(claims, tenant, method, cost, headers)
-                result = None if endpoint == "batch" else route(call)
+                result = None if endpoint in ("batch", "subscriptions") else route(call)
                 if result is not None:
                     result.headers["x-aad-resource-unit"] = str(cost)
+            if result is None and endpoint == "subscriptions":  # outside the lock: it calls the notification URL
+                result = await self.notifier.store.handle(call, self.notifier)
             if result is None:
                 result = await run_batch(call, self.handle, self._batch_order)
             if after is not None:

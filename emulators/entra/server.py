@@ -20,12 +20,15 @@ from emulators.entra.directory import DirectoryError
 from emulators.entra.faults import Faults
 from emulators.entra.graph import DropConnection, GraphService
 from emulators.entra.login import LoginService
+from emulators.entra.notifier import Notifier
 from emulators.entra.seed import seed_world
 from emulators.entra.state import World
 
 
-def build_app(world: World, signer: TokenSigner, faults: Faults, control: Control) -> web.Application:
-    graph = GraphService(world, signer, faults)
+def build_app(
+    world: World, signer: TokenSigner, faults: Faults, control: Control, notifier: Notifier | None = None
+) -> web.Application:
+    graph = GraphService(world, signer, faults, notifier)
     login = LoginService(world, signer, faults)
 
     async def graph_handler(request: web.Request) -> web.StreamResponse:
@@ -101,7 +104,9 @@ class EntraEmulator:
         self.signer = TokenSigner()
         self.faults = Faults(seed=fault_seed)
         self.tenants: list[dict[str, Any]] = []
-        self.control = Control(self.world, self.faults, self.tenants)
+        self.notifier = Notifier(self.world)  # change notifications (emulators/entra/notifier.py)
+        self._notifier_task: asyncio.Task[None] | None = None
+        self.control = Control(self.world, self.faults, self.tenants, self.notifier)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> EntraEmulator:
@@ -140,13 +145,16 @@ class EntraEmulator:
         try:
             loop.run_forever()
         finally:
+            if self._notifier_task is not None:
+                self._notifier_task.cancel()
+                loop.run_until_complete(asyncio.gather(self._notifier_task, return_exceptions=True))
             if self._runner is not None:
                 loop.run_until_complete(self._runner.cleanup())
             loop.close()
 
     async def _serve(self) -> None:
         assert self._tls is not None
-        app = build_app(self.world, self.signer, self.faults, self.control)
+        app = build_app(self.world, self.signer, self.faults, self.control, self.notifier)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._tls.server_context)
@@ -154,6 +162,7 @@ class EntraEmulator:
         server = site._server
         assert isinstance(server, asyncio.base_events.Server)
         self.port = server.sockets[0].getsockname()[1]
+        self._notifier_task = asyncio.get_running_loop().create_task(self.notifier.run())
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None and self._loop.is_running():

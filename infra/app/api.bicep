@@ -32,6 +32,9 @@ param syncTimeBudgetSeconds int = 480
 param signinReturnUrls string = ''
 @description('Scopes end-user sign-in asks for (delegated permissions).')
 param signinScopes string = 'openid profile email User.ReadBasic.All'
+@allowed(['auto', 'on', 'off'])
+@description('Graph change notifications (near-real-time sync): auto subscribes when PUBLIC_BASE_URL is https. Keep an always-ready http instance so the 3 s answer holds after idle (docs/infra.md).')
+param changeNotifications string = 'auto'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -150,6 +153,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SIGNIN_RETURN_URLS: signinReturnUrls
     SIGNIN_SCOPES: signinScopes
     CONSOLE_TENANT_ID: tenant().tenantId
+    CHANGE_NOTIFICATIONS: changeNotifications
   }
 }
 

@@ -57,6 +57,7 @@ class Connection:
     credential: CredentialInfo | None = None
     sync_enabled: bool = True
     rotation_enabled: bool = False
+    notifications_enabled: bool = True  # Graph change notifications, where the deployment can receive them
     sync_group_id: str | None = None  # None: the whole directory is in scope
     rotation_group_id: str | None = None
     rotation_interval_days: int = 30
@@ -129,6 +130,7 @@ def to_entity(connection: Connection) -> dict[str, Any]:
         else "",
         "sync_enabled": connection.sync_enabled,
         "rotation_enabled": connection.rotation_enabled,
+        "notifications_enabled": connection.notifications_enabled,
         "sync_group_id": connection.sync_group_id or "",
         "rotation_group_id": connection.rotation_group_id or "",
         "rotation_interval_days": connection.rotation_interval_days,
@@ -171,6 +173,7 @@ def from_entity(row: dict[str, Any]) -> Connection:
         else None,
         sync_enabled=bool(row.get("sync_enabled", True)),
         rotation_enabled=bool(row.get("rotation_enabled", False)),
+        notifications_enabled=bool(row.get("notifications_enabled", True)),
         sync_group_id=row.get("sync_group_id") or None,
         rotation_group_id=row.get("rotation_group_id") or None,
         rotation_interval_days=int(row.get("rotation_interval_days", 30)),

@@ -180,8 +180,8 @@ def _user_defaults(value: Any) -> dict[str, Any]:
 
 def _features(value: Any) -> dict[str, bool]:
     if not isinstance(value, dict):
-        raise _Bad('must be an object like {"sync": true, "rotation": false}')
-    unknown = sorted(set(value) - {"sync", "rotation"})
+        raise _Bad('must be an object like {"sync": true, "rotation": false, "notifications": true}')
+    unknown = sorted(set(value) - {"sync", "rotation", "notifications"})
     if unknown:
         raise _Bad(f"unknown feature(s): {', '.join(shown(n) for n in unknown)}")
     return {name: _bool(flag) for name, flag in value.items()}
@@ -255,6 +255,8 @@ def _fields(values: Mapping[str, Any]) -> dict[str, Any]:
         fields["sync_enabled"] = features["sync"]
     if "rotation" in features:
         fields["rotation_enabled"] = features["rotation"]
+    if "notifications" in features:
+        fields["notifications_enabled"] = features["notifications"]
     return fields
 
 

@@ -27,6 +27,7 @@ class SecretKind(StrEnum):
     CLIENT_CERT = "client-cert"  # a customer's app registration certificate (PEM with key), per connection
     PASSWORD = "password"  # noqa: S105 (a kind, not a secret); a rotated password of one directory user, per connection
     SIGNING_KEY = "signing-key"  # the keys that sign consent-flow state and console sessions
+    NOTIFY_STATE = "notify-state"  # the clientState of a connection's Graph change-notification subscriptions
 
 
 CONSENT_STATE_SIGNING_KEY = "consent-state-signing-key"
@@ -52,6 +53,11 @@ def client_secret_name(connection_id: str) -> str:
 
 def client_cert_name(connection_id: str) -> str:
     return f"conn-{id_slot(connection_id)}-client-cert"
+
+
+def notification_state_name(connection_id: str) -> str:
+    """The clientState of the connection's Graph subscriptions (a shared secret Graph echoes in notifications)."""
+    return f"conn-{id_slot(connection_id)}-notify-state"
 
 
 def password_name(connection_id: str, user_id: str) -> str:
@@ -93,6 +99,10 @@ def client_cert_ref(connection_id: str) -> SecretRef:
 
 def password_ref(connection_id: str, user_id: str) -> SecretRef:
     return SecretRef(password_name(connection_id, user_id), _tags(SecretKind.PASSWORD, connection_id, user_id))
+
+
+def notification_state_ref(connection_id: str) -> SecretRef:
+    return SecretRef(notification_state_name(connection_id), _tags(SecretKind.NOTIFY_STATE, connection_id))
 
 
 def consent_signing_key_ref() -> SecretRef:

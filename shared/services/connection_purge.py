@@ -29,10 +29,10 @@ from shared.domain.purge import (
     row_scopes,
 )
 from shared.domain.rotation import lock_is_free
-from shared.domain.secret_names import client_cert_name, client_secret_name, password_name
+from shared.domain.secret_names import client_cert_name, client_secret_name, notification_state_name, password_name
 from shared.domain.timestamps import to_iso, utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
-from shared.services import audit, tenant_index
+from shared.services import audit, subscriptions, tenant_index
 
 log = logging.getLogger(__name__)
 PURGE_BUDGET_S = 300.0  # one invocation's share; the rest continues in a new message (functionTimeout is 10 min)
@@ -110,6 +110,7 @@ async def _rows(tables: Any, table: str, filter: str, params: dict[str, str], se
 class _Purge:
     def __init__(self, container: Any, connection_id: str, budget_s: float, after_step: StepHook | None) -> None:
         self.cid = connection_id
+        self.container = container
         self.tables, self.secrets, self.queues = container.tables(), container.secrets(), container.queues()
         self.budget_s = budget_s
         self.deadline = time.monotonic() + budget_s
@@ -140,6 +141,7 @@ class _Purge:
             return await self._defer("waiting for a rotation run to finish")
         await self._save(phase="secrets", invocations=self.progress.invocations + 1, detail="")
         await self._step("lease_taken")
+        await subscriptions.remove(self.container, connection)  # Graph subscriptions first (they name this app)
         try:
             finished = await self._erase_secrets(connection) and await self._remove_rows()
         except ConnectorError as exc:
@@ -191,7 +193,7 @@ class _Purge:
             await self._step("chunk_done")
             if time.monotonic() >= self.deadline:
                 return False
-        credentials = {client_secret_name(self.cid), client_cert_name(self.cid)}
+        credentials = {client_secret_name(self.cid), client_cert_name(self.cid), notification_state_name(self.cid)}
         if connection.credential is not None and connection.credential.secret_name:
             credentials.add(connection.credential.secret_name)
         erased = await self.secrets.erase(sorted(credentials))

@@ -14,10 +14,10 @@ from shared.domain.clouds import cloud_mismatch
 from shared.domain.connection import Connection, ConnectionState, CredentialInfo, from_entity, to_entity
 from shared.domain.connection_input import guid, parse_create, parse_update
 from shared.domain.quarantine import quarantine_view
-from shared.domain.secret_names import client_cert_ref, client_secret_ref
+from shared.domain.secret_names import client_cert_ref, client_secret_ref, notification_state_name
 from shared.domain.timestamps import utc_now
 from shared.errors import ConcurrencyConflict, ConnectorError, NotFound, ValidationError
-from shared.services import audit, tenant_index
+from shared.services import audit, subscriptions, tenant_index
 from shared.services import connection_credentials as credentials
 from shared.services.connection_purge import purge_status, request_purge
 from shared.storage_names import CONNECTIONS, CONSENT_STATES
@@ -191,7 +191,9 @@ async def delete_connection(container: Any, connection_id: str, purge: bool = Fa
         return await request_purge(container, connection_id_of(connection_id))
     connection, etag = await load(container, connection_id)  # a purging one: ConnectionPurging (409)
     tables, secrets = container.tables(), container.secrets()
+    await subscriptions.remove(container, connection)  # Graph change-notification subscriptions, best-effort
     stored = sorted({client_secret_ref(connection.id).name, client_cert_ref(connection.id).name})
+    stored.append(notification_state_name(connection.id))
     await asyncio.gather(*(secrets.delete(name) for name in stored))
     grants = [
         (r["PartitionKey"], r["RowKey"])

@@ -146,6 +146,10 @@ async def _activate(
     await audit.record(tables, "consent.signin", connection.id, "ok", detail, actor=f"administrator {admin.object_id}")
     report = await run_checks(container, activated, wait_s=wait_s, sleep=sleep)
     await audit.record(tables, "connection.verify", connection.id, report.status, "after consent")
+    if report.status != "fail":
+        from shared.services.subscriptions import after_activation
+
+        await after_activation(container, activated)  # Graph change notifications (docs/notifications.md)
     title = "Connected" if report.status != "fail" else "Connected, but verification failed"
     message = f"Tenant {connection.tenant_id} is connected."
     return CallbackResult(200, "ok", title, message, activated, report, set_cookie=clear)

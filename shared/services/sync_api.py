@@ -16,7 +16,7 @@ from shared.domain.schedule import next_slot
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
 from shared.logging_context import job_context
-from shared.services import audit
+from shared.services import audit, subscriptions
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
 from shared.services.password_rotation import rotation_status
 from shared.services.sync_jobs import JobMessage, enqueue_due, record_failure, run_job
@@ -83,6 +83,7 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "last_full_sync_at": iso(cursor.last_full_at) or None,
         "storage_loss_detected": current.storage_loss,
         "rotation": await rotation_status(container.tables(), connection.id) if connection.rotation_enabled else None,
+        "notifications": await subscriptions.status_view(container, connection),
     }
 
 
@@ -183,6 +184,9 @@ async def _work(container: Container, job: JobMessage) -> RunResult | None:
         return None
     if not connection.sync_enabled:
         return None
+    from shared.services.subscriptions_runs import run_started
+
+    await run_started(container, connection, job.trigger)  # a notification's run: clear its marker (coalescing)
     try:
         deps = await _deps(container, connection)
     except ConnectorError as exc:  # e.g. the credential is gone from Key Vault

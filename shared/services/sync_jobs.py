@@ -19,6 +19,7 @@ from shared.domain.timestamps import from_iso, utc_now
 from shared.errors import ConnectorError, ValidationError
 from shared.logging_context import job_context
 from shared.services.directory_sync import MODES, RunResult, SyncDeps, run_sync
+from shared.services.subscriptions_runs import retry_delay_s
 
 log = logging.getLogger(__name__)
 LEASE_MARGIN = timedelta(seconds=120)
@@ -120,9 +121,10 @@ async def _run_job(
     ttl = timedelta(seconds=budget_s) + LEASE_MARGIN
     if not await state.acquire_lease(me, ttl):
         log.info("connection %s: another worker holds the sync lease; skipping", connection.id)
-        if queues is not None and job.attempt < 3:
+        delay = retry_delay_s(job.trigger, job.attempt, ttl.total_seconds())  # a notification's run retries soon
+        if queues is not None and delay is not None:
             later = JobMessage(job.connection_id, job.mode, job.trigger, job.approved, job.attempt + 1)
-            await queues.send(names.SYNC_JOBS, later.to_dict(), delay_s=int(ttl.total_seconds()))
+            await queues.send(names.SYNC_JOBS, later.to_dict(), delay_s=delay)
         return None
     status = await state.status()
     status.state, status.last_run_at = "running", utc_now()

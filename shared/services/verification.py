@@ -235,5 +235,9 @@ async def _record(container: Any, connection: Connection, etag: str, report: Rep
             await container.tables().update_if_match(CONNECTIONS, to_entity(updated), etag)
         except ConcurrencyConflict:
             log.warning("connection %s changed during verification; state left as is", connection.id)
+    if (updated or connection).state == "active" and report.status != "fail":
+        from shared.services.subscriptions import after_activation
+
+        await after_activation(container, updated or connection)  # subscribe when missing (docs/notifications.md)
     failing = ", ".join(c.name for c in report.checks if c.status != "pass")
     await audit.record(container.tables(), "connection.verify", connection.id, report.status, failing)

@@ -82,6 +82,9 @@ EXPECTED = {
     "agent_poll": ("httpTrigger", "ANONYMOUS"),  # these three: the agent's Ed25519 signature (docs/ad-agent.md)
     "agent_heartbeat": ("httpTrigger", "ANONYMOUS"),
     "agent_result": ("httpTrigger", "ANONYMOUS"),
+    "notifications": ("httpTrigger", "ANONYMOUS"),
+    "notifications_lifecycle": ("httpTrigger", "ANONYMOUS"),
+    "subscription_renewal": ("timerTrigger", "0 40 * * * *"),
 }
 
 

@@ -68,6 +68,7 @@ PARAMETER_DEFAULTS = {
     "SYNC_TIME_BUDGET_SECONDS": (INFRA / "app" / "api.bicep", "syncTimeBudgetSeconds"),
     "OPERATOR_CREDENTIAL_SECRET_NAME_USGOV": (INFRA / "app" / "api.bicep", "operatorCredentialSecretNameUsgov"),
     "OPERATOR_CREDENTIAL_SECRET_NAME_CHINA": (INFRA / "app" / "api.bicep", "operatorCredentialSecretNameChina"),
+    "CHANGE_NOTIFICATIONS": (INFRA / "app" / "api.bicep", "changeNotifications"),
 }
 
 
