@@ -14,10 +14,10 @@ from functions import (
     directory_sync,
     health,
     invitations,
+    notifications,
     openapi,
     password_rotation,
     signin,
-    notifications,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

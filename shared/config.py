@@ -380,8 +380,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         signin_return_urls=reader.parsed("SIGNIN_RETURN_URLS", _return_urls) or (),
         signin_scopes=reader.parsed("SIGNIN_SCOPES", _scopes) or "openid profile email User.ReadBasic.All",
         console_tenant_id=reader.parsed("CONSOLE_TENANT_ID", _tenant_guid) or reader.get("AZURE_TENANT_ID"),
-    ),
-    SettingSpec(
         change_notifications=reader.parsed("CHANGE_NOTIFICATIONS", _switch) or "auto",
         notification_base_url=reader.parsed("NOTIFICATION_BASE_URL", _base_url),
     )
