@@ -23,14 +23,14 @@ class GroupsPhase(RunBase):
         if full:
             return await self._groups_full()
         if self.cp.mode == "groups":  # groups-only runs read their round here (incremental ones read it first)
-            self.group_items, self.cp.new_groups_delta = await fetch.collect(
+            self.rs.group_items, self.cp.new_groups_delta = await fetch.collect(
                 fetch.groups_delta(self.deps.graph, self.cursor.groups_delta)
             )
-            facts = sync_scope.delta_facts([], self.group_items)
+            facts = sync_scope.delta_facts([], self.rs.group_items)
             if self.connection.sync_group_id and sync_scope.tree_touched(facts, self.cursor.scope_tree):
-                self.scope_dirty = True  # users entering or leaving scope are left to the next incremental run
-        for start in range(0, len(self.group_items), 200):
-            await self._groups_incremental_page(self.group_items[start : start + 200])
+                self.rs.scope_dirty = True  # users entering or leaving scope are left to the next incremental run
+        for start in range(0, len(self.rs.group_items), 200):
+            await self._groups_incremental_page(self.rs.group_items[start : start + 200])
         return "done"
 
     async def _groups_full(self) -> str:
@@ -50,7 +50,7 @@ class GroupsPhase(RunBase):
                     records[gid] = group_record(item)
                 for link in item.get("members@delta", []):
                     uid = str(link.get("id", ""))
-                    if link.get("@odata.type", USER_TYPE) != USER_TYPE or uid not in self.scope:
+                    if link.get("@odata.type", USER_TYPE) != USER_TYPE or uid not in self.rs.scope:
                         continue
                     if "@removed" in link:
                         members.get(gid, set()).discard(uid)
@@ -61,7 +61,7 @@ class GroupsPhase(RunBase):
             self.tick()
         wanted = {gid for gid, uids in members.items() if uids and gid not in gone and gid in records}
         await self._ensure_groups([records[g] for g in sorted(wanted)])
-        stored_links = await self.store.links_of_users(set(self.stored) | self.scope)
+        stored_links = await self.store.links_of_users(set(self.rs.stored) | self.rs.scope)
 
         def changes() -> Iterator[tuple[str, set[str], set[str]]]:  # one group at a time: no copy of every link
             for gid in sorted(wanted | set(stored_links)):
@@ -71,7 +71,7 @@ class GroupsPhase(RunBase):
                     yield gid, want - have, have - want
 
         await self.apply.links_many(changes())
-        self.stale_groups = sorted(set(self.stored_groups) - wanted)
+        self.rs.stale_groups = sorted(set(self.rs.stored_groups) - wanted)
         return "done"
 
     async def _groups_incremental_page(self, items: list[dict[str, Any]]) -> None:
@@ -84,9 +84,9 @@ class GroupsPhase(RunBase):
             if not gid:
                 continue
             if removed_reason(item):
-                if gid in self.stored_groups:
+                if gid in self.rs.stored_groups:
                     await self.apply.delete_groups([gid])
-                    self.stored_groups.pop(gid, None)
+                    self.rs.stored_groups.pop(gid, None)
                 continue
             added, removed = set(), set()
             for link in item.get("members@delta", []):
@@ -95,11 +95,11 @@ class GroupsPhase(RunBase):
                     continue
                 if "@removed" in link:
                     removed.add(uid)
-                elif uid in self.scope:
+                elif uid in self.rs.scope:
                     added.add(uid)
-            if "displayName" in item and (gid in self.stored_groups or added):
+            if "displayName" in item and (gid in self.rs.stored_groups or added):
                 new_records.append(group_record(item))
-            elif added and gid not in self.stored_groups:
+            elif added and gid not in self.rs.stored_groups:
                 body = await self.deps.graph.get_json(
                     f"groups/{gid}",
                     params={"$select": "id,displayName,description,mail,mailEnabled,securityEnabled"},
@@ -113,7 +113,7 @@ class GroupsPhase(RunBase):
         await self.apply.links_many(changes)
         emptied = sorted(gid for gid, _, removed in changes if removed)
         for gid in emptied:
-            if gid in self.stored_groups and not await self.apply.has_members(gid):
+            if gid in self.rs.stored_groups and not await self.apply.has_members(gid):
                 await self.apply.delete_groups([gid])
-                self.stored_groups.pop(gid, None)
+                self.rs.stored_groups.pop(gid, None)
         self.tick()
