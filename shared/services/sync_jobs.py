@@ -3,6 +3,7 @@ used up its time budget, records failures and quarantines a connection that keep
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -56,25 +57,44 @@ class JobMessage:
         )
 
 
+TICK_CONCURRENCY = 16  # connections the scheduler looks at side by side (each: three point reads, maybe a send)
+
+
 async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:
-    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued. A
-    connection that fails is logged (an unexpected error also recorded on it) and the others are still scheduled."""
+    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued, the
+    connections looked at TICK_CONCURRENCY at a time (an operator's thousands of tenants fit one tick). A
+    connection that fails is logged (an unexpected error also recorded on it) and the others are still scheduled.
+    The jobs come back in the order of the connections' rows."""
     from shared.services import incidents
 
     moment = now or utc_now()
-    sent: list[JobMessage] = []
-    async for row in tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'"):
+    found: list[tuple[int, JobMessage]] = []
+    limit = asyncio.Semaphore(TICK_CONCURRENCY)
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(index: int, row: dict[str, Any]) -> None:
         try:
             job = await _due_job(tables, queues, row, moment)
         except ConnectorError as exc:
             log.warning("sync scheduler: connection %s skipped this tick: %s", row.get("RowKey"), exc.code)
-            continue
+            return
         except Exception as exc:  # noqa: BLE001 (one unreadable connection must not stop everyone's schedule)
             await incidents.record(tables, "sync_scheduler", exc, connection_id=str(row.get("RowKey", "")))
-            continue
+            return
+        finally:
+            limit.release()
         if job is not None:
-            sent.append(job)
-    return sent
+            found.append((index, job))
+
+    index = 0
+    async for row in tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'"):
+        await limit.acquire()
+        task = asyncio.create_task(one(index, row))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        index += 1
+    await asyncio.gather(*running)
+    return [job for _, job in sorted(found, key=lambda pair: pair[0])]
 
 
 async def _due_job(tables: TableStore, queues: Any, row: dict[str, Any], moment: datetime) -> JobMessage | None:
@@ -82,8 +102,9 @@ async def _due_job(tables: TableStore, queues: Any, row: dict[str, Any], moment:
     if not connection.sync_enabled or connection.state != "active":
         return None
     state = SyncState(tables, connection.id)
-    status, cursor = await state.status(), await state.cursor()
-    marker = await tables.get(names.SYNC_STATE, connection.id, "schedule")
+    status, cursor, marker = await asyncio.gather(
+        state.status(), state.cursor(), tables.get(names.SYNC_STATE, connection.id, "schedule")
+    )
     last_slot = from_iso(marker.get("last_slot")) if marker else None
     try:
         reason = due_reason(connection.schedule, moment, last_slot, cursor.obtained_at, status.retry_after)
