@@ -200,7 +200,7 @@ async def connector_invocation(
     )
     deps = SyncDeps(graph=graph, tables=tables, queues=queues)
     before = (tables_counter.as_dict(), queue_counter.as_dict(), graph_counter.requests, queues.sent)
-    throttled_before = graph_counter.throttled
+    throttled_before, units_before = graph_counter.throttled, graph_counter.resource_units
     profiler = None
     if cfg.get("profile"):
         import cProfile
@@ -238,6 +238,7 @@ async def connector_invocation(
         "graph_requests_by_label": dict(graph.stats.requests),
         "graph_retries": graph.stats.retries,
         "graph_429s": graph_counter.throttled - throttled_before,
+        "resource_units": graph_counter.resource_units - units_before,
         "cpu_s": cpu,
         "rows_per_cpu_s": result.table_writes / cpu if cpu else None,
         "directory_entity_writes": result.table_writes,
