@@ -472,8 +472,16 @@ async def ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
             limit = asyncio.Semaphore(concurrency)
 
             async def submit(chunk: list[dict[str, Any]], limit: asyncio.Semaphore = limit) -> None:
+                from azure.core.exceptions import ServiceRequestError
+
                 async with limit:
-                    await table.submit_transaction([("upsert", e) for e in chunk])
+                    for attempt in (1, 2, 3):  # upserts: sent again when Azurite dropped a pooled connection
+                        try:
+                            await table.submit_transaction([("upsert", e) for e in chunk])
+                            return
+                        except ServiceRequestError:
+                            if attempt == 3:
+                                raise
 
             began = time.perf_counter()
             await asyncio.gather(*(submit(c) for c in chunks))

@@ -91,8 +91,11 @@ async def operator(cfg: dict[str, Any]) -> dict[str, Any]:
 
             middle = ids[len(ids) // 2]
 
-            async def listing(page: dict[str, Any] = page) -> None:
-                page.update(await list_connections_page(container))
+            async def listing(page: dict[str, Any] = page) -> None:  # the same page size at every count
+                page.update(await list_connections_page(container, top=10))
+
+            async def listing_100() -> None:
+                await list_connections_page(container, top=100)
 
             async def status(middle: str = middle) -> None:
                 await sync_api.status(container, middle)
@@ -109,6 +112,7 @@ async def operator(cfg: dict[str, Any]) -> dict[str, Any]:
                     "peak_rss_mb": peak_rss_mb(),
                     "list_page_s": await _timed(listing),
                     "list_page_items": len(page.get("value", [])),
+                    "list_page100_s": await _timed(listing_100),
                     "status_s": await _timed(status),
                 }
             )
