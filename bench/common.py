@@ -52,9 +52,18 @@ class GraphCounter:
 
     def __init__(self) -> None:
         self.requests = 0
+        self.throttled = 0  # 429 answers (a `$batch` item's inner 429 is in the result's graph_retries)
+        self.resource_units = 0  # as Graph charged them (x-aad-resource-unit on each answer)
 
     async def hook(self, _request: Any) -> None:
         self.requests += 1
+
+    async def response_hook(self, response: Any) -> None:
+        if response.status_code == 429:
+            self.throttled += 1
+        units = response.headers.get("x-aad-resource-unit", "")
+        if units.isdigit():
+            self.resource_units += int(units)
 
 
 def peak_rss_mb() -> float:

@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import report21
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = (
     "msgraph-sdk",
@@ -180,7 +182,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         out.append(("`import function_app` < 1 s", f"{worst_s:.2f} s (worst of {len(cold)})", worst_s < 1))
         out.append(("`import function_app` < 100 MB (process RSS after import)", f"{worst_mb:.0f} MB", worst_mb < 100))
         out.append(("nothing Graph-related imported by `import function_app`", ", ".join(loaded) or "none", not loaded))
-    return out
+    return out + report21.targets(results)
 
 
 # -- markdown -----------------------------------------------------------------------------------------------------
@@ -395,6 +397,7 @@ def render(results: dict[str, Any]) -> str:
                 f" imports {f['imports_s']:.2f} s; {f['objects']} users on the page |"
             )
     lines += package_section(results.get("package"))
+    lines += report21.sections(results)
     lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     for target, measured, met in targets(results):
         lines.append(f"| {target} | {measured} | {'yes' if met else 'no' if met is False else 'not measured'} |")

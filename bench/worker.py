@@ -169,7 +169,7 @@ async def connector_invocation(
         lambda: httpx.AsyncClient(
             verify=ssl.create_default_context(cafile=cfg["ca_path"]),
             timeout=120.0,
-            event_hooks={"request": [graph_counter.hook]},
+            event_hooks={"request": [graph_counter.hook], "response": [graph_counter.response_hook]},
         ),
         _closer,
     )
@@ -200,12 +200,14 @@ async def connector_invocation(
     )
     deps = SyncDeps(graph=graph, tables=tables, queues=queues)
     before = (tables_counter.as_dict(), queue_counter.as_dict(), graph_counter.requests, queues.sent)
+    throttled_before, units_before = graph_counter.throttled, graph_counter.resource_units
     profiler = None
     if cfg.get("profile"):
         import cProfile
 
         profiler = cProfile.Profile()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if profiler:
         profiler.enable()
     result = await run_sync(deps, connection, mode=mode, budget_s=3600.0, trigger="bench")
@@ -216,6 +218,7 @@ async def connector_invocation(
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started  # this process's CPU (user + system), the sync's own work
     if profiler:
         import io
         import pstats
@@ -234,6 +237,10 @@ async def connector_invocation(
         "graph_requests": graph_counter.requests - before[2],
         "graph_requests_by_label": dict(graph.stats.requests),
         "graph_retries": graph.stats.retries,
+        "graph_429s": graph_counter.throttled - throttled_before,
+        "resource_units": graph_counter.resource_units - units_before,
+        "cpu_s": cpu,
+        "rows_per_cpu_s": result.table_writes / cpu if cpu else None,
         "directory_entity_writes": result.table_writes,
         "table_requests": _delta(tables_counter.as_dict(), before[0]),
         "queue_requests": _delta(queue_counter.as_dict(), before[1]),
@@ -465,8 +472,16 @@ async def ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
             limit = asyncio.Semaphore(concurrency)
 
             async def submit(chunk: list[dict[str, Any]], limit: asyncio.Semaphore = limit) -> None:
+                from azure.core.exceptions import ServiceRequestError
+
                 async with limit:
-                    await table.submit_transaction([("upsert", e) for e in chunk])
+                    for attempt in (1, 2, 3):  # upserts: sent again when Azurite dropped a pooled connection
+                        try:
+                            await table.submit_transaction([("upsert", e) for e in chunk])
+                            return
+                        except ServiceRequestError:
+                            if attempt == 3:
+                                raise
 
             began = time.perf_counter()
             await asyncio.gather(*(submit(c) for c in chunks))
@@ -557,7 +572,16 @@ def main() -> int:
     if kind == "coldstart":
         emit(coldstart(cfg))
         return 0
-    runner = {"connector": connector, "baseline": baseline, "ceiling": ceiling, "firstpage": firstpage}[kind]
+    from bench.worker_ops import coldjob, operator
+
+    runner = {
+        "connector": connector,
+        "baseline": baseline,
+        "ceiling": ceiling,
+        "firstpage": firstpage,
+        "operator": operator,
+        "coldjob": coldjob,
+    }[kind]
     emit(asyncio.run(runner(cfg)))
     return 0
 

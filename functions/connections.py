@@ -33,11 +33,12 @@ async def create(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="connections", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def list_all(req: func.HttpRequest) -> func.HttpResponse:
     from shared.composition import Container
-    from shared.services.connections import list_connections
+    from shared.services.connections import list_connections_page, page_size
 
     async def work() -> tuple[int, object]:
+        top = page_size(req.params.get("top"))
         async with Container.from_env() as container:
-            return 200, {"value": await list_connections(container)}
+            return 200, await list_connections_page(container, top=top, continuation=req.params.get("continuation"))
 
     return await answer(work, "connections_list", req=req)
 

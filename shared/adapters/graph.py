@@ -96,7 +96,7 @@ class GraphClient:
         base_url: str,
         *,
         retry: RetryPolicy | None = None,
-        concurrency: int = 4,
+        concurrency: int = 8,
         low_priority: bool = True,
     ) -> None:
         self._http = http

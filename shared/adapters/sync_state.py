@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,6 +67,9 @@ class Checkpoint:
     errors: list[str] = field(default_factory=list)
     invocations: int = 0
     table_writes: int = 0  # of every invocation of this run so far
+    # facts one phase hands a later one (shared/services/sync_run_state.py): they survive a continued run
+    scope_dirty: bool = False
+    stale_groups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -138,7 +141,7 @@ class SyncState:
             if key == "cursor":
                 cursor = _cursor(row)
             elif key == "checkpoint":
-                checkpoint = _checkpoint(row)
+                checkpoint = checkpoint_of(row["data"])
             else:
                 outbox.append((key, _outbox_events(row)))
         return Snapshot(cursor, checkpoint, outbox)
@@ -188,12 +191,10 @@ class SyncState:
     # -- checkpoint --------------------------------------------------------------------------------
     async def checkpoint(self) -> Checkpoint | None:
         row = await self.tables.get(names.SYNC_STATE, self.cid, "checkpoint")
-        return None if row is None else _checkpoint(row)
+        return None if row is None else checkpoint_of(row["data"])
 
     async def save_checkpoint(self, cp: Checkpoint) -> None:
-        data = asdict(cp)
-        data["started_at"] = iso(cp.started_at)
-        await self._write([{"PartitionKey": self.cid, "RowKey": "checkpoint", "data": json.dumps(data)}])
+        await self._write([{"PartitionKey": self.cid, "RowKey": "checkpoint", "data": checkpoint_data(cp)}])
 
     # -- status ------------------------------------------------------------------------------------
     async def status(self) -> Status:
@@ -357,10 +358,19 @@ def _cursor(row: dict[str, Any]) -> Cursor:
     )
 
 
-def _checkpoint(row: dict[str, Any]) -> Checkpoint:
-    data = json.loads(row["data"])
+def checkpoint_data(cp: Checkpoint) -> str:
+    """The checkpoint row's `data` column (JSON): the run's state that a continued invocation restores."""
+    data = asdict(cp)
+    data["started_at"] = iso(cp.started_at)
+    return json.dumps(data)
+
+
+def checkpoint_of(text: str) -> Checkpoint:
+    """The checkpoint back from its `data` column; fields it does not know are ignored, missing ones defaulted."""
+    data = json.loads(text)
     data["started_at"] = from_iso(data["started_at"])
-    return Checkpoint(**data)
+    known = {f.name for f in fields(Checkpoint)}
+    return Checkpoint(**{k: v for k, v in data.items() if k in known})
 
 
 def _outbox_events(row: dict[str, Any]) -> list[dict[str, Any]]:

@@ -87,16 +87,48 @@ async def _stored(container: Any, connection_id: str) -> Connection | None:
     return None if row is None else from_entity(row)
 
 
+LIST_TOP = 100  # connections per page of GET /connections (default and most)
+
+
+def page_size(raw: str | None) -> int:
+    """The `top` of a listing request: absent gives LIST_TOP; anything but 1..LIST_TOP is a validation error."""
+    if raw is None or raw == "":
+        return LIST_TOP
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_TOP:
+        raise ValidationError({"top": f"must be a whole number between 1 and {LIST_TOP}"})
+    return int(raw)
+
+
 async def list_connections(container: Any) -> list[dict[str, Any]]:
-    rows = container.tables().query(CONNECTIONS, "PartitionKey eq @pk", {"pk": PARTITION})
-    connections = [from_entity(row) async for row in rows]
+    """Every connection's view, page after page (the CLI and pages that show all), oldest first."""
+    out: list[dict[str, Any]] = []
+    continuation: str | None = None
+    while True:
+        page = await list_connections_page(container, top=LIST_TOP, continuation=continuation)
+        out += page["value"]
+        continuation = page["continuation"]
+        if not continuation:
+            return sorted(out, key=lambda view: str(view.get("created_at") or ""))
+
+
+async def list_connections_page(
+    container: Any, *, top: int = LIST_TOP, continuation: str | None = None
+) -> dict[str, Any]:
+    """One page of connections by id (`top` 1-100) and the token of the next page (None at the end): the cost of a
+    page does not grow with the number of connections stored."""
+    if not 1 <= top <= LIST_TOP:
+        raise ValidationError({"top": f"must be between 1 and {LIST_TOP}"})
+    page = await container.tables().query_page(
+        CONNECTIONS, "PartitionKey eq @pk", {"pk": PARTITION}, continuation=continuation, page_size=top
+    )
+    connections = [from_entity(row) for row in page.items]
     limit = asyncio.Semaphore(8)
 
     async def view(connection: Connection) -> dict[str, Any]:
         async with limit:
             return await _view(container, connection)
 
-    return list(await asyncio.gather(*(view(c) for c in sorted(connections, key=lambda c: c.created_at))))
+    return {"value": list(await asyncio.gather(*(view(c) for c in connections))), "continuation": page.continuation}
 
 
 async def get_connection(container: Any, connection_id: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ class _Run(UsersPhase, GroupsPhase, RemovalsPhase):
         if check_storage:
             reads.append(self._check_storage())
         await asyncio.gather(*reads)
-        if self.storage_loss:
+        if self.rs.storage_loss:
             return "storage_lost"
         phases = {
             "users": self.users,
@@ -75,16 +75,16 @@ class _Run(UsersPhase, GroupsPhase, RemovalsPhase):
                 self.tick()  # a restarted incremental run reads its delta again: no checkpoint needed between phases
             else:
                 await self.save()
-        if self.scope_complete and self.connection.sync_group_id:
-            self.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
+        if self.rs.scope_complete and self.connection.sync_group_id:
+            self.rs.new_tree = await fetch.scope_tree(self.deps.graph, self.connection.sync_group_id)
         self.totals()
         return "done"
 
     async def _check_storage(self) -> None:
-        self.storage_loss = await _storage_loss(self.deps, self.connection, self.cursor)
+        self.rs.storage_loss = await _storage_loss(self.deps, self.connection, self.cursor)
 
     async def _load_groups(self) -> None:
-        self.stored_groups = await self.store.load_groups()
+        self.rs.stored_groups = await self.store.load_groups()
 
 
 async def run_sync(
@@ -147,7 +147,7 @@ async def run_sync(
             trigger=trigger,
             budget_s=budget_s,
             approved=approved,
-            storage_loss=run.storage_loss,
+            storage_loss=run.rs.storage_loss,
         )
     run.totals()
     table_writes = cp.table_writes
@@ -185,26 +185,26 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor, outcome: str) -> 
         obtained_at=utc_now() if cp.new_users_delta else cursor.obtained_at,
         last_full_at=utc_now() if cp.mode == "full" else cursor.last_full_at,
         scope_group=run.connection.sync_group_id or "",
-        scope_tree=run.new_tree
-        if run.new_tree is not None
+        scope_tree=run.rs.new_tree
+        if run.rs.new_tree is not None
         else (cursor.scope_tree if run.connection.sync_group_id else frozenset()),
         users_stored=_users_stored(run, cursor),
         after_full=cp.mode == "full" or (cursor.after_full and cp.mode == "groups"),
         # only an incremental run lists the scope when dirty: a groups-only run keeps (or raises) the flag
-        scope_dirty=(cursor.scope_dirty or run.scope_dirty) if cp.mode == "groups" else False,
+        scope_dirty=(cursor.scope_dirty or run.rs.scope_dirty) if cp.mode == "groups" else False,
         defaults_hash=sync_defaults.defaults_hash(run.connection.user_defaults),
         held_run=cp.run_id
         if outcome == "awaiting_approval" and cp.mode != "groups"
         else (cursor.held_run if outcome == "awaiting_approval" else ""),
     )
-    await state.save_cursor(new, drop_checkpoint=run.checkpointed)  # one transaction, with the sent outbox rows
+    await state.save_cursor(new, drop_checkpoint=run.rs.checkpointed)  # one transaction, with the sent outbox rows
 
 
 def _users_stored(run: _Run, cursor: Cursor) -> int:
     """About how many user rows the connection has now: a full run knows its scope; an incremental run adjusts the
     last figure by what it created and deleted. Only used to choose how an incremental run reads rows."""
     if run.cp.mode == "full":
-        return len(run.scope)
+        return len(run.rs.scope)
     if cursor.users_stored < 0:
         return -1
     counts = run.cp.counts

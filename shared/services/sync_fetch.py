@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.adapters.graph import DeltaPage, GraphClient
-from shared.domain.directory import GROUP_DELTA_SELECT, USER_ATTRIBUTES
-from shared.errors import GraphError, GraphPermissionDenied
+from shared.domain.directory import GROUP_DELTA_SELECT, USER_ATTRIBUTES, USER_TYPE
+from shared.errors import GraphError, GraphNotFound, GraphPermissionDenied
 
 USER_SELECT = ",".join(USER_ATTRIBUTES)
 EVENTUAL = {"ConsistencyLevel": "eventual"}
@@ -77,6 +77,26 @@ async def latest_delta_link(graph: GraphClient, resource: str) -> str:
         if page.delta_link:
             return page.delta_link
     raise RuntimeError(f"{resource}/delta with $deltatoken=latest returned no deltaLink")
+
+
+GROUP_SELECT = ",".join(g for g in GROUP_DELTA_SELECT if g != "members")
+
+
+def group_listing(graph: GraphClient) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every group with its kept attributes, at the largest page size (a full run's groups, after the watermark)."""
+    return graph.pages("groups", params={"$select": GROUP_SELECT, "$top": MAX_TOP}, label="groups.list")
+
+
+async def member_user_ids(graph: GraphClient, group_id: str) -> set[str] | None:
+    """Ids of the group's direct user members (every page); None when the group is gone (404)."""
+    path = f"groups/{quote(group_id)}/members"
+    ids: set[str] = set()
+    try:
+        async for page in graph.pages(path, params={"$select": "id", "$top": MAX_TOP}, label="groups.members"):
+            ids.update(str(m["id"]) for m in page if "id" in m and m.get("@odata.type", USER_TYPE) == USER_TYPE)
+    except GraphNotFound:
+        return None
+    return ids
 
 
 def users_delta(graph: GraphClient, link: str) -> AsyncIterator[DeltaPage]:
@@ -157,9 +177,9 @@ async def missing_users(graph: GraphClient, ids: list[str]) -> set[str]:
 async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Direct group memberships of each user (memberOf cast to groups), for users newly in scope."""
     out: dict[str, list[dict[str, Any]]] = {}
-    select = ",".join(g for g in GROUP_DELTA_SELECT if g != "members")
     urls = {
-        uid: f"users/{uid}/memberOf/microsoft.graph.group?$select={select}&$top={MAX_TOP}&$count=true" for uid in ids
+        uid: f"users/{uid}/memberOf/microsoft.graph.group?$select={GROUP_SELECT}&$top={MAX_TOP}&$count=true"
+        for uid in ids
     }
     fetched = await batch_get(graph, list(urls.values()), label="users.memberOf", headers=EVENTUAL)
     for uid, url in urls.items():

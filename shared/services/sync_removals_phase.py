@@ -27,20 +27,21 @@ class RemovalsPhase(RunBase):
     async def removals(self) -> str:
         await self.apply.release()  # the user rows are read below (count) and written (marks)
         behaviour = self.connection.removal_behaviour
-        removals = [] if self.cp.mode == "groups" else plan_removals(self.stored, self.scope, self.deleted, behaviour)
+        rs = self.rs
+        removals = [] if self.cp.mode == "groups" else plan_removals(rs.stored, rs.scope, rs.deleted, behaviour)
         unexplained = [r.user_id for r in removals if r.reason != "deleted"]
         if unexplained:  # this run's users/delta did not report them deleted: a full listing, or an earlier hold
-            self.deleted |= await fetch.missing_users(self.deps.graph, unexplained)
-            removals = plan_removals(self.stored, self.scope, self.deleted, behaviour)
+            self.rs.deleted |= await fetch.missing_users(self.deps.graph, unexplained)
+            removals = plan_removals(self.rs.stored, self.rs.scope, self.rs.deleted, behaviour)
         leaving = {r.user_id for r in removals}
-        stale_groups = list(self.stale_groups)
+        stale_groups = list(self.rs.stale_groups)
         counted = len([r for r in removals if r.kind != "user.kept"]) + len(stale_groups)
-        stored_total = len(self.stored)
-        if counted and not self.scope_complete and self.connection.deletion_threshold_percent is not None:
+        stored_total = len(self.rs.stored)
+        if counted and not self.rs.scope_complete and self.connection.deletion_threshold_percent is not None:
             stored_total = await self.store.count_users()  # the percentage is of everything stored
         limit_hit = threshold_exceeded(
             counted,
-            stored_total + len(self.stored_groups),
+            stored_total + len(self.rs.stored_groups),
             self.connection.deletion_threshold,
             self.connection.deletion_threshold_percent,
         )
@@ -74,7 +75,7 @@ class RemovalsPhase(RunBase):
             links = await self.store.links_of_users(leaving)
             await self.apply.links_many([(gid, set(), uids) for gid, uids in sorted(links.items())])
             for gid in sorted(links):
-                if gid in self.stored_groups and not await self.apply.has_members(gid):
+                if gid in self.rs.stored_groups and not await self.apply.has_members(gid):
                     stale_groups.append(gid)
         await self.apply.removals(removals)
         if stale_groups:

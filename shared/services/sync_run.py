@@ -14,12 +14,9 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import Checkpoint, Snapshot, SyncState
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection
-from shared.domain.sync_plan import (
-    StoredUser,
-    UserWrite,
-    plan_group_writes,
-)
+from shared.domain.sync_plan import plan_group_writes
 from shared.services.sync_apply import SyncApplier
+from shared.services.sync_run_state import RunState
 
 
 @dataclass
@@ -68,7 +65,8 @@ class Budget:
 
 
 class RunBase:
-    """State of one invocation of one run (explicit, and checkpointed through `cp`)."""
+    """One invocation of one run: its inputs (deps, connection, cursor, budget) and its state `rs` (a RunState,
+    whose `cp` is what the checkpoint saves and a continued invocation restores)."""
 
     def __init__(
         self,
@@ -83,7 +81,6 @@ class RunBase:
     ) -> None:
         self.deps = deps
         self.connection = connection
-        self.cp = cp
         self.cursor = snapshot.cursor
         self.left_in_outbox = snapshot.outbox
         self.dry_run = dry_run
@@ -100,30 +97,15 @@ class RunBase:
             dry_run=dry_run,
             defaults=connection.user_defaults,
         )
-        self.scope: set[str] = set()
-        self.stored: dict[str, StoredUser] = {}
-        self.stored_groups: dict[str, str] = {}
-        self.written: set[str] = set()
-        self.deleted: set[str] = set()
-        # Users entering scope in an incremental run (new, back from deletion or from outside the scope): their
-        # memberships come from memberOf, and their rows are written after those links (see fill).
-        self.entering: set[str] = set()
-        self.deferred: list[UserWrite] = []
-        self.memberships: dict[str, list[dict[str, Any]]] = {}  # memberOf read this run, by user id
-        self.stale_groups: list[str] = []
-        self.scope_from_listing = False
-        self.scope_dirty = False  # a groups-only run applied tree changes whose effect on users it leaves undone
-        self.checkpointed = cp.invocations > 0  # a stored checkpoint exists (this run was resumed)
-        self.scope_complete = True  # False when an incremental run knows the scope only for the ids it touches
-        self.user_items: list[dict[str, Any]] = []
-        self.group_items: list[dict[str, Any]] = []
-        self.new_tree: frozenset[str] | None = None
-        # links read ahead by an incremental run: (asked, found, the store's link writes at the time)
-        self.known_links: tuple[set[tuple[str, str]], set[tuple[str, str]], int] = (set(), set(), -1)
+        self.rs = RunState.resume(cp)  # the run's state: every phase reads and changes this one value
         self._requests_before = cp.graph_requests  # totals of earlier invocations of this run
         self._writes_before = cp.table_writes
-        self.storage_loss: dict[str, int] = {}  # set when the copy is far smaller than the cursor expects
         self._counts_before = dict(cp.counts)
+
+    @property
+    def cp(self) -> Checkpoint:
+        """The checkpointed part of the run's state (`rs.cp`)."""
+        return self.rs.cp
 
     def tick(self) -> None:
         """Tell the caller (CLI progress display) where the run is; cheap, called once a page."""
@@ -148,7 +130,7 @@ class RunBase:
             await self.apply.release()
             self.totals()
             await self.state.save_checkpoint(self.cp)
-            self.checkpointed = True
+            self.rs.checkpointed = True
 
     async def _pause(self) -> str:
         await self.save()
@@ -156,10 +138,10 @@ class RunBase:
 
     async def _ensure_groups(self, records: list[Any]) -> None:
         latest = {record.id: record for record in records}  # a group named twice is written (and announced) once
-        writes = plan_group_writes(latest.values(), self.stored_groups)
+        writes = plan_group_writes(latest.values(), self.rs.stored_groups)
         await self.apply.groups(writes)
         for _, record in writes:
-            self.stored_groups[record.id] = record.hash
+            self.rs.stored_groups[record.id] = record.hash
 
     async def _real_link_changes(
         self, candidates: list[tuple[str, set[str], set[str]]]
@@ -173,7 +155,7 @@ class RunBase:
             rems |= removed
         candidates = [(gid, adds, rems) for gid, (adds, rems) in merged.items()]
         asked = {(gid, uid) for gid, added, removed in candidates for uid in added | removed}
-        known_pairs, known, writes_then = self.known_links
+        known_pairs, known, writes_then = self.rs.known_links
         if asked <= known_pairs and self.store.link_writes == writes_then:  # read this run, unchanged since
             exists = known & asked
         else:

@@ -30,23 +30,24 @@ class UsersPhase(RunBase):
         if self.cp.mode == "incremental":
             await self._prepare_incremental()
             return
-        self.scope_from_listing = (
+        self.rs.scope_from_listing = (
             self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
         )
-        if not self.scope_from_listing:
-            self.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
-        self.stored = await self.store.load_users()
+        if not self.rs.scope_from_listing:
+            self.rs.scope = await fetch.scope_ids(self.deps.graph, self.connection.sync_group_id)
+        self.rs.stored = await self.store.load_users()
 
     async def _prepare_incremental(self) -> None:
         """Read both delta rounds first, then let the pure scope decision (shared/domain/sync_scope.py) say
         whether the scope must be listed again or which stored rows and links to read."""
         graph = self.deps.graph
-        (self.user_items, self.cp.new_users_delta), (self.group_items, self.cp.new_groups_delta) = await asyncio.gather(
+        rs = self.rs
+        (rs.user_items, self.cp.new_users_delta), (rs.group_items, self.cp.new_groups_delta) = await asyncio.gather(
             fetch.collect(fetch.users_delta(graph, self.cursor.users_delta)),
             fetch.collect(fetch.groups_delta(graph, self.cursor.groups_delta)),
         )
-        self.user_items = latest_by_id(self.user_items)  # a duplicated entry must not write or emit twice
-        facts = sync_scope.delta_facts(self.user_items, self.group_items)
+        self.rs.user_items = latest_by_id(self.rs.user_items)  # a duplicated entry must not write or emit twice
+        facts = sync_scope.delta_facts(self.rs.user_items, self.rs.group_items)
         tree = self.cursor.scope_tree
         plan = sync_scope.plan_scope(facts, self._scope_facts())
         listed = plan.list_scope
@@ -57,24 +58,24 @@ class UsersPhase(RunBase):
                 listed_ids = await fetch.scope_ids(graph, self.connection.sync_group_id)
                 rows = set(sync_scope.narrow_rows(plan, facts, listed_ids))
             # the links the groups phase will check are read now, beside the user rows (one round trip less)
-            self.stored, found = await asyncio.gather(
+            self.rs.stored, found = await asyncio.gather(
                 self.store.read_users(rows, partition_rows=self.cursor.users_stored),
                 self.store.existing_links(set(plan.links)),
             )
-            self.known_links = (set(plan.links), found, self.store.link_writes)
-            listed = sync_scope.returning(facts, self.stored)
+            self.rs.known_links = (set(plan.links), found, self.store.link_writes)
+            listed = sync_scope.returning(facts, self.rs.stored)
         if listed:
-            self.scope = await fetch.scope_ids(graph, self.connection.sync_group_id)
-            self.stored = await self.store.load_users()
+            self.rs.scope = await fetch.scope_ids(graph, self.connection.sync_group_id)
+            self.rs.stored = await self.store.load_users()
             return
-        self.scope_complete = False
+        self.rs.scope_complete = False
         entering: set[str] = set()
         if listed_ids is not None:  # every named user's scope is known: no memberOf check
-            self.scope = listed_ids
+            self.rs.scope = listed_ids
             return
         if self.connection.sync_group_id:
-            entering = await self._entering_unstored(sorted(sync_scope.unstored(facts, self.stored)), tree or set())
-        self.scope = sync_scope.partial_scope(facts, self.stored, self.connection.sync_group_id or "", entering)
+            entering = await self._entering_unstored(sorted(sync_scope.unstored(facts, self.rs.stored)), tree or set())
+        self.rs.scope = sync_scope.partial_scope(facts, self.rs.stored, self.connection.sync_group_id or "", entering)
 
     def _scope_facts(self) -> sync_scope.ScopeFacts:
         return sync_scope.ScopeFacts(
@@ -92,8 +93,8 @@ class UsersPhase(RunBase):
         its row is not, and group delta shows nothing for it (its links never changed)."""
         if not unknown:
             return set()
-        self.memberships.update(await fetch.groups_of_users(self.deps.graph, unknown))
-        return {uid for uid in unknown if any(str(g.get("id", "")) in tree for g in self.memberships[uid])}
+        self.rs.memberships.update(await fetch.groups_of_users(self.deps.graph, unknown))
+        return {uid for uid in unknown if any(str(g.get("id", "")) in tree for g in self.rs.memberships[uid])}
 
     # -- users -------------------------------------------------------------------------------------
     async def users(self) -> str:
@@ -115,8 +116,8 @@ class UsersPhase(RunBase):
                     url = data.get("@odata.nextLink")
                     pending = get(url) if url else None  # read the next page while this one is written
                     items = data.get("value", [])
-                    if self.scope_from_listing:
-                        self.scope.update(str(item["id"]) for item in items if "id" in item)
+                    if self.rs.scope_from_listing:
+                        self.rs.scope.update(str(item["id"]) for item in items if "id" in item)
                     await self._user_page(items)
                     self.cp.users_next = url or ""
                     if pending is not None and self.budget.spent():
@@ -127,8 +128,8 @@ class UsersPhase(RunBase):
             return "done"
         self.apply.hold_users = True  # released with the run's next write (or before a checkpoint or the commit)
         try:
-            for start in range(0, len(self.user_items), 1000):
-                await self._user_page(self.user_items[start : start + 1000])
+            for start in range(0, len(self.rs.user_items), 1000):
+                await self._user_page(self.rs.user_items[start : start + 1000])
         finally:
             self.apply.hold_users = False
         return "done"
@@ -140,7 +141,7 @@ class UsersPhase(RunBase):
                 self.cp.errors.append("a user without an id was skipped")
                 continue
             if removed_reason(item):
-                self.deleted.add(str(item["id"]))
+                self.rs.deleted.add(str(item["id"]))
                 continue
             records.append(user_record(item, self.connection.user_defaults))
         await self._write_fetched(records)
@@ -153,51 +154,52 @@ class UsersPhase(RunBase):
         restored user), and only then its row: a run killed in between finds the user entering again."""
         if self.cp.mode == "full":
             return "done"
-        if self.scope_complete:
+        if self.rs.scope_complete:
+            stored = self.rs.stored
             missing = sorted(
                 uid
-                for uid in self.scope
-                if uid not in self.written
-                and (uid not in self.stored or not self.stored[uid].in_scope or self.stored[uid].status == INACTIVE)
+                for uid in self.rs.scope
+                if uid not in self.rs.written
+                and (uid not in stored or not stored[uid].in_scope or stored[uid].status == INACTIVE)
             )
             if missing:
                 fetched = await fetch.users_by_id(self.deps.graph, missing)
                 await self._write_fetched(
                     [user_record(body, self.connection.user_defaults) for body in fetched.values() if body]
                 )
-        reread = set(self.entering)
+        reread = set(self.rs.entering)
         if self.cursor.after_full:  # links a full run's groups round may have missed (see Cursor.after_full)
-            reread |= {str(i["id"]) for i in self.user_items if "id" in i and not removed_reason(i)} & self.scope
+            reread |= {str(i["id"]) for i in self.rs.user_items if "id" in i and not removed_reason(i)} & self.rs.scope
         if not reread:
             return "done"
-        need = sorted(reread - set(self.memberships))
+        need = sorted(reread - set(self.rs.memberships))
         if need:
-            self.memberships.update(await fetch.groups_of_users(self.deps.graph, need))
+            self.rs.memberships.update(await fetch.groups_of_users(self.deps.graph, need))
         by_group: dict[str, set[str]] = {}
         records = {}
         for uid in sorted(reread):
-            for group in self.memberships.get(uid, []):
+            for group in self.rs.memberships.get(uid, []):
                 by_group.setdefault(str(group["id"]), set()).add(uid)
                 records[str(group["id"])] = group_record(group)
         await self._ensure_groups([records[g] for g in by_group])
         await self.apply.links_many(await self._real_link_changes([(g, u, set()) for g, u in sorted(by_group.items())]))
         self.apply.hold_users = True  # the rows go out with the run's next write, after their links
         try:
-            await self.apply.users(self.deferred)
+            await self.apply.users(self.rs.deferred)
         finally:
             self.apply.hold_users = False
-        self.deferred = []
+        self.rs.deferred = []
         return "done"
 
     async def _write_fetched(self, records: list[UserRecord]) -> None:
-        writes = plan_user_writes(records, self.stored, self.scope)
+        writes = plan_user_writes(records, self.rs.stored, self.rs.scope)
         if self.cp.mode != "full":  # users entering scope wait for their memberships (fill)
-            self.deferred += [w for w in writes if w.kind != "user.updated"]
-            self.entering.update(w.record.id for w in writes if w.kind != "user.updated")
+            self.rs.deferred += [w for w in writes if w.kind != "user.updated"]
+            self.rs.entering.update(w.record.id for w in writes if w.kind != "user.updated")
             await self.apply.users([w for w in writes if w.kind == "user.updated"])
         else:
             await self.apply.users(writes)
         for w in writes:
             if self.cp.mode != "full":  # only an incremental run's fill phase asks what was written
-                self.written.add(w.record.id)
-            self.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
+                self.rs.written.add(w.record.id)
+            self.rs.stored[w.record.id] = StoredUser(w.record.hash, w.status, True)
