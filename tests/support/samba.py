@@ -89,6 +89,11 @@ def provision(target_dir: str, host: str) -> None:
         f"--realm={REALM}", f"--domain={DOMAIN}", f"--host-name={HOST_NAME}", "--server-role=dc",
         "--dns-backend=NONE", f"--adminpass={ADMIN_PASSWORD}", f"--targetdir={target_dir}",
         f"--option=interfaces={host}/8", "--option=bind interfaces only=yes", "--option=server services=ldap",
+        # Samba's own run-time paths default to /run/samba: a DC left running by a killed test run would hold the
+        # pid file there and make every later DC exit at once ("already running"). Each DC keeps them its own.
+        f"--option=pid directory={target_dir}", f"--option=ncalrpc dir={target_dir}/ncalrpc",
+        f"--option=winbindd socket directory={target_dir}/winbindd",
+        f"--option=ntp signd socket directory={target_dir}/ntp_signd",
     ]  # fmt: skip
     log_path = os.path.join(target_dir, "provision.log")
     with open(log_path, "wb") as log:
