@@ -58,6 +58,8 @@ ROUTES: list[tuple[str, re.Pattern[str], type[Parsable]]] = [
     ("GET", re.compile(r"users/[^/]+"), User),
     ("GET", re.compile(r"users/[^/]+/memberOf/microsoft\.graph\.group"), GroupCollectionResponse),
     ("GET", re.compile(r"groups/delta(\(\))?"), GroupsDelta),
+    ("GET", re.compile(r"groups"), GroupCollectionResponse),
+    ("GET", re.compile(r"groups/[^/]+/members"), DirectoryObjectCollectionResponse),
     ("GET", re.compile(r"groups/[^/]+"), Group),
     ("GET", re.compile(r"groups/[^/]+/transitiveMembers"), DirectoryObjectCollectionResponse),
     ("GET", re.compile(r"groups/[^/]+/transitiveMembers/microsoft\.graph\.user"), UserCollectionResponse),
