@@ -3,9 +3,6 @@ authorization_code grant (one-time codes bound to client, redirect URI, PKCE and
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +13,7 @@ import pytest
 
 from emulators.entra.server import EntraEmulator
 from tests.support.entra import app_of, jwt_claims
+from tests.support.entra import pkce as make_pkce
 
 REDIRECT = "http://localhost:7071/api/consent/callback"
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
@@ -29,8 +27,7 @@ def operator(tenant: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def pkce() -> Iterator[tuple[str, str]]:
-    verifier = secrets.token_urlsafe(48)
-    yield verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    yield make_pkce()
 
 
 def _authorize_url(tenant_key: str, client_id: str, challenge: str, **extra: str) -> str:

@@ -4,10 +4,7 @@ come back as the ID token's `roles` claim."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import secrets
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -15,7 +12,7 @@ import httpx
 import pytest
 
 from emulators.entra.server import EntraEmulator
-from tests.support.entra import app_of, jwt_claims
+from tests.support.entra import app_of, jwt_claims, pkce
 
 REDIRECT = "http://localhost:7071/api/consent/callback"
 ROLES = [{"value": "Connector.Admin", "displayName": "Admin"}, {"value": "Connector.Reader", "displayName": "Reader"}]
@@ -29,11 +26,6 @@ def operator(tenant: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def page_on(entra: EntraEmulator) -> None:
     entra.control.use_sign_in_page(True)  # reset_behaviour turns it off after the test
-
-
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
 def _authorize(tenant_key: str, client_id: str, challenge: str, **extra: str) -> str:
@@ -77,7 +69,7 @@ async def test_the_page_signs_a_user_in_with_a_password_and_remembers_the_sessio
     entra: EntraEmulator, tenant: dict[str, Any], operator: dict[str, Any], http: httpx.AsyncClient
 ) -> None:
     user = _user(entra, tenant)
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce()
     url = _authorize(tenant["id"], operator["client_id"], challenge, prompt="select_account")
     page = await http.get(url)
     assert page.status_code == 200 and 'name="passwd"' in page.text and 'method="post"' in page.text
@@ -102,7 +94,7 @@ async def test_a_wrong_password_shows_aadsts50126_on_the_page_and_issues_nothing
     entra: EntraEmulator, tenant: dict[str, Any], operator: dict[str, Any], http: httpx.AsyncClient
 ) -> None:
     user = _user(entra, tenant)
-    _, challenge = _pkce()
+    _, challenge = pkce()
     url = _authorize(tenant["id"], operator["client_id"], challenge, login_hint=user["userPrincipalName"])
     before = len(entra.control.issued_secrets())
     shown = await http.get(url)
@@ -125,7 +117,7 @@ async def test_the_page_refuses_an_account_of_another_tenant_and_unknown_apps_fi
 ) -> None:
     first, second = entra.tenants[0], entra.tenants[1]
     stranger = _user(entra, second)
-    _, challenge = _pkce()
+    _, challenge = pkce()
     url = _authorize(first["id"], operator["client_id"], challenge)
     refused = await http.post(url, data={"login": stranger["userPrincipalName"], "passwd": "Corr3ct-horse!"})
     assert "AADSTS50020" in refused.text
@@ -154,7 +146,7 @@ async def test_assigned_app_roles_come_back_as_the_roles_claim(
     user = _user(entra, tenant)
     entra.control.assign_app_role(tenant["id"], user["userPrincipalName"], operator["client_id"], "Connector.Reader")
     entra.control.assign_app_role(tenant["id"], user["id"], operator["client_id"], defined[0]["id"])
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce()
     url = _authorize(tenant["id"], operator["client_id"], challenge)
     answer = await http.post(url, data={"login": user["userPrincipalName"], "passwd": "Corr3ct-horse!"})
     code = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))["code"]
@@ -185,6 +177,6 @@ def test_app_role_control_refuses_what_entra_would(entra: EntraEmulator, tenant:
 async def test_without_the_page_authorize_signs_in_as_before(
     tenant: dict[str, Any], operator: dict[str, Any], http: httpx.AsyncClient
 ) -> None:
-    _, challenge = _pkce()
+    _, challenge = pkce()
     answer = await http.get(_authorize(tenant["id"], operator["client_id"], challenge))
     assert answer.status_code == 302 and "code=" in answer.headers["Location"]

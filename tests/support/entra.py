@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
+import secrets
 import ssl
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +26,12 @@ def start_entra(seed: str = "demo", size: int = 60, tenants: int = 2, **kwargs: 
         yield emulator
     finally:
         emulator.stop()
+
+
+def pkce() -> tuple[str, str]:
+    """A fresh PKCE verifier and its S256 challenge (RFC 7636 4.2), as a client makes them."""
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
 def app_of(tenant: dict[str, Any], kind: str = "customer") -> dict[str, Any]:
