@@ -6,16 +6,19 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from bench.common import current_rss_mb, peak_rss_mb
 
 
 class _Tables:
-    """What the listing and status services take from the function's Container: the table store."""
+    """What the listing and status services take from the function's Container: the table store, and the settings
+    they read (change notifications as a deployment with an https base URL has them: on)."""
 
     def __init__(self, tables: Any) -> None:
         self._tables = tables
+        self.settings = SimpleNamespace(notifications_on=True)
 
     def tables(self) -> Any:
         return self._tables
