@@ -445,7 +445,10 @@ def main() -> int:
         results["operator"] = {"counts": [], "error": str(exc)[-2000:]}
         log(f"  operator scale failed: {str(exc).splitlines()[0]}")
     for row in results["operator"]["counts"]:
-        log(f"  {row['connections']:,}: tick {row['tick_s']:.2f} s (all due), {row['idle_tick_s']:.2f} s (none due)")
+        log(
+            f"  {row['connections']:,}: tick {row['tick_s']:.2f} s (all due; fan-out worker"
+            f" {row.get('fanout_worker_s', 0):.2f} s), {row['idle_tick_s']:.2f} s (none due)"
+        )
     results["sizes"] = []
     for size in args.sizes:
         results["sizes"].append(size_scenarios(size, args, OUT_DIR))

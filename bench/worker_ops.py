@@ -16,12 +16,15 @@ class _Tables:
     """What the listing and status services take from the function's Container: the table store, and the settings
     they read (change notifications as a deployment with an https base URL has them: on)."""
 
-    def __init__(self, tables: Any) -> None:
-        self._tables = tables
+    def __init__(self, tables: Any, queues: Any = None) -> None:
+        self._tables, self._queues = tables, queues
         self.settings = SimpleNamespace(notifications_on=True)
 
     def tables(self) -> Any:
         return self._tables
+
+    def queues(self) -> Any:
+        return self._queues
 
 
 async def _seed(tables: Any, start: int, stop: int) -> list[str]:
@@ -67,25 +70,30 @@ async def operator(cfg: dict[str, Any]) -> dict[str, Any]:
     from shared import storage_names as names
     from shared.adapters.queues import QueueSender
     from shared.adapters.table_store import TableStore
-    from shared.services import sync_api
+    from shared.services import sync_api, sync_fanout
     from shared.services.connections import list_connections_page
     from shared.services.sync_jobs import enqueue_due
 
     tables = TableStore.from_connection_string(cfg["storage"])
     queues = QueueSender.from_connection_string(cfg["storage"])
-    container: Any = _Tables(tables)
+    container: Any = _Tables(tables, queues)
     out: list[dict[str, Any]] = []
     ids: list[str] = []
     try:
         for count in cfg["counts"]:
             ids += await _seed(tables, len(ids), count)
             await queues.receive_all(names.SYNC_JOBS)
-            await tables.delete_many(names.SYNC_STATE, [(cid, "schedule") for cid in ids])  # due again
+            await tables.delete_many(names.SYNC_STATE, [(names.SCHEDULER_SLOTS, cid) for cid in ids])  # due again
             rss_before = current_rss_mb()
             began = time.perf_counter()
             jobs = await enqueue_due(tables, queues)
             tick_s = time.perf_counter() - began
             rss_after = current_rss_mb()
+            # many due at once: the tick sent fan-out messages; their worker's work (on any instance) measured too
+            fanout = await queues.receive_all(names.SYNC_FANOUT)
+            began = time.perf_counter()
+            fanned = [await sync_fanout.run_fanout(container, message) for message in fanout]
+            fanout_s = time.perf_counter() - began
             began = time.perf_counter()
             idle_jobs = await enqueue_due(tables, queues)
             idle_tick_s = time.perf_counter() - began
@@ -108,6 +116,9 @@ async def operator(cfg: dict[str, Any]) -> dict[str, Any]:
                     "connections": count,
                     "tick_s": tick_s,
                     "tick_enqueued": len(jobs),
+                    "fanout_messages": len(fanout),
+                    "fanout_jobs_sent": sum(fanned),
+                    "fanout_worker_s": fanout_s,
                     "idle_tick_s": idle_tick_s,
                     "idle_tick_enqueued": len(idle_jobs),
                     "rss_before_tick_mb": rss_before,

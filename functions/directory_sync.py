@@ -111,6 +111,17 @@ async def sync_scheduler(timer: func.TimerRequest) -> None:
     log.info("sync scheduler enqueued %s job(s)", count)
 
 
+@bp.function_name("sync_fanout")
+@bp.queue_trigger(arg_name="msg", queue_name=names.SYNC_FANOUT, connection="AzureWebJobsStorage")
+async def sync_fanout(msg: func.QueueMessage) -> None:
+    """Many connections due at once: the jobs of one fan-out message (up to 100 connections) sent here."""
+    from shared.services import incidents, sync_fanout
+
+    body = msg.get_body()
+    count = await incidents.run_edge("sync_fanout", lambda c: sync_fanout.run_fanout(c, body))
+    log.info("sync fan-out %s: %s job(s) sent", msg.id, count)
+
+
 @bp.function_name("sync_worker")
 @bp.queue_trigger(arg_name="msg", queue_name=names.SYNC_JOBS, connection="AzureWebJobsStorage")
 async def sync_worker(msg: func.QueueMessage) -> None:

@@ -123,6 +123,7 @@ var queueNames = [
   'rotation-jobs'
   'directory-changes'
   'purge-jobs'
+  'sync-fanout'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

@@ -11,6 +11,9 @@ CONSENT_STATES = (
     "consentstates"  # PK "state", RK nonce: single-use consent states; "signing-key"/"current": key version
 )
 SYNC_STATE = "syncstate"  # PK connection id, RK cursor-users / cursor-groups / lease / job ...
+# ... and PK SCHEDULER_SLOTS, RK connection id: the scheduler's marker of the latest slot it enqueued (one partition,
+# so a tick writes every due connection's marker 100 to a transaction)
+SCHEDULER_SLOTS = "scheduler"
 SYNC_RUNS = "syncruns"  # PK connection id, RK inverted start time + run id
 DIRECTORY_USERS = "dirusers"  # PK connection id, RK user id
 DIRECTORY_GROUPS = "dirgroups"  # PK connection id, RK group id
@@ -44,5 +47,6 @@ SYNC_JOBS = "sync-jobs"  # one message per connection sync job (or continuation)
 ROTATION_JOBS = "rotation-jobs"  # one message per connection rotation job
 DIRECTORY_CHANGES = "directory-changes"  # the change feed for the rest of the product
 PURGE_JOBS = "purge-jobs"  # one message per connection purge job (or continuation)
+SYNC_FANOUT = "sync-fanout"  # the scheduler's due connections, 100 a message, when many are due at once
 
-QUEUES = (SYNC_JOBS, ROTATION_JOBS, DIRECTORY_CHANGES, PURGE_JOBS)
+QUEUES = (SYNC_JOBS, ROTATION_JOBS, DIRECTORY_CHANGES, PURGE_JOBS, SYNC_FANOUT)

@@ -45,7 +45,7 @@ async def clear_job_queues(connection_string: str) -> int:
 
     poison = 0
     async with QueueServiceClient.from_connection_string(connection_string) as service:
-        for queue in (names.SYNC_JOBS, names.ROTATION_JOBS, names.PURGE_JOBS):
+        for queue in (names.SYNC_JOBS, names.ROTATION_JOBS, names.PURGE_JOBS, names.SYNC_FANOUT):
             for name in (queue, f"{queue}-poison"):
                 client = service.get_queue_client(name)
                 try:

@@ -15,6 +15,9 @@ from shared.errors import ValidationError
 PurgePhase = Literal["queued", "waiting", "secrets", "tables", "done"]
 BY_PARTITION = "PartitionKey eq @pk"
 BY_PARTITION_PREFIX = "PartitionKey ge @lo and PartitionKey lt @hi"  # "{id}_..." partitions
+# its own partition, and its row (RK = its id) in one shared partition (@shared: the scheduler's slot markers); the
+# spaces inside the parentheses are needed: the SDK substitutes only parameters that stand alone between spaces
+BY_PARTITION_AND_SHARED_ROW = "PartitionKey eq @pk or ( PartitionKey eq @shared and RowKey eq @pk )"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def row_scopes(connection_id: str) -> tuple[RowScope, ...]:
         RowScope(names.AUDIT, "connection_id eq @cid", {"cid": connection_id}),  # its partition and the "all" copies
         RowScope(names.AGENT_NONCES, "connection_id eq @cid", {"cid": connection_id}),
         RowScope(names.AGENTS, "connection_id eq @cid", {"cid": connection_id}),  # agents, codes, jobs
-        RowScope(names.SYNC_STATE, BY_PARTITION, one),
+        RowScope(names.SYNC_STATE, BY_PARTITION_AND_SHARED_ROW, {**one, "shared": names.SCHEDULER_SLOTS}),
     )
 
 

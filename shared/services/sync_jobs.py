@@ -59,25 +59,28 @@ class JobMessage:
         )
 
 
-TICK_CONCURRENCY = 16  # due connections enqueued side by side (a send and a slot marker each)
 # what the scheduler needs of each connection's sync state: one scan of three small rows (a few columns each) per
 # connection, not three point reads per connection (thousands of tenants fit one tick)
 FACT_ROWS = {"status": "retry_after", "cursor": "obtained_at", "schedule": "last_slot"}
 FACTS_FILTER = " or ".join(f"RowKey eq '{row}'" for row in FACT_ROWS)
+SLOTS_FILTER = f"PartitionKey eq '{names.SCHEDULER_SLOTS}'"
 
 
-async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:
+async def enqueue_due(
+    tables: TableStore, queues: Any, now: datetime | None = None, *, fanout_at: int | None = None
+) -> list[JobMessage]:
     """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued. The
-    connections and their schedule facts are read in two scans side by side, the decision is made in memory, and
-    the due ones are enqueued TICK_CONCURRENCY at a time. A connection that fails is logged (an unexpected error
-    also recorded on it) and the others are still scheduled. The jobs come back in the order of the connections."""
-    from shared.services import incidents
+    connections and their schedule facts are read in scans side by side and the decision is made in memory. Up to
+    `fanout_at` due connections are sent by the tick itself, more are fanned out (shared/services/sync_fanout.py:
+    a message per 100 connections, their jobs sent by the fan-out worker); either way a job is sent before its slot
+    marker is written. Returns the jobs sent or handed to fan-out messages, in the order of the connections."""
+    from shared.services import incidents, sync_fanout
 
     moment = now or utc_now()
     rows, facts = await asyncio.gather(
         _collect(tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'")), _schedule_facts(tables)
     )
-    due: list[tuple[Connection, str]] = []
+    due: list[sync_fanout.Due] = []
     for row in rows:
         try:
             connection = from_entity(row)
@@ -86,21 +89,14 @@ async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = No
             await incidents.record(tables, "sync_scheduler", exc, connection_id=str(row.get("RowKey", "")))
             continue
         if reason is not None:
-            due.append((connection, reason))
-    limit = asyncio.Semaphore(TICK_CONCURRENCY)
-
-    async def enqueue(connection: Connection, reason: str) -> JobMessage | None:
-        async with limit:
-            try:
-                return await _enqueue(tables, queues, connection, reason, moment)
-            except ConnectorError as exc:
-                log.warning("sync scheduler: connection %s skipped this tick: %s", connection.id, exc.code)
-            except Exception as exc:  # noqa: BLE001 (as above)
-                await incidents.record(tables, "sync_scheduler", exc, connection_id=connection.id)
-            return None
-
-    jobs = await asyncio.gather(*(enqueue(connection, reason) for connection, reason in due))
-    return [job for job in jobs if job is not None]
+            slot = latest_slot(connection.schedule, moment) or moment
+            due.append(sync_fanout.Due(connection.id, reason, slot.isoformat()))
+    limit = sync_fanout.FANOUT_AT if fanout_at is None else fanout_at
+    if len(due) > limit:
+        handed = await sync_fanout.fan_out(tables, queues, due)
+    else:
+        handed = await sync_fanout.send(tables, queues, due)
+    return [JobMessage(d.connection_id, "incremental", d.reason) for d in handed]
 
 
 async def _collect(rows: Any) -> list[dict[str, Any]]:
@@ -108,13 +104,23 @@ async def _collect(rows: Any) -> list[dict[str, Any]]:
 
 
 async def _schedule_facts(tables: TableStore) -> dict[str, dict[str, datetime | None]]:
-    """Per connection id: retry_after (status row), obtained_at (cursor row), last_slot (the scheduler's marker)."""
+    """Per connection id: retry_after (status row), obtained_at (cursor row), last_slot (the scheduler's marker:
+    the later of its row in the scheduler's partition and, as written before that partition, its own row)."""
     facts: dict[str, dict[str, datetime | None]] = {}
     select = ["PartitionKey", "RowKey", *FACT_ROWS.values()]
-    async for row in tables.query(names.SYNC_STATE, FACTS_FILTER, select=select):
+    states, slots = await asyncio.gather(
+        _collect(tables.query(names.SYNC_STATE, FACTS_FILTER, select=select)),
+        _collect(tables.query(names.SYNC_STATE, SLOTS_FILTER, select=["RowKey", "last_slot"])),
+    )
+    for row in states:
         column = FACT_ROWS.get(str(row.get("RowKey", "")))
         if column:
             facts.setdefault(str(row["PartitionKey"]), {})[column] = from_iso(row.get(column) or None)
+    for row in slots:
+        mine = facts.setdefault(str(row["RowKey"]), {})
+        marked, earlier = from_iso(row.get("last_slot") or None), mine.get("last_slot")
+        if marked is not None and (earlier is None or marked > earlier):
+            mine["last_slot"] = marked
     return facts
 
 
@@ -128,19 +134,6 @@ def _due_reason(connection: Connection, facts: dict[str, datetime | None], momen
     except ValueError as exc:
         log.warning("connection %s has a bad schedule: %s", connection.id, exc)
         return None
-
-
-async def _enqueue(
-    tables: TableStore, queues: Any, connection: Connection, reason: str, moment: datetime
-) -> JobMessage:
-    job = JobMessage(connection.id, "incremental", reason)
-    await queues.send(names.SYNC_JOBS, job.to_dict())
-    slot = latest_slot(connection.schedule, moment)
-    await tables.upsert(
-        names.SYNC_STATE,
-        {"PartitionKey": connection.id, "RowKey": "schedule", "last_slot": (slot or moment).isoformat()},
-    )
-    return job
 
 
 async def run_job(

@@ -12,6 +12,10 @@ from emulators.stack import LocalStack
 from scripts import host
 from shared import storage_names as names
 from shared.adapters.queues import QueueSender
+from shared.adapters.table_store import TableStore
+from shared.domain.connection import Schedule
+from shared.domain.schedule import latest_slot
+from shared.domain.timestamps import utc_now
 from tests.functions.invoke import create_customer_connection
 
 
@@ -100,6 +104,28 @@ async def test_scheduler_enqueues_a_due_connection_once_per_slot(
     await host.acall("sync_scheduler", None)
     first = await _jobs_for(queues, cid)
     assert [(j["trigger"], j["mode"]) for j in first] == [("schedule", "incremental")]
+    tables = TableStore.from_connection_string(stack.azurite.connection_string)
+    marker = await tables.get(names.SYNC_STATE, names.SCHEDULER_SLOTS, cid)  # one partition for every connection
+    await tables.close()
+    assert marker is not None and marker["last_slot"].endswith("T00:00:00+00:00")
+    await host.acall("sync_scheduler", None)
+    assert await _jobs_for(queues, cid) == []
+    await host.http("connections_delete", "DELETE", f"/api/connections/{cid}?purge=true", route={"id": cid})
+
+
+async def test_a_slot_marked_on_the_connections_own_row_before_the_scheduler_partition_still_counts(
+    stack: LocalStack, stack_env: dict[str, str], queues: QueueSender
+) -> None:
+    """Markers written by an earlier version (PK connection id, RK "schedule") are read as well: an upgrade must not
+    enqueue every connection's slot a second time."""
+    schedule = Schedule(frequency="daily", time_of_day="00:00", timezone="UTC")
+    cid = await _connection(stack, schedule={"frequency": "daily", "time_of_day": "00:00", "timezone": "UTC"})
+    slot = latest_slot(schedule, utc_now())
+    assert slot is not None
+    tables = TableStore.from_connection_string(stack.azurite.connection_string)
+    await tables.upsert(names.SYNC_STATE, {"PartitionKey": cid, "RowKey": "schedule", "last_slot": slot.isoformat()})
+    await tables.close()
+    await queues.receive_all(names.SYNC_JOBS)
     await host.acall("sync_scheduler", None)
     assert await _jobs_for(queues, cid) == []
     await host.http("connections_delete", "DELETE", f"/api/connections/{cid}?purge=true", route={"id": cid})

@@ -40,6 +40,7 @@ EXPECTED = {
     "group_members": ("httpTrigger", "FUNCTION"),
     "sync_scheduler": ("timerTrigger", "0 */5 * * * *"),
     "sync_worker": ("queueTrigger", "sync-jobs"),
+    "sync_fanout": ("queueTrigger", "sync-fanout"),
     "connection_audit": ("httpTrigger", "FUNCTION"),
     "audit_all": ("httpTrigger", "FUNCTION"),
     "rotation_status": ("httpTrigger", "FUNCTION"),

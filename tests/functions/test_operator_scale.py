@@ -1,5 +1,6 @@
 """Operator scale (issue 21): many stored connections. The scheduler tick looks at them side by side and enqueues each
-due one exactly once; the connection listing is paged (`top`, `continuation`) so a page costs the same at any count."""
+due one exactly once, fanning out when many are due at once; the connection listing is paged (`top`,
+`continuation`) so a page costs the same at any count."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from shared import storage_names as names
 from shared.adapters.queues import QueueSender
 from shared.adapters.table_store import TableStore
 from shared.domain.connection import Connection, Schedule, to_entity
-from shared.services.sync_jobs import TICK_CONCURRENCY
+from shared.services.sync_fanout import FANOUT_CHUNK, SEND_CONCURRENCY
+from shared.services.sync_jobs import enqueue_due
 
-COUNT = TICK_CONCURRENCY * 2 + 5  # more than the tick looks at side by side
+COUNT = SEND_CONCURRENCY * 2 + 5  # more than the tick looks at side by side
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ async def many(stack: LocalStack, stack_env: dict[str, str]) -> Any:
         yield ids, queues
     finally:
         await tables.delete_many(names.CONNECTIONS, [("connection", cid) for cid in ids])
-        await tables.delete_many(names.SYNC_STATE, [(cid, "schedule") for cid in ids])
+        await tables.delete_many(names.SYNC_STATE, [(names.SCHEDULER_SLOTS, cid) for cid in ids])
         await queues.receive_all(names.SYNC_JOBS)
         await tables.close()
         await queues.close()
@@ -92,3 +94,50 @@ async def test_a_bad_page_size_is_a_validation_error(stack_env: dict[str, str], 
 async def test_a_forged_continuation_is_a_validation_error(stack_env: dict[str, str]) -> None:
     status, body, _ = await host.http("connections_list", "GET", "/api/connections?continuation=bm90LWEtdG9rZW4")
     assert status == 400 and "continuation" in body["problems"]
+
+
+async def test_many_due_at_once_are_fanned_out_and_each_job_is_sent_once_by_the_fanout_worker(
+    many: Any, stack: LocalStack
+) -> None:
+    """More due connections than `fanout_at`: the tick sends fan-out messages only (no job yet, no marker), the
+    fan-out worker sends each job and writes its marker, and the next tick finds nothing due."""
+    ids, queues = many
+    tables = TableStore.from_connection_string(stack.azurite.connection_string)
+    try:
+        await queues.receive_all(names.SYNC_JOBS)
+        await queues.receive_all(names.SYNC_FANOUT)
+        handed = await enqueue_due(tables, queues, fanout_at=10)
+        assert sorted(j.connection_id for j in handed if j.connection_id in ids) == sorted(ids)
+        assert [m for m in await queues.receive_all(names.SYNC_JOBS) if m["connection_id"] in ids] == []
+        messages = await queues.receive_all(names.SYNC_FANOUT)
+        assert len(messages) == -(-len(handed) // FANOUT_CHUNK)  # one per chunk of 100
+        for message in messages:
+            await host.queue("sync_fanout", message)
+        jobs = [m["connection_id"] for m in await queues.receive_all(names.SYNC_JOBS) if m["connection_id"] in ids]
+        assert sorted(jobs) == sorted(ids)
+        assert await enqueue_due(tables, queues, fanout_at=10) == []
+    finally:
+        await tables.close()
+
+
+async def test_a_fanout_message_that_is_lost_leaves_its_connections_due_for_the_next_tick(
+    many: Any, stack: LocalStack
+) -> None:
+    ids, queues = many
+    tables = TableStore.from_connection_string(stack.azurite.connection_string)
+    try:
+        await queues.receive_all(names.SYNC_FANOUT)
+        await enqueue_due(tables, queues, fanout_at=10)
+        await queues.receive_all(names.SYNC_FANOUT)  # lost: never reaches the fan-out worker
+        again = await enqueue_due(tables, queues, fanout_at=10)
+        assert sorted(j.connection_id for j in again if j.connection_id in ids) == sorted(ids)
+    finally:
+        await queues.receive_all(names.SYNC_FANOUT)
+        await tables.close()
+
+
+async def test_a_malformed_fanout_message_is_dropped_and_sends_nothing(many: Any) -> None:
+    _, queues = many
+    await queues.receive_all(names.SYNC_JOBS)
+    await host.queue("sync_fanout", {"due": [["x", "someday", "2026-01-01T00:00:00+00:00"]]})
+    assert await queues.receive_all(names.SYNC_JOBS) == []

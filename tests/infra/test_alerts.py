@@ -49,7 +49,7 @@ def test_the_signals_the_queries_name_are_the_ones_emitted() -> None:
 def test_the_poison_rule_matches_every_queue_of_the_app() -> None:
     pattern = re.search(r'extract\(@"(.*?)"', _queries()["poisonQueues"])
     assert pattern is not None
-    for queue in (names.SYNC_JOBS, names.ROTATION_JOBS, names.PURGE_JOBS):
+    for queue in (names.SYNC_JOBS, names.ROTATION_JOBS, names.PURGE_JOBS, names.SYNC_FANOUT):
         line = f"Message has reached MaxDequeueCount of 5. Moving message to queue '{queue}-poison'."
         found = re.search(pattern.group(1), line)
         assert found is not None and found.group(1) == f"{queue}-poison"

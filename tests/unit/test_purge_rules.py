@@ -31,6 +31,10 @@ def _selects(scope_table: str, partition: str, row: dict[str, str] | None = None
         return values["PartitionKey"] == p["pk"]
     if scope.filter == "PartitionKey ge @lo and PartitionKey lt @hi":
         return p["lo"] <= values["PartitionKey"] < p["hi"]
+    if scope.filter == "PartitionKey eq @pk or ( PartitionKey eq @shared and RowKey eq @pk )":
+        return values["PartitionKey"] == p["pk"] or (
+            values["PartitionKey"] == p["shared"] and values.get("RowKey") == p["pk"]
+        )
     if scope.filter == "connection_id eq @cid":
         return values.get("connection_id") == p["cid"]
     raise AssertionError(f"unexpected filter {scope.filter}")
@@ -52,6 +56,10 @@ def _selects(scope_table: str, partition: str, row: dict[str, str] | None = None
         (names.AUDIT, "all", {"connection_id": CID}, True),  # the deployment-wide copy goes too
         (names.AUDIT, "all", {"connection_id": "another-connection"}, False),
         (names.AUDIT, "deployment", {"connection_id": ""}, False),
+        (names.SYNC_STATE, CID, {"RowKey": "cursor-users"}, True),
+        (names.SYNC_STATE, names.SCHEDULER_SLOTS, {"RowKey": CID}, True),  # the scheduler's marker of its slot
+        (names.SYNC_STATE, names.SCHEDULER_SLOTS, {"RowKey": "another-connection"}, False),
+        (names.SYNC_STATE, "another-connection", {"RowKey": CID}, False),
         (names.AGENTS, "agent", {"connection_id": CID}, True),
         (names.AGENTS, f"jobs_{CID}", {"connection_id": CID}, True),
         (names.AGENTS, "code", {"connection_id": "another-connection"}, False),

@@ -117,6 +117,8 @@ async def test_purge_leaves_nothing_of_the_connection_in_any_table_or_the_vault(
         {"PartitionKey": "state", "RowKey": f"nonce-{gone.connection_id}"[:60], "connection_id": gone.connection_id},
     )
     await _agent_rows(container, gone.connection_id)
+    marker = {"PartitionKey": names.SCHEDULER_SLOTS, "RowKey": gone.connection_id, "last_slot": "2026-01-01T00:00:00Z"}
+    await container.tables().upsert(names.SYNC_STATE, marker)  # the scheduler's slot marker (a shared partition)
     before = await rows_of(container, gone.connection_id)
     expected = {
         names.CONNECTIONS, names.AUDIT, names.CONSENT_STATES, names.SYNC_STATE, names.SYNC_RUNS,
