@@ -28,6 +28,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.table_batch import BatchFailed, BatchSender, Unsupported
 from shared.errors import ConcurrencyConflict, Conflict, StorageUnavailable, ValidationError
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,19 @@ def etag_of(entity: Mapping[str, Any]) -> str | None:
     return str(etag) if etag else None
 
 
-def _unavailable(exc: AzureError, what: str) -> StorageUnavailable:
-    status = getattr(exc, "status_code", None)
+def _unavailable(exc: Exception, what: str) -> StorageUnavailable:
+    status = exc.status if isinstance(exc, BatchFailed) else getattr(exc, "status_code", None)
     return StorageUnavailable(f"Table Storage failed while {what} (status {status or 'n/a'}): {type(exc).__name__}")
 
 
 class TableStore:
     """Async Table Storage access. Owns table creation, batching, error mapping; callers see typed errors only."""
 
-    def __init__(self, service: TableServiceClient, *, concurrency: int = 4) -> None:
+    def __init__(
+        self, service: TableServiceClient, *, concurrency: int = 4, request_hook: Callable[[Any], None] | None = None
+    ) -> None:
         self._service = service
+        self._batch = BatchSender.for_service(service, request_hook)  # None: transactions through the SDK
         self._tables: dict[str, TableClient] = {}
         self._creating: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limit = asyncio.Semaphore(concurrency)
@@ -75,6 +79,8 @@ class TableStore:
         return cls(TableServiceClient(endpoint=endpoint, credential=credential), **kwargs)
 
     async def close(self) -> None:
+        if self._batch is not None:
+            await self._batch.close()
         for client in self._tables.values():
             await client.close()
         self._tables.clear()
@@ -210,20 +216,38 @@ class TableStore:
         only_deletes = all(op[0] == "delete" for op in operations)
         async with self._limit:
             try:
+                if self._batch is not None:
+                    try:
+                        await self._send_batch(table, operations, create=not only_deletes)
+                        return
+                    except Unsupported:
+                        pass  # a value the app's encoder leaves to the SDK: the SDK's transaction below
                 if only_deletes:  # no table: nothing to delete (and nothing to create)
                     await self._table(table).submit_transaction(operations)
                 else:
                     await self._writing(table, lambda client: client.submit_transaction(operations))
-            except TableTransactionError as exc:
+            except (TableTransactionError, BatchFailed) as exc:
                 if only_deletes and _table_missing(exc):
                     return
-                row_missing = getattr(exc, "error_code", None) == "ResourceNotFound"
+                row_missing = _error_code(exc) == "ResourceNotFound"
                 if row_missing and any(op[0] == "delete" for op in operations):
                     await self._one_by_one(table, operations)  # a missing row fails the whole batch: go singly
                     return
                 raise _unavailable(exc, f"writing a batch to {table}") from exc
             except AzureError as exc:
                 raise _unavailable(exc, f"writing a batch to {table}") from exc
+
+    async def _send_batch(self, table: str, operations: list[Operation], *, create: bool) -> None:
+        """The app's own transaction (shared/adapters/table_batch.py); a missing table is made and the transaction
+        sent once more, as `_writing` does for the SDK's."""
+        assert self._batch is not None
+        try:
+            await self._batch.send(table, operations)
+        except BatchFailed as exc:
+            if not (create and _table_missing(exc)):
+                raise
+            await self._create(table)
+            await self._batch.send(table, operations)
 
     async def _one_by_one(self, table: str, operations: list[Operation]) -> None:
         for op in operations:
@@ -301,10 +325,15 @@ def _check_filter(filter: str | None) -> None:
         raise ValueError(f"a table filter may hold at most {MAX_FILTER_COMPARISONS} comparisons: {filter[:200]}")
 
 
-def _table_missing(exc: AzureError) -> bool:
+def _error_code(exc: Exception) -> str | None:
+    return exc.code if isinstance(exc, BatchFailed) else getattr(exc, "error_code", None)
+
+
+def _table_missing(exc: Exception) -> bool:
     """404 TableNotFound (Azurite leaves the code out of some 404s; a row-level 404 always names ResourceNotFound)."""
-    code = getattr(exc, "error_code", None)
-    return getattr(exc, "status_code", None) == 404 and (code is None or code == "TableNotFound")
+    code = _error_code(exc)
+    status = exc.status if isinstance(exc, BatchFailed) else getattr(exc, "status_code", None)
+    return status == 404 and (code is None or code == "TableNotFound")
 
 
 def _encode_token(token: Any) -> str | None:
