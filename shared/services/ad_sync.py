@@ -48,6 +48,7 @@ async def start_ad_sync(
     run_id = uuid.uuid4().hex
     payload = {
         "sync_group": connection.sync_group_id,
+        "rotation_group": connection.rotation_group_id if connection.rotation_enabled else None,
         "cursor": None if mode == "full" else await _cursor(container.tables(), connection.id),
         "run_id": run_id,
         "dry_run": dry_run,
@@ -134,8 +135,22 @@ async def apply_answer(
     if not dry_run:
         cursor_row = {"PartitionKey": connection.id, "RowKey": AD_CURSOR, "cursor_json": json.dumps(answer.cursor)}
         await tables.upsert(names.SYNC_STATE, cursor_row, replace=True)
+        if answer.rotation_members is not None:
+            await record_rotation_members(tables, connection.id, answer.rotation_members & set(answer.scope))
         await state.drop_sent()
     await state.record_run(cp, outcome, utc_now())
     log.info("connection %s: AD %s sync %s %s", connection.id, answer.mode, outcome, counts)
     return {"run_id": cp.run_id, "mode": answer.mode, "outcome": outcome, "counts": counts,
             "planned": apply.planned[:100] if dry_run else []}  # fmt: skip
+
+
+async def record_rotation_members(tables: Any, connection_id: str, members: set[str] | frozenset[str]) -> int:
+    """Flag the rotation group's members (in sync scope) on their rotationstate rows, writing only the users who
+    joined or left; the hourly AD rotation picks from these flags. The number of rows written."""
+    from shared.domain.ad_rotation_schedule import MEMBER_FLAG, membership_changes
+    from shared.services.rotation_state import RotationState
+
+    joined, left = membership_changes(await RotationState(tables, connection_id).all(), members)
+    rows = [{"PartitionKey": connection_id, "RowKey": uid, MEMBER_FLAG: True} for uid in joined]
+    rows += [{"PartitionKey": connection_id, "RowKey": uid, MEMBER_FLAG: False} for uid in left]
+    return await tables.upsert_many(names.ROTATION_STATE, rows) if rows else 0

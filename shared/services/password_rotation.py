@@ -97,6 +97,13 @@ async def run_rotation_job(container: Any, connection_id: str) -> rules.Rotation
         return None
     if not connection.rotation_enabled:
         return None
+    from shared.services import ad_rotation_schedule as ad
+
+    if await ad.is_ad_connection(container, connection):  # AD: one job for the connection's agents, not Graph
+        started = await ad.schedule_ad_rotation(container, connection)
+        report = rules.RotationReport(connection.id, str(started["job_id"] or ""))
+        report.pending = {uid: "queued_for_agent" for uid in started["users"]}
+        return report
     return await run_rotation(container, connection_id)
 
 
