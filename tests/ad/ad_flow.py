@@ -34,7 +34,8 @@ async def sync(setup: dict[str, Any], server: AppServer, mode: str = "incrementa
     config: AgentConfig = setup["config"]
     identity = load_identity(config.state_dir)
     with ServiceClient(server.url, ca_file=server.ca_file) as client:
-        assert await asyncio.to_thread(work_once, client, identity, handlers(config), 0) == started["job_id"]
+        answered = await asyncio.to_thread(work_once, client, identity, handlers(config), 0, **config.run_options())
+        assert answered == started["job_id"]
     async with Container(load_settings(os.environ)) as container:
         row = await agent_jobs.job_row(container, cid, started["job_id"])
     assert row["state"] == "done", row
@@ -52,7 +53,8 @@ async def run_agent(setup: dict[str, Any], server: AppServer, job_id: str) -> An
     config: AgentConfig = setup["config"]
     identity = load_identity(config.state_dir)
     with ServiceClient(server.url, ca_file=server.ca_file) as client:
-        assert await asyncio.to_thread(work_once, client, identity, handlers(config), 0) == job_id
+        answered = await asyncio.to_thread(work_once, client, identity, handlers(config), 0, **config.run_options())
+        assert answered == job_id
     async with Container(load_settings(os.environ)) as container:
         row = await agent_jobs.job_row(container, setup["connection"], job_id)
     assert row["state"] == "done", row
