@@ -107,7 +107,9 @@ def work_once(
             log.info("job %s: %s, pausing %.0f s before the answer (test setting)", job_id, body["outcome"],
                      pause_before_result_s)  # fmt: skip
             threading.Event().wait(pause_before_result_s)
-    if beat.lost or not post_result(client, identity, job_id, body, part_bytes):
+        # posted while the heartbeat still runs: a large answer in many parts may take longer than one lease
+        posted = not beat.lost and post_result(client, identity, job_id, body, part_bytes)
+    if not posted:
         log.warning("job %s was taken over by another agent: its result is dropped", job_id)
     else:
         log.info("job %s %s", job_id, body["outcome"])

@@ -234,14 +234,25 @@ async def complete(
         "done_by": agent["RowKey"],
         "done_at": now,
     }
-    try:
-        await container.tables().update_if_match(AGENTS, done, str(row.metadata.get("etag", "")))
-    except ConcurrencyConflict:
-        raise LeaseLost("The job changed meanwhile (another agent took it over)") from None
+    await _finish(container, agent, job_id, row, done)
     from shared.services.agent_parts import drop_parts  # also parts an earlier lease left and nobody used
 
     await drop_parts(container, str(agent["connection_id"]), job_id)
     return 200, {"id": job_id, "state": "done"}
+
+
+async def _finish(container: Any, agent: dict[str, Any], job_id: str, row: Any, done: dict[str, Any]) -> None:
+    """Write the done row, ETag-guarded. The agent keeps heartbeating while its answer is applied, so the row's
+    ETag may have moved by this agent's own heartbeat: written again while the lease is still this agent's."""
+    for _ in range(5):
+        try:
+            await container.tables().update_if_match(AGENTS, {**row, **done}, str(row.metadata.get("etag", "")))
+            return
+        except ConcurrencyConflict:
+            row = await _held(container, agent, job_id)
+            if row["state"] != "leased" or row["lease_agent"] != agent["RowKey"]:
+                break
+    raise LeaseLost("The job changed meanwhile (another agent took it over)")
 
 
 async def job_row(container: Any, connection_id: str, job_id: str) -> Any:
