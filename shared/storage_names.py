@@ -19,7 +19,8 @@ ROTATION_STATE = "rotationstate"  # PK connection id, RK user id: last rotation,
 ROTATION_HISTORY = "rotationhistory"  # PK connection id + "_" + user id, RK inverted time
 ROTATION_OWNERS = "rotationowners"  # PK tenant id, RK user id: the one connection that rotates that user
 # On-prem agents, every row with `connection_id`: PK "agent", RK agent id (keys, last contact); PK "code", RK the
-# registration code's SHA-256 (never the code); PK "jobs_" + connection id, RK time-ordered job id (lease, result)
+# registration code's SHA-256 (never the code); PK "jobs_" + connection id, RK time-ordered job id (lease, result);
+# PK "parts_" + connection id + "_" + job id, RK part number: a large answer's parts until its job is done
 AGENTS = "agents"
 AGENT_NONCES = "agentnonces"  # PK agent id, RK zero-padded timestamp + "_" + nonce: replay refusal, kept 2 x skew
 
