@@ -23,6 +23,7 @@ INSTEAD: dict[str, str] = {
     "graph_sync": "POST /api/connections/{id}/sync (or .../agents/sync) queues an AD sync for the agents",
     "rotation": "POST /api/connections/{id}/agents/rotate rotates AD passwords through the agent",
     "notifications": "AD has no change notifications: scheduled and on-demand AD syncs keep the copy current",
+    "graph": "its agents read the domain (docs/ad-agent.md); its sync group is named by the AD group's objectGUID",
 }
 WHAT: dict[str, str] = {
     "consent": "Admin consent",
@@ -30,6 +31,7 @@ WHAT: dict[str, str] = {
     "graph_sync": "A Graph sync",
     "rotation": "Graph password rotation",
     "notifications": "Graph change notifications",
+    "graph": "Microsoft Graph",
 }
 
 
