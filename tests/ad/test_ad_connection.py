@@ -133,7 +133,7 @@ async def test_entra_only_actions_answer_409_naming_what_to_use_and_change_nothi
     assert "agents/rotate" in answers[0][1]["message"] and "agents/codes" in answers[3][1]["message"]
     assert await connection_row(cid) == before
 
-    entra_cid = await create_customer_connection(stack, "Entra, not AD")
+    entra_cid = await create_customer_connection(stack, "Entra, not AD", allow_second_connection=True)
     status, refused = await post("agent_codes_create", f"/api/connections/{entra_cid}/agents/codes", entra_cid)
     assert (status, refused["code"]) == (409, "not_for_entra_source")
 
@@ -289,6 +289,7 @@ async def _domain_connection(dc: SambaDC, admin: DomainAdmin, server: AppServer,
                           ca_file=dc.ca_file, server_name=dc.server_name)  # fmt: skip
     await register(config, await new_code(cid))
     await asyncio.to_thread(Path(config.password_file).write_text, dc.admin_password)
+    os.chmod(config.password_file, 0o600)
     return {"connection": cid, "config": config, "group": group, "users": {admin.guid(u) for u in users}}
 
 
