@@ -4,7 +4,8 @@ from __future__ import annotations
 
 # Tables (alphanumeric, 3-63 characters, starting with a letter)
 # PK "connection", RK connection id (purge progress in `purge_json` while purging); PK "tenant", RK tenant id: the
-# tenant index (which connections a tenant has, what group each rotates)
+# tenant index (which connections a tenant has, what group each rotates); PK "ad-domain", RK an AD domain's DNS name:
+# its one connection (shared/services/ad_domains.py)
 CONNECTIONS = "connections"
 AUDIT = "audit"  # PK connection id (or "deployment"), and a copy of every row in PK "all"; RK inverted time + id
 CONSENT_STATES = (

@@ -23,14 +23,6 @@ SCHEDULE_ROW = "ad-rotation-schedule"  # syncstate, PK connection id: who is cho
 GUARD_S = 300.0  # a scheduler that crashed while holding the row holds it at most this long
 
 
-async def is_ad_connection(container: Any, connection: Connection) -> bool:
-    """An AD connection is, for now, one with an active registered agent. When connections carry their source
-    (`Connection.source == "ad"`, branch h-adsrc) this is the one line to change."""
-    from shared.services.agent_registry import agents_of
-
-    return any(a.get("state") == "active" for a in await agents_of(container, connection.id))
-
-
 async def open_rotation_users(container: Any, connection_id: str) -> set[str]:
     """Users named by a rotation job of the connection that no agent has finished yet (queued or leased)."""
     from shared.services.agent_jobs import jobs_partition
