@@ -39,7 +39,7 @@ def run(config: AgentConfig, *, once: bool = False, wait_s: int = 20) -> int:
     with ServiceClient(identity.service_url, ca_file=config.service_ca_file) as client:
         while not stop.is_set():
             try:
-                work_once(client, identity, handlers(config), 0 if once else wait_s)
+                work_once(client, identity, handlers(config), 0 if once else wait_s, **config.run_options())
             except AgentError as exc:
                 log.error("%s: %s", exc.code, exc.message)
                 if once:

@@ -58,10 +58,11 @@ def dc_identity(directory: Directory) -> dict[str, Any]:
     }
 
 
-def _group_dn(directory: Directory, group_guid: str) -> str:
+def _group_dn(directory: Directory, group_guid: str, missing: str = "syncGroupNotFound") -> str:
     entry = directory.read(f"<GUID={group_guid}>", ["objectGUID", "objectClass"])
     if entry is None:
-        raise LdapError("syncGroupNotFound", f"the sync group {group_guid} does not exist in the domain")
+        what = "sync" if missing == "syncGroupNotFound" else "rotation"
+        raise LdapError(missing, f"the {what} group {group_guid} does not exist in the domain")
     return str(entry["dn"])
 
 
@@ -86,7 +87,9 @@ def _direct_links(directory: Directory, base: str, group_dn: str) -> list[str]:
     return sorted(guid_text(e["objectGUID"][0]) for e in found)
 
 
-def read_directory(directory: Directory, sync_group: str, cursor: dict[str, Any] | None) -> dict[str, Any]:
+def read_directory(
+    directory: Directory, sync_group: str, cursor: dict[str, Any] | None, rotation_group: str | None = None
+) -> dict[str, Any]:
     """One sync job's answer. `cursor` is what the last completed run returned (`dc`); None, or a cursor of
     another DC database (invocationId), means a full read. The watermark is taken before any search, so a change
     made while the run reads is read again by the next run, never missed."""
@@ -129,6 +132,11 @@ def read_directory(directory: Directory, sync_group: str, cursor: dict[str, Any]
         deleted=deleted,
         cursor={**dc, "groups": sorted(str(g["objectGUID"]) for g in groups)},
     )
+    if rotation_group:  # who the hourly rotation may pick: the rotation group's transitive members, every run
+        rotation_dn = _group_dn(directory, rotation_group, "rotationGroupNotFound")
+        inner = f"(memberOf:{IN_CHAIN}:={_escape(rotation_dn)})"
+        members = _users(directory, base, inner, ["objectGUID"])
+        answer["rotation_members"] = sorted(str(u["objectGUID"]) for u in members)
     return answer
 
 

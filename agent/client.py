@@ -48,12 +48,15 @@ class ServiceClient:
                 "encryption_key": encryption_key}  # fmt: skip
         return dict(self._check(self._http.post("/api/agent/register", json=body), (201,)))
 
-    def signed(self, identity: AgentIdentity, method: str, path: str, body: Any = None) -> Any:
-        raw = json.dumps(body).encode() if body is not None else b""
-        headers = signed_headers(identity.signing, identity.agent_id, method, self._prefix + path, raw)
-        if raw:
-            headers["Content-Type"] = "application/json"
-        return self._http.request(method, path, content=raw, headers=headers)
+    def signed(
+        self, identity: AgentIdentity, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+    ) -> Any:
+        """One signed request: a JSON `body`, or `raw` bytes (a part of a large answer)."""
+        content = raw if raw is not None else json.dumps(body).encode() if body is not None else b""
+        headers = signed_headers(identity.signing, identity.agent_id, method, self._prefix + path, content)
+        if content:
+            headers["Content-Type"] = "application/octet-stream" if raw is not None else "application/json"
+        return self._http.request(method, path, content=content, headers=headers)
 
     def poll(self, identity: AgentIdentity, wait_s: int = LONG_POLL_S) -> dict[str, Any] | None:
         answer = self._check(self.signed(identity, "POST", f"/api/agent/poll?wait={wait_s}"), (200, 204))
@@ -69,6 +72,14 @@ class ServiceClient:
 
     def result(self, identity: AgentIdentity, job_id: str, body: dict[str, Any]) -> bool:
         response = self.signed(identity, "POST", f"/api/agent/jobs/{job_id}/result", body)
+        if response.status_code == 409:
+            return False
+        self._check(response, (200,))
+        return True
+
+    def result_part(self, identity: AgentIdentity, job_id: str, index: int, chunk: bytes) -> bool:
+        """Part `index` of a large answer (bytes of its JSON); False when the lease is lost."""
+        response = self.signed(identity, "POST", f"/api/agent/jobs/{job_id}/result/parts/{index}", raw=chunk)
         if response.status_code == 409:
             return False
         self._check(response, (200,))

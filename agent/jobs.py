@@ -20,7 +20,8 @@ def handlers(config: AgentConfig) -> dict[str, Handler]:
 
     def sync(payload: dict[str, Any]) -> dict[str, Any]:
         with Directory(config.ldap_settings()) as directory:
-            return read_directory(directory, str(payload["sync_group"]), payload.get("cursor"))
+            rotation_group = payload.get("rotation_group") or None
+            return read_directory(directory, str(payload["sync_group"]), payload.get("cursor"), rotation_group)
 
     def rotate_job(payload: dict[str, Any]) -> dict[str, Any]:
         return rotate(config, payload)

@@ -3,6 +3,8 @@ result. A job whose lease is lost is abandoned: the agent that holds it now fini
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -61,18 +63,53 @@ def run_job(handlers: dict[str, Handler], job: dict[str, Any]) -> dict[str, Any]
         return {"outcome": "failed", "error": {"code": exc.code, "message": exc.message}}
 
 
+def post_result(
+    client: ServiceClient, identity: AgentIdentity, job_id: str, body: dict[str, Any], part_bytes: int
+) -> bool:
+    """Post the job's answer: in one body, or, when its JSON is larger than `part_bytes`, in parts of that size
+    followed by the final result naming the count and the whole's SHA-256. False when the lease is lost."""
+    if body["outcome"] == "succeeded":
+        raw = json.dumps(body["result"]).encode()
+        if len(raw) > part_bytes:
+            chunks = [raw[at : at + part_bytes] for at in range(0, len(raw), part_bytes)]
+            for index, chunk in enumerate(chunks):
+                if not client.result_part(identity, job_id, index, chunk):
+                    return False
+            log.info("job %s: answer sent in %d parts (%d bytes)", job_id, len(chunks), len(raw))
+            manifest = {"count": len(chunks), "sha256": hashlib.sha256(raw).hexdigest()}
+            body = {"outcome": "succeeded", "parts": manifest}
+    return client.result(identity, job_id, body)
+
+
 def work_once(
-    client: ServiceClient, identity: AgentIdentity, handlers: dict[str, Handler], wait_s: int = 20
+    client: ServiceClient,
+    identity: AgentIdentity,
+    handlers: dict[str, Handler],
+    wait_s: int = 20,
+    *,
+    part_bytes: int = 256 * 1024,
+    pause_after_lease_s: float = 0.0,
+    pause_before_result_s: float = 0.0,
 ) -> str | None:
-    """Poll once; run and report the job if one came. Returns the job id (None: nothing to do)."""
+    """Poll once; run and report the job if one came. Returns the job id (None: nothing to do). The pauses are
+    the tests' way to hold a job at a known step (a process killed while it holds the lease); both are 0 in use."""
     job = client.poll(identity, wait_s)
     if job is None:
         return None
     job_id = str(job["id"])
     log.info("job %s (%s, attempt %s) leased", job_id, job.get("kind"), job.get("attempt"))
     with Heartbeat(client, identity, job_id, every_s=max(1.0, float(job.get("lease_seconds", 60)) / 3)) as beat:
+        if pause_after_lease_s > 0:
+            log.info("job %s: pausing %.0f s after the lease (test setting)", job_id, pause_after_lease_s)
+            threading.Event().wait(pause_after_lease_s)
         body = run_job(handlers, job)
-    if beat.lost or not client.result(identity, job_id, body):
+        if pause_before_result_s > 0:
+            log.info("job %s: %s, pausing %.0f s before the answer (test setting)", job_id, body["outcome"],
+                     pause_before_result_s)  # fmt: skip
+            threading.Event().wait(pause_before_result_s)
+        # posted while the heartbeat still runs: a large answer in many parts may take longer than one lease
+        posted = not beat.lost and post_result(client, identity, job_id, body, part_bytes)
+    if not posted:
         log.warning("job %s was taken over by another agent: its result is dropped", job_id)
     else:
         log.info("job %s %s", job_id, body["outcome"])

@@ -159,3 +159,9 @@ async def heartbeat(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="agent/jobs/{jobId}/result", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def result(req: func.HttpRequest) -> func.HttpResponse:
     return await _agent_call(req, "complete")
+
+
+@bp.function_name("agent_result_part")
+@bp.route(route="agent/jobs/{jobId}/result/parts/{n}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def result_part(req: func.HttpRequest) -> func.HttpResponse:
+    return await _agent_call(req, "put_part")

@@ -83,7 +83,6 @@ async def walkthrough(stack: LocalStack, dc: Any, folder: Path) -> None:
     from emulators.common.tls import make_loopback_tls
     from tests.ad.app_server import serve_agent_api
     from tests.ad.directory_admin import DomainAdmin
-    from tests.functions.invoke import create_customer_connection
 
     os.environ.update(stack.env())
     admin = DomainAdmin(dc)
@@ -96,7 +95,12 @@ async def walkthrough(stack: LocalStack, dc: Any, folder: Path) -> None:
     for n in ("Cleo", "Dev"):
         admin.add_member(nested, users[n])
     say(f"1. Domain {dc.realm} on {dc.host}: sync group with a nested group, 4 of 5 users in scope")
-    cid = await create_customer_connection(stack, "Corp AD", sync_group_id=admin.guid(group))
+    body = {"source": "ad", "domain": dc.domain, "display_name": "Corp AD", "sync_group_id": admin.guid(group)}
+    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
+    if status != 201:
+        raise RuntimeError(f"connections_create: {status} {created}")
+    cid = str(created["id"])
+    say(f"   AD connection {cid} for {created['domain']}: no tenant, no consent, no credential; {created['state']}")
     async with serve_agent_api(make_loopback_tls(folder / "tls")) as server:
         code = (await _call("agent_codes_create", "POST", f"/api/connections/{cid}/agents/codes", cid))["code"]
         config = AgentConfig(
@@ -110,6 +114,9 @@ async def walkthrough(stack: LocalStack, dc: Any, folder: Path) -> None:
         os.chmod(config.password_file, 0o600)
         listed = await _call("agents_list", "GET", f"/api/connections/{cid}/agents", cid)
         say(f"2. Agent {agent_id} registered over HTTPS with a one-time code: {listed['agents'][0]['status']}")
+        state = (await _call("connections_get", "GET", f"/api/connections/{cid}", cid))["state"]
+        checks = (await _call("connections_verify", "POST", f"/api/connections/{cid}/verify", cid))["checks"]
+        say(f"   connection {state}; Test permissions: " + ", ".join(f"{c['name']} {c['status']}" for c in checks))
         for step, mode in (("3. Full sync", "full"), ("5. Incremental sync", "incremental")):
             if mode == "incremental":
                 new = admin.add_user(ou, "fay", "Fay", "Demo", PASSWORD)
@@ -118,9 +125,14 @@ async def walkthrough(stack: LocalStack, dc: Any, folder: Path) -> None:
                 admin.disable(users["Ben"])
                 admin.remove_member(nested, users["Dev"])
                 say("4. Changed the domain: Fay added, Ada renamed, Ben disabled, Dev moved out of the group")
-            job = await _call("ad_sync_start", "POST", f"/api/connections/{cid}/agents/sync?mode={mode}", cid)
+            job = await _call("sync_start", "POST", f"/api/connections/{cid}/sync?mode={mode}", cid)
             result = await _agent_job(config, server, job["job_id"])
             say(f"{step} ({result.get('mode')}): {result.get('outcome')} {result.get('counts')}")
+        status = await _call("sync_status", "GET", f"/api/connections/{cid}/status", cid)
+        cursor = status["ad_cursor"] or {}
+        say(f"   status: {status['source']} {status['domain']}, {status['agents_online']} agent(s) online, AD cursor "
+            f"USN {cursor.get('watermark')} of DC {str(cursor.get('invocation_id'))[:8]}..., last run "
+            f"{status['last_run']['outcome']}")  # fmt: skip
         truth = admin.ground_truth(group)
         stored = await _stored_scope(cid)
         same = "equals" if stored == set(truth) else "DIFFERS FROM"

@@ -118,6 +118,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Local only: base URL where Graph reaches this app's notification endpoint, when not PUBLIC_BASE_URL.",
         "local",
     ),
+    SettingSpec(
+        "AGENT_LEASE_SECONDS",
+        "Seconds an on-prem agent's job lease lasts after its last heartbeat; another agent takes the job after it.",
+        default="60",
+    ),
     SettingSpec("APPLICATIONINSIGHTS_CONNECTION_STRING", "Where the host sends telemetry.", "azure", "host"),
     SettingSpec(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Entra auth for telemetry (local auth is off).", "azure", "host"
@@ -194,8 +199,10 @@ class Settings:
     @property
     def console_redirect_uri(self) -> str:
         return f"{self.public_base_url}/api/console/callback"
+
     change_notifications: str = "auto"  # auto | on | off
     notification_base_url: str | None = None  # default: public_base_url
+    agent_lease_s: float = 60.0  # AGENT_LEASE_SECONDS
 
     @property
     def notifications_url_base(self) -> str:
@@ -382,6 +389,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_tenant_id=reader.parsed("CONSOLE_TENANT_ID", _tenant_guid) or reader.get("AZURE_TENANT_ID"),
         change_notifications=reader.parsed("CHANGE_NOTIFICATIONS", _switch) or "auto",
         notification_base_url=reader.parsed("NOTIFICATION_BASE_URL", _base_url),
+        agent_lease_s=reader.parsed("AGENT_LEASE_SECONDS", _positive) or 60.0,
     )
     if reader.problems:
         raise ConfigurationError(reader.problems)

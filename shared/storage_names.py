@@ -4,7 +4,8 @@ from __future__ import annotations
 
 # Tables (alphanumeric, 3-63 characters, starting with a letter)
 # PK "connection", RK connection id (purge progress in `purge_json` while purging); PK "tenant", RK tenant id: the
-# tenant index (which connections a tenant has, what group each rotates)
+# tenant index (which connections a tenant has, what group each rotates); PK "ad-domain", RK an AD domain's DNS name:
+# its one connection (shared/services/ad_domains.py)
 CONNECTIONS = "connections"
 AUDIT = "audit"  # PK connection id (or "deployment"), and a copy of every row in PK "all"; RK inverted time + id
 CONSENT_STATES = (
@@ -22,7 +23,8 @@ ROTATION_STATE = "rotationstate"  # PK connection id, RK user id: last rotation,
 ROTATION_HISTORY = "rotationhistory"  # PK connection id + "_" + user id, RK inverted time
 ROTATION_OWNERS = "rotationowners"  # PK tenant id, RK user id: the one connection that rotates that user
 # On-prem agents, every row with `connection_id`: PK "agent", RK agent id (keys, last contact); PK "code", RK the
-# registration code's SHA-256 (never the code); PK "jobs_" + connection id, RK time-ordered job id (lease, result)
+# registration code's SHA-256 (never the code); PK "jobs_" + connection id, RK time-ordered job id (lease, result);
+# PK "parts_" + connection id + "_" + job id, RK part number: a large answer's parts until its job is done
 AGENTS = "agents"
 AGENT_NONCES = "agentnonces"  # PK agent id, RK zero-padded timestamp + "_" + nonce: replay refusal, kept 2 x skew
 

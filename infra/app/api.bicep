@@ -35,6 +35,10 @@ param signinScopes string = 'openid profile email User.ReadBasic.All'
 @allowed(['auto', 'on', 'off'])
 @description('Graph change notifications (near-real-time sync): auto subscribes when PUBLIC_BASE_URL is https. Keep an always-ready http instance so the 3 s answer holds after idle (docs/infra.md).')
 param changeNotifications string = 'auto'
+@minValue(10)
+@maxValue(600)
+@description('Seconds a job lease of an on-prem agent lasts after its last heartbeat (docs/ad-agent.md).')
+param agentLeaseSeconds int = 60
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -154,6 +158,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SIGNIN_SCOPES: signinScopes
     CONSOLE_TENANT_ID: tenant().tenantId
     CHANGE_NOTIFICATIONS: changeNotifications
+    AGENT_LEASE_SECONDS: string(agentLeaseSeconds)
   }
 }
 

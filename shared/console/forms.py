@@ -62,6 +62,9 @@ def _number(text: str) -> int | str:
 def create_body(form: Form) -> dict[str, Any]:
     """The POST /api/connections body of the add-connection form (empty fields left out; the secret or the
     certificate only when given, and only for the customer's own app)."""
+    if form.get("source") == "ad":  # the On-premises AD form: a domain and its sync group
+        fields = ("source", "display_name", "domain", "sync_group_id")
+        return {name: form.get(name).strip() for name in fields if form.get(name).strip()}
     body: dict[str, Any] = {}
     for name in ("display_name", "tenant", "credential_mode", "cloud"):
         if form.get(name).strip():

@@ -9,6 +9,7 @@ from shared.console.html import Child, Markup, badge, h, layout, notice, table
 from shared.console.widgets import (
     Viewer,
     button,
+    error_of,
     labelled,
     post_form,
     problems_summary,
@@ -89,7 +90,10 @@ def connections_page(viewer: Viewer, items: Sequence[Mapping[str, Any]], message
 
 def new_connection_page(viewer: Viewer, values: Mapping[str, str], errors: Mapping[str, str]) -> Markup:
     """The add-connection form; after a refusal, the values typed (never the secret or the certificate) and each
-    problem next to its field."""
+    problem next to its field. Below it, the On-premises AD form (its own values and problems)."""
+    ad_values, ad_errors = (values, errors) if values.get("source") == "ad" else ({}, {})
+    if ad_values:  # the refusal was of the AD form: the Entra form stays empty
+        values, errors = {}, {}
     mode = values.get("credential_mode") or "admin_consent"
     kind = values.get("credential_kind") or "secret"
 
@@ -165,8 +169,40 @@ def new_connection_page(viewer: Viewer, values: Mapping[str, str], errors: Mappi
         button("Configure", tone="primary"),
     )
     if not viewer.can_act:
-        form = notice("Readers cannot add connections.", "warn")
-    return layout("Add connection", form, viewer=viewer)
+        return layout("Add connection", notice("Readers cannot add connections.", "warn"), viewer=viewer)
+    return layout("Add connection", h("div", {}, form, _ad_form(viewer, ad_values, ad_errors)), viewer=viewer)
+
+
+def _ad_form(viewer: Viewer, values: Mapping[str, str], errors: Mapping[str, str]) -> Markup:
+    """On-premises AD: a domain and its sync group; no tenant, consent or credential (its agents hold that). Its
+    inputs have ids of their own (`ad-...`): the Entra form above has fields of the same names."""
+
+    def field(label: str, name: str, hint: str = "", **extra: str) -> Markup:
+        control = text_input(name, values.get(name, ""), errors=errors, id=f"ad-{name}", **extra)
+        return h(
+            "div",
+            {"class": "field invalid" if name in errors else "field"},
+            h("label", {"for": f"ad-{name}"}, label),
+            control,
+            h("small", {}, hint) if hint else "",
+            error_of(errors, name),
+        )
+
+    return post_form(
+        viewer,
+        "/api/console/connections",
+        h("h2", {}, "On-premises AD"),
+        problems_summary(errors),
+        h("input", {"type": "hidden", "name": "source", "value": "ad"}),
+        field("Name", "display_name"),
+        field("AD domain (DNS name)", "domain", placeholder="corp.example.com"),
+        field(
+            "Sync group (the AD group's objectGUID)",
+            "sync_group_id",
+            "Its members, nested groups included, are synced; an agent in the domain's network reads them.",
+        ),
+        button("Add AD connection", tone="primary"),
+    )
 
 
 def checkbox_radio(name: str, value: str, label: str, checked: bool) -> Markup:

@@ -57,6 +57,7 @@ class AdAnswer:
     links: dict[str, frozenset[str]]  # group id -> its direct user members (nested groups left out)
     deleted: frozenset[str]
     cursor: dict[str, Any]
+    rotation_members: frozenset[str] | None = None  # transitive members of the rotation group, when one was asked
 
 
 class BadAnswer(ValueError):
@@ -96,6 +97,7 @@ def parse_answer(raw: Any, defaults: dict[str, Any]) -> AdAnswer:
         links=links,
         deleted=_ids(raw.get("deleted", []), "deleted"),
         cursor=dict(raw["cursor"]),
+        rotation_members=_ids(raw["rotation_members"], "rotation_members") if "rotation_members" in raw else None,
     )
 
 

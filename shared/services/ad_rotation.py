@@ -14,6 +14,7 @@ from typing import Any
 
 from shared import storage_names as names
 from shared.domain import rotation as rules
+from shared.domain.ad_rotation_schedule import state_after
 from shared.domain.passwords import generate_password
 from shared.domain.rotation_versions import SEQ_TAG, plan_versions
 from shared.domain.secret_names import password_ref
@@ -65,13 +66,19 @@ async def start_ad_rotation(container: Any, connection_id: str, user_ids: list[s
             ref.name, Secret(generate_password(previous=previous)), tags={**tags, SEQ_TAG: str(plan.next_seq)}
         )
         items.append({"user_id": uid, "version": info.version, "resend": False})
+    pending = [{"PartitionKey": connection.id, "RowKey": i["user_id"], "pending_version": i["version"],
+                "needs_resolution": True} for i in items]  # fmt: skip
+    await container.tables().upsert_many(names.ROTATION_STATE, pending)
     job_id = await enqueue(container, connection.id, "rotate", {"run_id": run_id, "users": items})
     return 202, {"job_id": job_id, "run_id": run_id, "users": [i["user_id"] for i in items]}
 
 
-async def seal_for(container: Any, agent: dict[str, Any], job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def seal_for(
+    container: Any, agent: dict[str, Any], job_id: str, payload: dict[str, Any], attempt: int = 1
+) -> dict[str, Any]:
     """The payload the leasing agent receives: each pending password sealed to its X25519 key (only in this
-    answer; never stored)."""
+    answer; never stored). From the second lease on every password counts as re-sent: an agent lost after the DC
+    took it may have set it already, so a refusal is checked by a bind (agent/rotate.py)."""
     secrets = container.secrets()
     connection_id = str(agent["connection_id"])
     out = []
@@ -79,7 +86,8 @@ async def seal_for(container: Any, agent: dict[str, Any], job_id: str, payload: 
         ref = password_ref(connection_id, item["user_id"])
         value = (await secrets.get(ref.name, item["version"])).value.reveal()
         aad = f"{job_id}|{item['user_id']}|{item['version']}"
-        out.append({**item, "sealed": seal(str(agent["encryption_key"]), value, aad)})
+        resend = bool(item.get("resend")) or attempt > 1
+        out.append({**item, "resend": resend, "sealed": seal(str(agent["encryption_key"]), value, aad)})
     return {**payload, "users": out}
 
 
@@ -89,7 +97,8 @@ async def apply_result(container: Any, connection_id: str, payload: dict[str, An
     connection, _ = await load(container, connection_id)
     answers = {str(a.get("user_id")): a for a in (result or {}).get("users", []) if isinstance(a, dict)}
     secrets, queues = container.secrets(), container.queues()
-    history = RotationState(container.tables(), connection.id)
+    tables = container.tables()
+    history = RotationState(tables, connection.id)
     now = datetime.now(UTC)
     summary = []
     for item in payload["users"]:
@@ -123,6 +132,12 @@ async def apply_result(container: Any, connection_id: str, payload: dict[str, An
             await secrets.update_tags(ref.name, version, rules.with_status(plan.pending.tags, rules.FAILED))
         else:
             outcome = "pending"
+        mine = plan.pending is not None and plan.pending.version == version
+        current = plan.current.version if plan.current else None
+        fields = state_after(outcome if mine else "already_resolved", version, now, connection.rotation_interval_days,
+                             current=current, other_pending=plan.pending is not None and not mine)  # fmt: skip
+        if fields is not None:  # the schedule row the hourly timer reads (shared/services/ad_rotation_schedule.py)
+            await tables.upsert(names.ROTATION_STATE, {"PartitionKey": connection.id, "RowKey": uid, **fields})
         recorded = {"set": "rotated", "refused": "failed"}.get(outcome, outcome)
         await history.record(uid, now, str(payload["run_id"]), recorded, code, version)
         summary.append({"user_id": uid, "outcome": outcome, "code": code, "message": str(answer.get("message", ""))})

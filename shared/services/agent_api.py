@@ -12,7 +12,7 @@ from shared.services import agent_jobs
 from shared.services.agent_auth import authenticate
 
 MAX_AGENT_BODY = 64 * 1024
-MAX_RESULT_BODY = 8 * 1024 * 1024  # a sync answer (about 10k users); paging larger answers is still to come
+MAX_RESULT_BODY = 8 * 1024 * 1024  # one result body; larger answers come in parts (shared/services/agent_parts.py)
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,11 @@ async def heartbeat(container: Any, request: SignedRequest) -> tuple[int, Any]:
 async def complete(container: Any, request: SignedRequest) -> tuple[int, Any]:
     agent = await _agent(container, request, MAX_RESULT_BODY)
     return await agent_jobs.complete(container, agent, request.route.get("jobId", ""), request.json())
+
+
+async def put_part(container: Any, request: SignedRequest) -> tuple[int, Any]:
+    from shared.services.agent_parts import MAX_PART_BYTES
+
+    agent = await _agent(container, request, MAX_PART_BYTES)
+    route = request.route
+    return await agent_jobs.put_part(container, agent, route.get("jobId", ""), route.get("n", ""), request.body)

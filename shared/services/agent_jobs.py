@@ -65,12 +65,17 @@ def _state(row: Any) -> JobState:
     )  # fmt: skip
 
 
-def _job(row: Any) -> dict[str, Any]:
+def lease_seconds(container: Any) -> float:
+    """How long a lease lasts after the last heartbeat (AGENT_LEASE_SECONDS, default LEASE_S)."""
+    return float(getattr(container.settings, "agent_lease_s", LEASE_S))
+
+
+def _job(row: Any, lease_s: float) -> dict[str, Any]:
     return {
         "id": str(row["RowKey"]),
         "kind": row["kind"],
         "payload": json.loads(row["payload_json"]),
-        "lease_seconds": LEASE_S,
+        "lease_seconds": lease_s,
         "attempt": int(row["attempts"]),
     }
 
@@ -97,7 +102,7 @@ async def _try_lease(container: Any, agent: dict[str, Any], now: float) -> dict[
             **row,
             "state": "leased",
             "lease_agent": agent["RowKey"],
-            "lease_until": now + LEASE_S,
+            "lease_until": now + lease_seconds(container),
             "attempts": candidate.attempts + 1,
             "leased_at": now,
         }
@@ -106,11 +111,11 @@ async def _try_lease(container: Any, agent: dict[str, Any], now: float) -> dict[
         except ConcurrencyConflict:
             continue
         log.info("agent %s leased job %s (attempt %d)", agent["RowKey"], candidate.id, leased["attempts"])
-        job = _job(leased)
+        job = _job(leased, lease_seconds(container))
         if job["kind"] == "rotate":  # passwords are sealed to the agent that leased the job, in this answer only
             from shared.services.ad_rotation import seal_for
 
-            job["payload"] = await seal_for(container, agent, job["id"], job["payload"])
+            job["payload"] = await seal_for(container, agent, job["id"], job["payload"], leased["attempts"])
         return job
     return None
 
@@ -158,11 +163,20 @@ async def heartbeat(container: Any, agent: dict[str, Any], job_id: str, now: flo
         raise LeaseLost("The job is no longer leased to this agent: stop working on it")
     try:
         await container.tables().update_if_match(
-            AGENTS, {**row, "lease_until": now + LEASE_S}, str(row.metadata.get("etag", ""))
+            AGENTS, {**row, "lease_until": now + lease_seconds(container)}, str(row.metadata.get("etag", ""))
         )
     except ConcurrencyConflict:
         raise LeaseLost("The job's lease changed meanwhile: stop working on it") from None
-    return 200, {"id": job_id, "lease_seconds": LEASE_S}
+    return 200, {"id": job_id, "lease_seconds": lease_seconds(container)}
+
+
+async def put_part(container: Any, agent: dict[str, Any], job_id: str, index: str, body: bytes) -> tuple[int, Any]:
+    """200: part `index` of the answer of the job this agent holds is stored (docs/ad-agent.md, answers in parts)."""
+    from shared.services import agent_parts
+
+    await _seen(container, agent, time.time())
+    row = await _held(container, agent, job_id)
+    return await agent_parts.put_part(container, agent, row, index, body)
 
 
 async def complete(
@@ -173,6 +187,9 @@ async def complete(
     now = time.time() if now is None else now
     if not isinstance(body, dict) or body.get("outcome") not in ("succeeded", "failed"):
         raise ValidationError({"outcome": "must be succeeded or failed"})
+    parts = body.get("parts")
+    if parts is not None and ("result" in body or body["outcome"] != "succeeded"):
+        raise ValidationError({"parts": "only a succeeded result without `result` is sent in parts"})
     result = body.get("result", {})
     error = body.get("error")
     if not isinstance(result, dict):
@@ -185,6 +202,10 @@ async def complete(
         return 200, {"id": job_id, "state": "done"}
     if row["state"] != "leased" or row["lease_agent"] != agent["RowKey"]:
         raise LeaseLost("The job is no longer leased to this agent: its result is not used")
+    if parts is not None:
+        from shared.services.agent_parts import assemble
+
+        result = await assemble(container, agent, row, parts)
     if row["kind"] == "sync":  # the answer goes through the sync now; the job keeps the run's summary only
         from shared.services import ad_sync
 
@@ -213,11 +234,25 @@ async def complete(
         "done_by": agent["RowKey"],
         "done_at": now,
     }
-    try:
-        await container.tables().update_if_match(AGENTS, done, str(row.metadata.get("etag", "")))
-    except ConcurrencyConflict:
-        raise LeaseLost("The job changed meanwhile (another agent took it over)") from None
+    await _finish(container, agent, job_id, row, done)
+    from shared.services.agent_parts import drop_parts  # also parts an earlier lease left and nobody used
+
+    await drop_parts(container, str(agent["connection_id"]), job_id)
     return 200, {"id": job_id, "state": "done"}
+
+
+async def _finish(container: Any, agent: dict[str, Any], job_id: str, row: Any, done: dict[str, Any]) -> None:
+    """Write the done row, ETag-guarded. The agent keeps heartbeating while its answer is applied, so the row's
+    ETag may have moved by this agent's own heartbeat: written again while the lease is still this agent's."""
+    for _ in range(5):
+        try:
+            await container.tables().update_if_match(AGENTS, {**row, **done}, str(row.metadata.get("etag", "")))
+            return
+        except ConcurrencyConflict:
+            row = await _held(container, agent, job_id)
+            if row["state"] != "leased" or row["lease_agent"] != agent["RowKey"]:
+                break
+    raise LeaseLost("The job changed meanwhile (another agent took it over)")
 
 
 async def job_row(container: Any, connection_id: str, job_id: str) -> Any:

@@ -21,6 +21,7 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.secret_store import SecretStore
 from shared.adapters.table_store import TableStore
 from shared.domain import rotation as rules
+from shared.domain.ad_source import require_entra
 from shared.domain.connection import Connection
 from shared.domain.directory_roles import ASSIGN_ROLE_REMEDY, RoleCheck
 from shared.domain.rate_limit import TokenBucket, bucket_for
@@ -83,6 +84,7 @@ async def run_rotation(
     """What the triggers and the demo call: load the connection, wire the adapters, rotate. With `must_hold` (the
     HTTP API) a user outside the connection's rotation set is NotFound, and nothing is touched."""
     connection = await load_connection(container.tables(), connection_id)
+    require_entra(connection, "rotation")  # AD passwords rotate through the agent (shared/services/ad_rotation.py)
     deps = await deps_for(container, connection, **options)
     users = [user_id] if user_id else None
     return await rotate_connection(deps, connection, all=all, user_ids=users, must_hold=must_hold)
@@ -97,11 +99,19 @@ async def run_rotation_job(container: Any, connection_id: str) -> rules.Rotation
         return None
     if not connection.rotation_enabled:
         return None
+    if connection.is_ad:  # AD: one job for the connection's agents, not Graph (docs/ad-agent.md)
+        from shared.services import ad_rotation_schedule as ad
+
+        started = await ad.schedule_ad_rotation(container, connection)
+        report = rules.RotationReport(connection.id, str(started["job_id"] or ""))
+        report.pending = {uid: "queued_for_agent" for uid in started["users"]}
+        return report
     return await run_rotation(container, connection_id)
 
 
 async def enqueue_rotation_jobs(container: Any) -> int:
-    """One `rotation-jobs` message per connection with rotation on (the hourly timer)."""
+    """One `rotation-jobs` message per connection with rotation on (the hourly timer); an AD connection's message
+    queues its agents' rotation job (run_rotation_job)."""
     rows = container.tables().query(names.CONNECTIONS, "PartitionKey eq @pk", {"pk": "connection"})
     idle = ("disabled", "purging")
     ids = [str(r["RowKey"]) async for r in rows if r.get("rotation_enabled") and r.get("state") not in idle]

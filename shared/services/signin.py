@@ -80,6 +80,8 @@ async def _connection_for(container: Any, params: Mapping[str, str]) -> Connecti
             connection, _ = await load(container, cid)
         except NotFound:
             raise ValidationError({"connection": "no such connection"}) from None
+        if connection.is_ad:  # its users sign in to their domain, not through Entra ID
+            raise ValidationError({"connection": "is an on-prem AD connection: Entra ID sign-in is not for it"})
         return connection
     if not GUID_PATTERN.fullmatch(tenant):
         from shared.adapters.tenant_discovery import resolve_tenant

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +68,12 @@ def parse_fanout(body: Any) -> list[Due]:
     return due
 
 
-async def send(tables: Any, queues: Any, due: list[Due]) -> list[Due]:
-    """Send the jobs (SEND_CONCURRENCY at a time), then the sent ones' markers. Returns the sent ones. A connection
-    whose send fails is logged (an unexpected error also recorded on it) and the others are still sent."""
+async def send(
+    tables: Any, queues: Any, due: list[Due], *, start: Callable[[str, str], Awaitable[Any]] | None = None
+) -> list[Due]:
+    """Send the jobs (SEND_CONCURRENCY at a time; `start(connection id, reason)` instead of a queue message: an AD
+    connection's agent job), then the sent ones' markers. Returns the sent ones. A connection whose send fails is
+    logged (an unexpected error also recorded on it) and the others are still sent."""
     from shared.services import incidents
 
     limit = asyncio.Semaphore(SEND_CONCURRENCY)
@@ -77,7 +81,10 @@ async def send(tables: Any, queues: Any, due: list[Due]) -> list[Due]:
     async def one(item: Due) -> Due | None:
         async with limit:
             try:
-                await queues.send(names.SYNC_JOBS, item.job())
+                if start is not None:
+                    await start(item.connection_id, item.reason)
+                else:
+                    await queues.send(names.SYNC_JOBS, item.job())
                 return item
             except ConnectorError as exc:
                 log.warning("sync scheduler: connection %s skipped this tick: %s", item.connection_id, exc.code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,14 +67,24 @@ FACTS_FILTER = " or ".join(f"RowKey eq '{row}'" for row in FACT_ROWS)
 SLOTS_FILTER = f"PartitionKey eq '{names.SCHEDULER_SLOTS}'"
 
 
+StartAd = Callable[[str, str], Awaitable[Any]]  # (connection id, trigger): queue an AD sync job for its agents
+
+
 async def enqueue_due(
-    tables: TableStore, queues: Any, now: datetime | None = None, *, fanout_at: int | None = None
+    tables: TableStore,
+    queues: Any,
+    now: datetime | None = None,
+    *,
+    fanout_at: int | None = None,
+    start_ad: StartAd | None = None,
 ) -> list[JobMessage]:
     """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued. The
     connections and their schedule facts are read in scans side by side and the decision is made in memory. Up to
     `fanout_at` due connections are sent by the tick itself, more are fanned out (shared/services/sync_fanout.py:
     a message per 100 connections, their jobs sent by the fan-out worker); either way a job is sent before its slot
-    marker is written. Returns the jobs sent or handed to fan-out messages, in the order of the connections."""
+    marker is written. An AD connection's job is an AD sync job for its agents (`start_ad`; without it, a queue
+    message that the worker turns into one), on the same schedules and time zones. Returns the jobs sent or handed
+    to fan-out messages."""
     from shared.services import incidents, sync_fanout
 
     moment = now or utc_now()
@@ -81,6 +92,7 @@ async def enqueue_due(
         _collect(tables.query(names.CONNECTIONS, "PartitionKey eq 'connection'")), _schedule_facts(tables)
     )
     due: list[sync_fanout.Due] = []
+    ad_due: list[sync_fanout.Due] = []
     for row in rows:
         try:
             connection = from_entity(row)
@@ -90,12 +102,15 @@ async def enqueue_due(
             continue
         if reason is not None:
             slot = latest_slot(connection.schedule, moment) or moment
-            due.append(sync_fanout.Due(connection.id, reason, slot.isoformat()))
+            item = sync_fanout.Due(connection.id, reason, slot.isoformat())
+            (ad_due if connection.is_ad and start_ad is not None else due).append(item)
     limit = sync_fanout.FANOUT_AT if fanout_at is None else fanout_at
     if len(due) > limit:
         handed = await sync_fanout.fan_out(tables, queues, due)
     else:
         handed = await sync_fanout.send(tables, queues, due)
+    if ad_due:  # a refusal (no agent) or an error: no slot marker, the next tick tries again
+        handed += await sync_fanout.send(tables, queues, ad_due, start=start_ad)
     return [JobMessage(d.connection_id, "incremental", d.reason) for d in handed]
 
 

@@ -19,6 +19,7 @@ ROUTES = (
     ("POST", re.compile(r"^/api/agent/poll$"), "agent_poll"),
     ("POST", re.compile(r"^/api/agent/jobs/(?P<jobId>[^/]+)/heartbeat$"), "agent_heartbeat"),
     ("POST", re.compile(r"^/api/agent/jobs/(?P<jobId>[^/]+)/result$"), "agent_result"),
+    ("POST", re.compile(r"^/api/agent/jobs/(?P<jobId>[^/]+)/result/parts/(?P<n>[^/]+)$"), "agent_result_part"),
 )
 
 

@@ -83,6 +83,7 @@ EXPECTED = {
     "agent_poll": ("httpTrigger", "ANONYMOUS"),  # these three: the agent's Ed25519 signature (docs/ad-agent.md)
     "agent_heartbeat": ("httpTrigger", "ANONYMOUS"),
     "agent_result": ("httpTrigger", "ANONYMOUS"),
+    "agent_result_part": ("httpTrigger", "ANONYMOUS"),  # parts of a large answer, signed like the result
     "notifications": ("httpTrigger", "ANONYMOUS"),
     "notifications_lifecycle": ("httpTrigger", "ANONYMOUS"),
     "subscription_renewal": ("timerTrigger", "0 40 * * * *"),

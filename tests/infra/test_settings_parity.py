@@ -69,6 +69,7 @@ PARAMETER_DEFAULTS = {
     "OPERATOR_CREDENTIAL_SECRET_NAME_USGOV": (INFRA / "app" / "api.bicep", "operatorCredentialSecretNameUsgov"),
     "OPERATOR_CREDENTIAL_SECRET_NAME_CHINA": (INFRA / "app" / "api.bicep", "operatorCredentialSecretNameChina"),
     "CHANGE_NOTIFICATIONS": (INFRA / "app" / "api.bicep", "changeNotifications"),
+    "AGENT_LEASE_SECONDS": (INFRA / "app" / "api.bicep", "agentLeaseSeconds"),
 }
 
 
