@@ -59,6 +59,8 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             body[name] = value
+    if getattr(args, "ad_domain", None):
+        body.update(source="ad", domain=args.ad_domain)
     if getattr(args, "allow_second_connection", None):
         body["allow_second_connection"] = True
     for name in ("rotation_interval_days", "deletion_threshold"):
@@ -149,6 +151,9 @@ def _fields(parser: argparse.ArgumentParser, creating: bool) -> None:
     parser.add_argument("--json", help="the request body as JSON, without secrets (flags below override its fields)")
     if creating:
         parser.add_argument("--tenant", help="tenant id (GUID) or verified domain")
+        parser.add_argument(
+            "--ad-domain", dest="ad_domain", help='an on-prem AD connection ("source": "ad") of this DNS domain'
+        )
         parser.add_argument("--credential-mode", dest="credential_mode", choices=("admin_consent", "customer_app"))
         parser.add_argument("--client-id", dest="client_id")
         parser.add_argument("--cloud", choices=("global", "usgov", "usgov-dod", "china"))

@@ -199,6 +199,21 @@ async def test_the_scheduler_queues_an_ad_job_for_a_due_ad_connection_not_a_grap
     assert view["ad_cursor"]["updated_at"] and view["awaiting_approval"] is None
 
 
+async def test_a_graph_job_message_for_an_ad_connection_becomes_an_ad_job(
+    ad_setup: dict[str, Any], stack_env: dict[str, str]
+) -> None:
+    """A queued sync message (the scheduler without its AD hook, or one sent before the connection was AD) never
+    reaches Graph: the worker turns it into an AD job for the agents."""
+    from shared.services import sync_api
+
+    cid = ad_setup["connection"]
+    async with Container(load_settings(stack_env)) as container:
+        assert await sync_api.worker(container, {"connection_id": cid, "trigger": "schedule"}) is None
+    assert [(j["state"], j["trigger"]) for j in await queued_jobs(cid)] == [("queued", "schedule")]
+    _, view = await get("sync_status", f"/api/connections/{cid}/status", cid)
+    assert view["last_error"] is None and view["consecutive_failures"] == 0
+
+
 async def test_on_demand_sync_and_dry_run_go_to_the_agent(ad_setup: dict[str, Any], app_server: AppServer) -> None:
     cid = ad_setup["connection"]
     status, dry = await post("sync_start", f"/api/connections/{cid}/sync?mode=full&dry_run=true", cid)
