@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.console.html import Child, Markup, badge, h, layout, notice, table
+from shared.console.render_agents import agents_section
 from shared.console.render_list import run_badge, state_badge, when
 from shared.console.widgets import Viewer, button, checkbox, labelled, post_form, text_input
 
@@ -129,13 +130,21 @@ def danger_section(viewer: Viewer, view: Mapping[str, Any], errors: Mapping[str,
     )
 
 
+def agents_of(viewer: Viewer, cid: str, agents: Mapping[str, Any] | None) -> Markup:
+    """The on-prem AD agents section (none for a purging connection, whose model has no agents)."""
+    if agents is None:
+        return Markup("")
+    return agents_section(viewer, cid, agents.get("agents") or [], agents.get("jobs") or [])
+
+
 def connection_page(
     viewer: Viewer,
     model: Mapping[str, Any],
     message: str = "",
     errors: Mapping[str, str] | None = None,
 ) -> Markup:
-    """model: view (the API's connection view), status (the sync status), progress (or None), held."""
+    """model: view (the API's connection view), status (the sync status), progress (or None), held, agents (the
+    agents and their recent jobs, shared/services/agent_overview.py)."""
     errors = errors or {}
     view, status = model["view"], model.get("status") or {}
     cid = str(view["id"])
@@ -195,6 +204,7 @@ def connection_page(
         progress_section(cid, model.get("progress")),
         actions(viewer, view),
         held_section(viewer, cid, model.get("held") or {}, errors),
+        agents_of(viewer, cid, model.get("agents")),
         danger_section(viewer, view, errors),
     ]
     return layout(str(view.get("display_name") or cid), body, viewer=viewer)

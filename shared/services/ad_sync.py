@@ -50,6 +50,7 @@ async def start_ad_sync(
         "sync_group": connection.sync_group_id,
         "cursor": None if mode == "full" else await _cursor(container.tables(), connection.id),
         "run_id": run_id,
+        "mode": mode,  # as asked (the console shows it); the agent reads the cursor: none means a full read
         "dry_run": dry_run,
         "trigger": trigger,
         "requested_at": to_iso(utc_now()),
