@@ -45,7 +45,7 @@ async def code(req: func.HttpRequest) -> func.HttpResponse:
         cid = route_id(req)
         minutes = form.get("expires_in_minutes", "60")
         try:
-            if not minutes.isdigit() or len(minutes) > 6:
+            if not (minutes.isascii() and minutes.isdigit()) or len(minutes) > 6:
                 raise ValidationError({"expires_in_minutes": "must be a whole number of minutes"})
             _, made = await create_code(container, cid, {"expires_in_minutes": int(minutes)})
         except ValidationError as exc:
