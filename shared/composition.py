@@ -214,7 +214,9 @@ class Container:
         `retry`: a RetryPolicy other than the default (tests that inject many faults)."""
         from shared.adapters.entra_auth import CredentialTokens
         from shared.adapters.graph import GraphClient
+        from shared.domain.ad_source import require_entra
 
+        require_entra(connection, "graph")  # an AD connection has no tenant and no credential in the cloud
         cloud = self.cloud(connection.cloud)
         client_id, material = await self._credential_material(connection)
         key = ("graph-credential", connection.tenant_id, client_id, cloud.login_url, fingerprint(material))

@@ -243,3 +243,33 @@ class LeaseLost(Conflict):
     """The agent no longer holds the job's lease (it expired and another agent took the job): stop working on it."""
 
     code = "lease_lost"
+
+
+class DomainAlreadyConnected(Conflict):
+    """The on-prem AD domain already has a connection: each domain is one connection (agents, sync, schedule)."""
+
+    code = "domain_already_connected"
+
+    def __init__(self, domain: str, connection_id: str) -> None:
+        super().__init__(
+            f"AD domain {domain} already has connection {connection_id}: change or delete that one "
+            "(each domain is one connection)"
+        )
+        self.domain = domain
+        self.connection_id = connection_id
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "domain": self.domain, "connection_id": self.connection_id}
+
+
+class NotForAdSource(Conflict):
+    """An Entra-only action (consent, Graph sync or rotation, change notifications) asked of a connection whose
+    source is on-prem AD; the message names what to use instead. Nothing is changed."""
+
+    code = "not_for_ad_source"
+
+
+class NotForEntraSource(Conflict):
+    """An agent action (registration codes, AD sync) asked of an Entra connection: its directory comes from Graph."""
+
+    code = "not_for_entra_source"

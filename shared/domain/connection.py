@@ -9,15 +9,27 @@ from typing import Any, Literal
 
 from shared.domain.timestamps import from_iso, to_iso
 
-CredentialMode = Literal["admin_consent", "customer_app"]
+CredentialMode = Literal["admin_consent", "customer_app", "agent"]  # agent: source ad, the password stays with it
 CredentialKind = Literal["secret", "certificate"]
 RemovalBehaviour = Literal["keep", "deactivate", "delete"]
-ConnectionState = Literal["pending_consent", "pending_verification", "active", "disabled", "error", "purging"]
+ConnectionState = Literal[
+    "pending_consent", "pending_verification", "pending_agent", "active", "disabled", "error", "purging"
+]
+Source = Literal["entra", "ad"]
 
 CREDENTIAL_MODES: tuple[str, ...] = ("admin_consent", "customer_app")
 CREDENTIAL_KINDS: tuple[str, ...] = ("secret", "certificate")
 REMOVAL_BEHAVIOURS: tuple[str, ...] = ("keep", "deactivate", "delete")
-STATES: tuple[str, ...] = ("pending_consent", "pending_verification", "active", "disabled", "error", "purging")
+STATES: tuple[str, ...] = (
+    "pending_consent",
+    "pending_verification",
+    "pending_agent",
+    "active",
+    "disabled",
+    "error",
+    "purging",
+)
+SOURCES: tuple[str, ...] = ("entra", "ad")
 FREQUENCIES: tuple[str, ...] = ("daily", "weekly")
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -48,7 +60,7 @@ class CredentialInfo:
 @dataclass(frozen=True)
 class Connection:
     id: str
-    tenant_id: str  # always the GUID
+    tenant_id: str  # always the GUID ("" for source ad)
     display_name: str
     credential_mode: CredentialMode
     cloud: str = "global"
@@ -74,6 +86,14 @@ class Connection:
     # The last failure a worker or trigger met that is not the admin's to fix by input: code, where, at, run_id,
     # exception_type (never an exception's message). Written alone (merge) by shared/services/incidents.py.
     last_error: dict[str, str] | None = None
+    # Where the directory comes from: "entra" (Graph, tenant_id) or "ad" (on-prem AD through the connection's
+    # agents, docs/ad-agent.md): an AD connection has `domain` (its DNS name) and no tenant (tenant_id "").
+    source: Source = "entra"
+    domain: str | None = None
+
+    @property
+    def is_ad(self) -> bool:
+        return self.source == "ad"
 
     def with_changes(self, **changes: Any) -> Connection:
         return replace(self, updated_at=datetime.now(UTC), **changes)
@@ -147,6 +167,8 @@ def to_entity(connection: Connection) -> dict[str, Any]:
         "updated_at": _iso(connection.updated_at),
         "consented_at": _iso(connection.consented_at) or "",
         "last_error_json": json.dumps(connection.last_error, sort_keys=True) if connection.last_error else "",
+        "source": connection.source,
+        "domain": connection.domain or "",
     }
 
 
@@ -193,4 +215,6 @@ def from_entity(row: dict[str, Any]) -> Connection:
         updated_at=from_iso(row.get("updated_at")) or datetime.now(UTC),
         consented_at=from_iso(row.get("consented_at")),
         last_error=json.loads(row["last_error_json"]) if row.get("last_error_json") else None,
+        source="ad" if row.get("source") == "ad" else "entra",  # rows written before sources were kept: entra
+        domain=row.get("domain") or None,
     )

@@ -14,6 +14,7 @@ from shared.domain.connection import (
     CREDENTIAL_MODES,
     FREQUENCIES,
     REMOVAL_BEHAVIOURS,
+    SOURCES,
     WEEKDAYS,
     Connection,
     Schedule,
@@ -58,6 +59,8 @@ class CreateRequest:
     fields: dict[str, Any] = field(default_factory=dict)  # Connection keyword arguments
     credential: CredentialInput | None = None
     allow_second_connection: bool = False  # the tenant may already have a connection (never the same rotation group)
+    source: str = "entra"  # "ad": `domain` instead of a tenant; no consent, no credential (docs/ad-agent.md)
+    domain: str = ""
 
 
 # -- field readers ---------------------------------------------------------------------------------------------
@@ -118,6 +121,16 @@ def tenant_key(value: Any) -> str:
     if GUID_PATTERN.match(text) or DOMAIN_PATTERN.match(text):
         return text
     raise _Bad("must be a tenant id (GUID) or a verified domain such as contoso.onmicrosoft.com")
+
+
+def ad_domain(value: Any) -> str:
+    """An AD domain's DNS name such as corp.example.com (lower-cased; a trailing dot dropped)."""
+    if not isinstance(value, str):
+        raise _Bad("must be a string: the AD domain's DNS name, e.g. corp.example.com")
+    text = value.strip().lower().removesuffix(".")
+    if not DOMAIN_PATTERN.match(text):
+        raise _Bad("must be the AD domain's DNS name (labels of letters, digits and hyphens), e.g. corp.example.com")
+    return text
 
 
 def _date(value: Any) -> datetime | None:
@@ -225,6 +238,19 @@ CREATE_ONLY: dict[str, Callable[[Any], Any]] = {
     "credential_mode": _choice(CREDENTIAL_MODES),
     "client_id": guid,
     "allow_second_connection": _bool,
+    "source": _choice(SOURCES),
+    "domain": ad_domain,
+}
+# what a connection with source ad has no use for: it has no tenant, no consent, no credential in the cloud
+NOT_FOR_AD: dict[str, str] = {
+    "tenant": "not for source ad: an AD connection names its domain instead of a tenant",
+    "cloud": "not for source ad: the agent reaches the domain in the customer's network",
+    "credential_mode": "not for source ad: the AD account's password stays with the agent",
+    "client_id": "not for source ad: there is no app to consent to",
+    "client_secret": "not for source ad: the AD account's password stays with the agent, never in the cloud",
+    "certificate": "not for source ad: the AD account's password stays with the agent, never in the cloud",
+    "credential_expires_on": "not for source ad: there is no credential in the cloud",
+    "allow_second_connection": "not for source ad: each domain has one connection",
 }
 
 
@@ -296,6 +322,10 @@ def _check_certificate(values: Mapping[str, Any], check: CertificateCheck | None
 def parse_create(body: Any, *, certificate_check: CertificateCheck | None = None) -> CreateRequest:
     problems: dict[str, str] = {}
     values = _read(body, {**CREATE_ONLY, **SETTABLE}, problems)
+    if values.get("source") == "ad":
+        return _parse_create_ad(body, values, problems)
+    if "domain" in body:
+        problems["domain"] = 'only for "source": "ad" (an Entra tenant is named by "tenant")'
     _check_certificate(values, certificate_check, problems)
     for required in ("tenant", "display_name", "credential_mode"):
         if required not in body and required not in problems:
@@ -328,6 +358,28 @@ def parse_create(body: Any, *, certificate_check: CertificateCheck | None = None
     )
 
 
+def _parse_create_ad(body: Mapping[str, Any], values: dict[str, Any], problems: dict[str, str]) -> CreateRequest:
+    """An on-prem AD connection: a domain, a display name and the sync group's objectGUID; nothing of Entra."""
+    for name, why in NOT_FOR_AD.items():
+        if name in body:
+            problems[name] = why
+    for required in ("domain", "display_name", "sync_group_id"):
+        if body.get(required) is None and required not in problems:
+            problems[required] = (
+                "required: the objectGUID of the AD group whose members are synced"
+                if required == "sync_group_id"
+                else "required"
+            )
+    if values.get("features", {}).get("notifications"):
+        problems["features"] = "notifications are Graph change notifications: not for source ad"
+    fields = _fields(values)
+    _check_rules({"sync_enabled": True, "rotation_enabled": False, **fields}, problems)
+    if problems:
+        raise ValidationError(problems)
+    fields.update(credential_mode="agent", notifications_enabled=False, source="ad", domain=values["domain"])
+    return CreateRequest(tenant="", fields=fields, source="ad", domain=values["domain"])
+
+
 def parse_update(
     body: Any, current: Connection, *, certificate_check: CertificateCheck | None = None
 ) -> tuple[dict[str, Any], CredentialInput | None]:
@@ -344,7 +396,15 @@ def parse_update(
     if not body and not problems:
         problems["body"] = "nothing to change"
     credential = _credential(values, problems)
-    if current.credential_mode == "admin_consent":
+    if current.source == "ad":
+        for name in _CREDENTIAL_FIELDS:
+            if name in body:
+                problems[name] = NOT_FOR_AD[name]
+        if values.get("features", {}).get("notifications"):
+            problems["features"] = "notifications are Graph change notifications: not for source ad"
+        if "sync_group_id" in values and values["sync_group_id"] is None:
+            problems["sync_group_id"] = "required for source ad: the objectGUID of the AD group to sync"
+    elif current.credential_mode == "admin_consent":
         for name in _CREDENTIAL_FIELDS:
             if name in body:
                 problems[name] = "only for credential_mode customer_app"

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain.ad_source import require_ad
 from shared.domain.agent_protocol import (
     AGENT_ID,
     CODE,
@@ -22,6 +23,7 @@ from shared.domain.agent_protocol import (
 from shared.domain.timestamps import to_iso
 from shared.errors import AgentRefused, ConcurrencyConflict, NotFound, ValidationError
 from shared.services import audit
+from shared.services.ad_connection import agents_changed
 from shared.services.connections import load
 from shared.storage_names import AGENTS
 
@@ -52,6 +54,7 @@ async def create_code(container: Any, connection_id: str, body: Any, now: float 
     if type(minutes) is not int or not 5 <= minutes <= MAX_CODE_TTL_S // 60:
         raise ValidationError({"expires_in_minutes": f"must be a whole number from 5 to {MAX_CODE_TTL_S // 60}"})
     connection, _ = await load(container, connection_id)
+    require_ad(connection, "An agent registration code")
     now = time.time() if now is None else now
     code = f"adreg_{random_secrets.token_urlsafe(32)}"
     expires_at = now + minutes * 60
@@ -126,6 +129,7 @@ async def register(container: Any, body: Any, now: float | None = None) -> tuple
         }
         await tables.upsert(AGENTS, agent)
         await audit.record(tables, "agent.register", connection_id, "ok", f"agent {agent_id} ({request['name']})")
+    await agents_changed(container, connection_id)  # pending_agent -> active (a retried request finishes it too)
     return 201, {"agent_id": agent_id, "connection_id": connection_id}
 
 
@@ -169,4 +173,5 @@ async def remove_agent(container: Any, connection_id: str, agent_id: str) -> tup
         from shared.services.agent_jobs import release_leases
 
         await release_leases(container, connection.id, agent_id)
+    await agents_changed(container, connection.id)  # the last one gone: pending_agent, the scheduler skips it
     return 200, {"id": agent_id, "connection_id": connection.id, "status": "removed"}

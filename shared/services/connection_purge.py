@@ -32,7 +32,7 @@ from shared.domain.rotation import lock_is_free
 from shared.domain.secret_names import client_cert_name, client_secret_name, notification_state_name, password_name
 from shared.domain.timestamps import to_iso, utc_now
 from shared.errors import ConnectorError, NotFound, ValidationError
-from shared.services import audit, subscriptions, tenant_index
+from shared.services import audit, subscriptions
 
 log = logging.getLogger(__name__)
 PURGE_BUDGET_S = 300.0  # one invocation's share; the rest continues in a new message (functionTimeout is 10 min)
@@ -141,7 +141,8 @@ class _Purge:
             return await self._defer("waiting for a rotation run to finish")
         await self._save(phase="secrets", invocations=self.progress.invocations + 1, detail="")
         await self._step("lease_taken")
-        await subscriptions.remove(self.container, connection)  # Graph subscriptions first (they name this app)
+        if not connection.is_ad:
+            await subscriptions.remove(self.container, connection)  # Graph subscriptions first (they name this app)
         try:
             finished = await self._erase_secrets(connection) and await self._remove_rows()
         except ConnectorError as exc:
@@ -152,7 +153,9 @@ class _Purge:
             await self.queues.send(names.PURGE_JOBS, purge_message(self.cid, self.progress.job_id))
             log.info("purge of connection %s continues in a new invocation (%s)", self.cid, self.progress.phase)
             return self.progress
-        await tenant_index.release(self.tables, connection.tenant_id, self.cid)  # before its own row
+        from shared.services.ad_domains import release_claims
+
+        await release_claims(self.tables, connection)  # its tenant index entry or AD domain, before its own row
         await self.tables.delete(names.CONNECTIONS, PARTITION, self.cid)
         retained = self.progress.secrets_retained
         detail = f"{retained} deleted secret(s) kept by the vault's purge protection until its retention ends"

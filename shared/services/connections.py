@@ -42,6 +42,8 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
     from shared.adapters.certificates import certificate_problem
 
     request = parse_create(body, certificate_check=certificate_problem)
+    if request.source == "ad":
+        return await _create_ad(container, request)
     from shared.adapters.tenant_discovery import resolve_tenant
 
     cloud = container.cloud(request.fields["cloud"])
@@ -79,6 +81,28 @@ async def create_connection(container: Any, body: Any) -> dict[str, Any]:
     if connection.credential is not None:
         await audit.record(tables, "credential.set", connection.id, "ok", _credential_detail(connection.credential))
     return await _view(container, connection)
+
+
+async def _create_ad(container: Any, request: Any) -> dict[str, Any]:
+    """An on-prem AD connection: no tenant, consent or credential; `pending_agent` until an agent registers."""
+    from shared.services import ad_domains
+
+    connection = Connection(
+        id=str(uuid.uuid4()), tenant_id="", state="pending_agent", state_reason=NO_AGENT_REASON, **request.fields
+    )
+    tables = container.tables()
+    await ad_domains.claim(tables, connection)
+    try:
+        await tables.insert(CONNECTIONS, to_entity(connection))
+    except ConnectorError:
+        if await _stored(container, connection.id) is None:  # known: nothing was stored
+            await ad_domains.release(tables, connection)
+            raise
+    await audit.record(tables, "connection.create", connection.id, "ok", f"AD domain {connection.domain}")
+    return await _view(container, connection)
+
+
+NO_AGENT_REASON = "no_agent: no agent is registered for this AD connection yet"
 
 
 async def _stored(container: Any, connection_id: str) -> Connection | None:
@@ -160,7 +184,7 @@ async def update_connection(container: Any, connection_id: str, body: Any) -> di
     changes, credential = parse_update(body, current, certificate_check=certificate_problem)
     updated = current.with_changes(**changes)
     tables = container.tables()
-    rotation_changed = _rotation(updated) != _rotation(current)
+    rotation_changed = _rotation(updated) != _rotation(current) and not current.is_ad  # AD: one per domain
     took_group = rotation_changed and updated.rotation_enabled
     if took_group:  # take the group first: refused when another connection of the tenant rotates it
         await tenant_index.claim(tables, updated, allow_second=True)
@@ -223,7 +247,8 @@ async def delete_connection(container: Any, connection_id: str, purge: bool = Fa
         return await request_purge(container, connection_id_of(connection_id))
     connection, etag = await load(container, connection_id)  # a purging one: ConnectionPurging (409)
     tables, secrets = container.tables(), container.secrets()
-    await subscriptions.remove(container, connection)  # Graph change-notification subscriptions, best-effort
+    if not connection.is_ad:
+        await subscriptions.remove(container, connection)  # Graph change-notification subscriptions, best-effort
     stored = sorted({client_secret_ref(connection.id).name, client_cert_ref(connection.id).name})
     stored.append(notification_state_name(connection.id))
     await asyncio.gather(*(secrets.delete(name) for name in stored))
@@ -234,6 +259,8 @@ async def delete_connection(container: Any, connection_id: str, purge: bool = Fa
     if grants:
         await tables.delete_many(CONSENT_STATES, grants)
     await tables.delete(CONNECTIONS, PARTITION, connection.id, etag=etag)
-    await tenant_index.release(tables, connection.tenant_id, connection.id)
+    from shared.services.ad_domains import release_claims
+
+    await release_claims(tables, connection)  # its AD domain, or its tenant index entry
     await audit.record(tables, "connection.delete", connection.id, "ok", "credentials soft-deleted")
     return 200, {"id": connection.id, "deleted": True, "purged": False}

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.ad_source import require_entra
 from shared.domain.clouds import admin_consent_url
 from shared.domain.connection import Connection
 from shared.domain.consent_outcomes import OUTCOMES, audited_error, consent_answer_outcome
@@ -64,6 +65,7 @@ async def consent_url(container: Any, connection_id: str, invitation_id: str | N
     """The adminconsent URL for the connection's tenant, carrying a fresh state (recorded as `issued`; a state
     started from an invitation remembers its id, so a successful flow uses the invitation up)."""
     connection, _ = await load(container, connection_id)
+    require_entra(connection, "consent")
     if connection.credential_mode != "admin_consent":
         raise ValidationError({"connection": "uses the customer's own app: no admin consent through this app"})
     if connection.state == "disabled":
@@ -134,6 +136,8 @@ async def handle_callback(
     try:
         connection, etag = await load(container, state.connection_id)
     except (NotFound, ValidationError):
+        return CallbackResult.page("connection_removed")
+    if connection.is_ad:  # no consent state is issued for one (consent_url refuses): nothing to grant
         return CallbackResult.page("connection_removed")
     if state.leg == "signin":
         from shared.services.consent_signin import signin_leg

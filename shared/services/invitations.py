@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain.ad_source import require_entra
 from shared.domain.invitation import (
     DAY_S,
     DEFAULT_DAYS,
@@ -57,6 +58,7 @@ async def create_invitation(container: Any, connection_id: str, body: Any) -> tu
     """201 {id, url, expires_at}. The body is checked first; the connection must take admin consent."""
     days = _days(body)
     connection, _ = await load(container, connection_id)
+    require_entra(connection, "consent")
     if connection.credential_mode != "admin_consent":
         raise ValidationError({"connection": "uses the customer's own app: no admin consent through this app"})
     if connection.state == "disabled":

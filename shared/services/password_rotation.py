@@ -21,6 +21,7 @@ from shared.adapters.queues import QueueSender
 from shared.adapters.secret_store import SecretStore
 from shared.adapters.table_store import TableStore
 from shared.domain import rotation as rules
+from shared.domain.ad_source import require_entra
 from shared.domain.connection import Connection
 from shared.domain.directory_roles import ASSIGN_ROLE_REMEDY, RoleCheck
 from shared.domain.rate_limit import TokenBucket, bucket_for
@@ -83,6 +84,7 @@ async def run_rotation(
     """What the triggers and the demo call: load the connection, wire the adapters, rotate. With `must_hold` (the
     HTTP API) a user outside the connection's rotation set is NotFound, and nothing is touched."""
     connection = await load_connection(container.tables(), connection_id)
+    require_entra(connection, "rotation")  # AD passwords rotate through the agent (shared/services/ad_rotation.py)
     deps = await deps_for(container, connection, **options)
     users = [user_id] if user_id else None
     return await rotate_connection(deps, connection, all=all, user_ids=users, must_hold=must_hold)
@@ -95,7 +97,7 @@ async def run_rotation_job(container: Any, connection_id: str) -> rules.Rotation
         connection = await load_connection(container.tables(), connection_id)
     except NotFound:
         return None
-    if not connection.rotation_enabled:
+    if not connection.rotation_enabled or connection.is_ad:
         return None
     return await run_rotation(container, connection_id)
 
@@ -104,7 +106,11 @@ async def enqueue_rotation_jobs(container: Any) -> int:
     """One `rotation-jobs` message per connection with rotation on (the hourly timer)."""
     rows = container.tables().query(names.CONNECTIONS, "PartitionKey eq @pk", {"pk": "connection"})
     idle = ("disabled", "purging")
-    ids = [str(r["RowKey"]) async for r in rows if r.get("rotation_enabled") and r.get("state") not in idle]
+    ids = [
+        str(r["RowKey"])
+        async for r in rows
+        if r.get("rotation_enabled") and r.get("state") not in idle and r.get("source") != "ad"  # AD: the agent's
+    ]
     if ids:
         await container.queues().send_many(names.ROTATION_JOBS, [{"connection_id": i} for i in ids])
     return len(ids)

@@ -31,7 +31,7 @@ _state_cache: dict[str, tuple[str, float]] = {}
 
 
 def enabled(container: Any, connection: Connection) -> bool:
-    return bool(container.settings.notifications_on and connection.notifications_enabled)
+    return bool(container.settings.notifications_on and connection.notifications_enabled and not connection.is_ad)
 
 
 def urls(container: Any, connection_id: str) -> tuple[str, str]:

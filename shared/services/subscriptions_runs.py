@@ -85,6 +85,9 @@ async def receive(container: Any, connection_id: str, body: bytes) -> tuple[int,
         raise ValidationError({"value": "must be a non-empty list of notifications"})
     tables = container.tables()
     connection = await load_connection(tables, connection_id)
+    from shared.domain.ad_source import require_entra
+
+    require_entra(connection, "notifications")  # 409, nothing changed
     rows = await subscriptions.load_rows(tables, connection.id)
     known = frozenset(r.subscription_id for r in rows.values() if r.subscription_id)
     state = await subscriptions.client_state(container, connection.id) if known else None

@@ -34,6 +34,12 @@ async def start_sync(container: Container, connection_id: str, mode: str, dry_ru
     if mode not in MODES:
         raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
     connection = await load_connection(container.tables(), connection_id)
+    if connection.is_ad:  # the same endpoint queues an AD sync for the connection's agents (dry run included)
+        from shared.services.ad_sync import start_ad_sync
+
+        status_code, started = await start_ad_sync(container, connection.id, mode, dry_run, trigger="manual")
+        await audit.record(container.tables(), "sync.start", connection.id, "queued", f"AD, mode {mode}")
+        return status_code, {"queued": True, **started}
     if dry_run:
         result: RunResult = await run_sync(
             await _deps(container, connection),
@@ -57,6 +63,13 @@ async def approve(container: Container, connection_id: str) -> tuple[int, Any]:
     run_id, items = await state.approval()
     if not items:
         raise ValidationError({"approval": "no removals are waiting for approval on this connection"})
+    if connection.is_ad:  # the approved run is an AD job: the agent reads the domain again, removals go through
+        from shared.services.ad_sync import start_ad_sync
+
+        _, started = await start_ad_sync(container, connection.id, trigger="approval", approved=True)
+        detail = f"{len(items)} removal(s) held back by AD run {run_id}"
+        await audit.record(container.tables(), "sync.approve", connection.id, "queued", detail)
+        return 202, {"queued": True, "approved_run_id": run_id, "removals": len(items), "job_id": started["job_id"]}
     job = JobMessage(connection.id, "incremental", "approval", approved=True)
     await container.queues().send(names.SYNC_JOBS, job.to_dict())
     detail = f"{len(items)} removal(s) held back by run {run_id}"
@@ -68,6 +81,11 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
     connection = await load_connection(container.tables(), connection_id)
     state = SyncState(container.tables(), connection.id)
     current, cursor = await state.status(), await state.cursor()
+    ad = None
+    if connection.is_ad:
+        from shared.services.ad_connection import status_view
+
+        ad = await status_view(container, connection)
     return 200, {
         "connection_id": connection.id,
         "state": current.state,
@@ -83,7 +101,9 @@ async def status(container: Container, connection_id: str) -> tuple[int, Any]:
         "last_full_sync_at": iso(cursor.last_full_at) or None,
         "storage_loss_detected": current.storage_loss,
         "rotation": await rotation_status(container.tables(), connection.id) if connection.rotation_enabled else None,
-        "notifications": await subscriptions.status_view(container, connection),
+        "notifications": None if ad else await subscriptions.status_view(container, connection),
+        "source": connection.source,
+        **(ad or {}),
     }
 
 
@@ -146,7 +166,24 @@ async def listing(
 
 
 async def scheduler_tick(container: Container) -> int:
-    return len(await enqueue_due(container.tables(), container.queues()))
+    from shared.services.ad_sync import start_ad_sync
+
+    async def start_ad(connection_id: str, trigger: str) -> None:  # a refusal or an error: no slot marker, next tick
+        await start_ad_sync(container, connection_id, trigger=trigger)
+
+    return len(await enqueue_due(container.tables(), container.queues(), start_ad=start_ad))
+
+
+async def _start_ad(
+    container: Container, connection_id: str, trigger: str, mode: str = "incremental", approved: bool = False
+) -> None:
+    """An AD sync job for the connection's agents; refused ones (no agent) are logged, the status says why."""
+    from shared.services.ad_sync import start_ad_sync
+
+    try:
+        await start_ad_sync(container, connection_id, mode, trigger=trigger, approved=approved)
+    except ConnectorError as exc:
+        log.warning("AD connection %s: no AD sync job queued (%s): %s", connection_id, trigger, exc.code)
 
 
 async def worker(container: Container, body: Any) -> RunResult | None:
@@ -183,6 +220,9 @@ async def _work(container: Container, job: JobMessage) -> RunResult | None:
         log.info("sync job for a deleted connection %s dropped", job.connection_id)
         return None
     if not connection.sync_enabled:
+        return None
+    if connection.is_ad:  # a scheduled or approved run of an AD connection is a job for its agents, not Graph
+        await _start_ad(container, connection.id, job.trigger, job.mode, job.approved)
         return None
     from shared.services.subscriptions_runs import run_started
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,8 +67,15 @@ FACT_ROWS = {"status": "retry_after", "cursor": "obtained_at", "schedule": "last
 FACTS_FILTER = " or ".join(f"RowKey eq '{row}'" for row in FACT_ROWS)
 
 
-async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = None) -> list[JobMessage]:
-    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued. The
+StartAd = Callable[[str, str], Awaitable[Any]]  # (connection id, trigger): queue an AD sync job for its agents
+
+
+async def enqueue_due(
+    tables: TableStore, queues: Any, now: datetime | None = None, *, start_ad: StartAd | None = None
+) -> list[JobMessage]:
+    """Timer: one job per connection whose scheduled slot (or delta-token refresh) is due and not yet enqueued. An
+    AD connection's job is an AD sync job for its agents (`start_ad`; without it, a queue message that the worker
+    turns into one), on the same schedules and time zones. The
     connections and their schedule facts are read in two scans side by side, the decision is made in memory, and
     the due ones are enqueued TICK_CONCURRENCY at a time. A connection that fails is logged (an unexpected error
     also recorded on it) and the others are still scheduled. The jobs come back in the order of the connections."""
@@ -92,7 +100,7 @@ async def enqueue_due(tables: TableStore, queues: Any, now: datetime | None = No
     async def enqueue(connection: Connection, reason: str) -> JobMessage | None:
         async with limit:
             try:
-                return await _enqueue(tables, queues, connection, reason, moment)
+                return await _enqueue(tables, queues, connection, reason, moment, start_ad)
             except ConnectorError as exc:
                 log.warning("sync scheduler: connection %s skipped this tick: %s", connection.id, exc.code)
             except Exception as exc:  # noqa: BLE001 (as above)
@@ -131,10 +139,13 @@ def _due_reason(connection: Connection, facts: dict[str, datetime | None], momen
 
 
 async def _enqueue(
-    tables: TableStore, queues: Any, connection: Connection, reason: str, moment: datetime
+    tables: TableStore, queues: Any, connection: Connection, reason: str, moment: datetime, start_ad: StartAd | None
 ) -> JobMessage:
     job = JobMessage(connection.id, "incremental", reason)
-    await queues.send(names.SYNC_JOBS, job.to_dict())
+    if connection.is_ad and start_ad is not None:
+        await start_ad(connection.id, reason)
+    else:
+        await queues.send(names.SYNC_JOBS, job.to_dict())
     slot = latest_slot(connection.schedule, moment)
     await tables.upsert(
         names.SYNC_STATE,

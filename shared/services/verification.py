@@ -213,6 +213,10 @@ async def verify_connection(
     container: Any, connection_id: str, *, sleep: Sleep = asyncio.sleep, wait_s: float | None = None
 ) -> Report:
     connection, etag = await load(container, connection_id)
+    if connection.is_ad:  # "Test permissions" of an AD connection: what the cloud can check (no Graph, no token)
+        from shared.services.ad_connection import test_permissions
+
+        return await test_permissions(container, connection)
     recent = connection.consented_at is not None and datetime.now(UTC) - connection.consented_at < RECENT_CONSENT
     report = await run_checks(
         container, connection, wait_s=ROLE_WAIT_S if wait_s is None and recent else wait_s or 0.0, sleep=sleep

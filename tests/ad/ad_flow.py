@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,7 @@ async def sync(setup: dict[str, Any], server: AppServer, mode: str = "incrementa
         "ad_sync_start", "POST", f"/api/connections/{cid}/agents/sync{query}", route={"id": cid}
     )
     assert status == 202, started
-    config: AgentConfig = setup["config"]
-    identity = load_identity(config.state_dir)
-    with ServiceClient(server.url, ca_file=server.ca_file) as client:
-        assert await asyncio.to_thread(work_once, client, identity, handlers(config), 0) == started["job_id"]
-    async with Container(load_settings(os.environ)) as container:
-        row = await agent_jobs.job_row(container, cid, started["job_id"])
-    assert row["state"] == "done", row
-    return row
+    return await run_agent(setup, server, started["job_id"])
 
 
 async def stored(cid: str) -> dict[str, dict[str, Any]]:
@@ -68,6 +62,19 @@ def agent_config(tmp_path: Path, server: AppServer, name: str = "agent-1", **lda
         service_ca_file=server.ca_file,
         name=name,
     )
+
+
+async def create_ad_connection(domain: str, sync_group_id: str, display_name: str = "AD domain", **extra: Any) -> str:
+    """An on-prem AD connection (source ad) created through the real function; its id."""
+    body = {"source": "ad", "domain": domain, "display_name": display_name, "sync_group_id": sync_group_id, **extra}
+    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
+    assert status == 201, created
+    return str(created["id"])
+
+
+def unique_domain(base: str = "corp.example.test") -> str:
+    """A domain name of the test's own (one connection per domain; the tests share one Table Storage)."""
+    return f"t{uuid.uuid4().hex[:10]}.{base}"
 
 
 async def new_code(connection: str) -> str:

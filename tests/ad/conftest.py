@@ -16,10 +16,9 @@ import pytest
 from agent.ldap_conn import LdapSettings
 from emulators.common.tls import make_loopback_tls
 from emulators.stack import LocalStack
-from tests.ad.ad_flow import PASSWORD, agent_config, new_code, register
+from tests.ad.ad_flow import PASSWORD, agent_config, create_ad_connection, new_code, register, unique_domain
 from tests.ad.app_server import AppServer, serve_agent_api
 from tests.ad.directory_admin import DomainAdmin
-from tests.functions.invoke import create_customer_connection
 from tests.support.samba import SambaDC, start_samba_dc
 
 
@@ -65,7 +64,8 @@ async def app_server() -> AsyncIterator[AppServer]:
 
 @pytest.fixture
 async def connection(stack: LocalStack, stack_env: dict[str, str]) -> str:
-    return await create_customer_connection(stack, "AD agent connection")
+    """An AD connection (source ad) of a domain of its own, no agent yet."""
+    return await create_ad_connection(unique_domain(), str(uuid.uuid4()), "AD agent connection")
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ async def ad_setup(
     a.add_member(group, users["ann"])
     a.add_member(nested, users["bob"])
     outside = a.add_user(test_ou, f"out{tag[:6]}", "Out", "Side", PASSWORD)
-    connection = await create_customer_connection(stack, "AD domain", sync_group_id=a.guid(group))
+    connection = await create_ad_connection(unique_domain(samba_dc.domain), a.guid(group))
     config = agent_config(
         tmp_path, app_server, "dc-agent",
         host=samba_dc.host, base_dn=samba_dc.base_dn, bind_user=samba_dc.admin_user, ca_file=samba_dc.ca_file,

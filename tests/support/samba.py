@@ -36,10 +36,24 @@ class SambaDC:
     pid: int
     target_dir: str
     realm: str = REALM
-    base_dn: str = BASE_DN
-    server_name: str = f"{HOST_NAME.upper()}.{REALM.lower()}"
-    admin_user: str = f"Administrator@{REALM.lower()}"
     admin_password: str = ADMIN_PASSWORD
+
+    @property
+    def domain(self) -> str:
+        """The domain's DNS name, e.g. corp.example.test (what an AD connection names)."""
+        return self.realm.lower()
+
+    @property
+    def base_dn(self) -> str:
+        return ",".join(f"DC={label}" for label in self.domain.split("."))
+
+    @property
+    def server_name(self) -> str:
+        return f"{HOST_NAME.upper()}.{self.domain}"
+
+    @property
+    def admin_user(self) -> str:
+        return f"Administrator@{self.domain}"
 
     @property
     def ca_file(self) -> str:
@@ -81,12 +95,12 @@ def samba_binaries() -> tuple[str, str]:
     return samba, tool
 
 
-def provision(target_dir: str, host: str) -> None:
+def provision(target_dir: str, host: str, realm: str = REALM, domain: str = DOMAIN) -> None:
     """`samba-tool domain provision` into target_dir: DNS off, LDAP only, bound to `host` on lo only."""
     _, tool = samba_binaries()
     args = [
         tool, "domain", "provision", "-s", "/dev/null", "--use-rfc2307",
-        f"--realm={REALM}", f"--domain={DOMAIN}", f"--host-name={HOST_NAME}", "--server-role=dc",
+        f"--realm={realm}", f"--domain={domain}", f"--host-name={HOST_NAME}", "--server-role=dc",
         "--dns-backend=NONE", f"--adminpass={ADMIN_PASSWORD}", f"--targetdir={target_dir}",
         f"--option=interfaces={host}/8", "--option=bind interfaces only=yes", "--option=server services=ldap",
         # Samba's own run-time paths default to /run/samba: a DC left running by a killed test run would hold the
@@ -119,19 +133,21 @@ def _ldaps_answers(host: str, ca_file: str) -> bool:
 
 
 @contextlib.contextmanager
-def start_samba_dc() -> Iterator[SambaDC]:
-    """Provision and start a DC; yield once LDAPS answers with its certificate; stop it by its pid on exit."""
+def start_samba_dc(realm: str = REALM, domain: str = DOMAIN) -> Iterator[SambaDC]:
+    """Provision and start a DC of its own domain (`realm` its DNS name upper-cased, `domain` its NetBIOS name);
+    yield once LDAPS answers with its certificate; stop it by its pid on exit. Several may run side by side, each
+    on its own loopback address."""
     samba, _ = samba_binaries()
     parent = tempfile.mkdtemp(prefix="samba-dc-")
     target = os.path.join(parent, "dc")
     try:
         host = _loopback_address()
         os.makedirs(target)
-        provision(target, host)
+        provision(target, host, realm, domain)
         conf = os.path.join(target, "etc", "smb.conf")
         log_path = os.path.join(parent, "samba.log")
         with running([samba, "-i", "-M", "single", "-s", conf], cwd=parent, log_path=log_path) as proc:
-            dc = SambaDC(host=host, pid=proc.pid, target_dir=target)
+            dc = SambaDC(host=host, pid=proc.pid, target_dir=target, realm=realm)
             wait_until(lambda: _ldaps_answers(host, dc.ca_file), START_TIMEOUT_S, "samba (LDAPS)", proc)
             yield dc
     finally:

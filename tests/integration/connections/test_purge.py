@@ -97,9 +97,11 @@ async def assert_nothing_left(stack: LocalStack, container: Container, cid: str)
 async def _agent_rows(container: Container, cid: str) -> None:
     """What an on-prem AD agent leaves: a registration code, a job, a remembered nonce (docs/ad-agent.md)."""
     from shared.services.agent_jobs import enqueue
-    from shared.services.agent_registry import create_code
 
-    await create_code(container, cid, None)
+    # a registration code's row as create_code writes it (create_code itself refuses an Entra connection since
+    # agents belong to connections whose source is AD; the purge must still remove such rows)
+    code = {"PartitionKey": "code", "RowKey": "f" * 64, "connection_id": cid, "expires_at": 0.0, "state": "open"}
+    await container.tables().upsert(names.AGENTS, code)
     await enqueue(container, cid, "probe", {})
     nonce = {"PartitionKey": "0" * 32, "RowKey": f"{0:012d}_{cid}", "connection_id": cid}
     await container.tables().upsert(names.AGENT_NONCES, nonce)
