@@ -46,7 +46,7 @@ async def connection_model(container: Any, connection_id: str) -> dict[str, Any]
     status = await status_with_last_run(container, view["id"])
     progress = await sync_api.progress(container, view["id"])
     held = await sync_api.held_removals(container, view["id"])
-    agents = await agent_overview.overview(container, view["id"])
+    agents = await agent_overview.overview(container, view["id"]) if view.get("source") == "ad" else None
     return {
         "view": view,
         "status": status,

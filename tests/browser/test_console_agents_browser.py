@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from tests.ad.app_server import AppServer, serve_agent_api
 from tests.browser.conftest import ConsoleSite
 from tests.browser.harness import Browser
 from tests.browser.test_console_pages_browser import admin, clean, shot, signed_in
-from tests.functions.invoke import create_customer_connection
+from tests.functions.test_console_agents import ad_connection
 
 AGENT_NAME = "dc-site-a-1"
 
@@ -39,12 +38,13 @@ async def test_an_admin_makes_a_code_an_agent_registers_shows_online_and_is_remo
     browser: Browser, console_site: ConsoleSite, agent_api: AppServer, tmp_path: Path
 ) -> None:
     site = console_site
-    cid = await create_customer_connection(site.stack, "Corp AD (on-premises)", sync_group_id=str(uuid.uuid4()))
+    cid = await ad_connection("Corp AD (on-premises)")
     base = f"{site.url}/api/console/connections/{cid}"
     await admin(browser, site)
     await browser.goto(base)
     await clean(browser)
     assert "No agent registered yet." in await browser.text("#agents")
+    assert "pending agent" in await browser.text(".facts") and "corp" in await browser.text(".facts")
 
     await browser.select("#expires_in_minutes", "1440")
     await browser.click('button:has-text("Make a registration code")')
@@ -62,6 +62,7 @@ async def test_an_admin_makes_a_code_an_agent_registers_shows_online_and_is_remo
     await clean(browser)
     row = await browser.text("table.agents tbody tr")
     assert AGENT_NAME in row and "online" in row, row
+    assert "active" in await browser.text(".facts")
     await shot(browser, "agents")
 
     assert code not in await browser.content()  # the code is shown nowhere again

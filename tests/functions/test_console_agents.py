@@ -43,9 +43,20 @@ async def reader(stack_env: dict[str, str]) -> Browser:
     return await sign_in(stack_env, "Rita Reader", READER_ROLES)
 
 
+async def ad_connection(name: str = "Corp AD") -> str:
+    """An on-premises AD connection (source ad, its own domain), created through the real function."""
+    from scripts import host
+
+    body = {"source": "ad", "domain": f"corp{uuid.uuid4().hex[:10]}.example.com", "display_name": name,
+            "sync_group_id": GROUP}  # fmt: skip
+    status, created, _ = await host.http("connections_create", "POST", "/api/connections", body=body)
+    assert status == 201, created
+    return str(created["id"])
+
+
 @pytest.fixture
 async def cid(stack: LocalStack, stack_env: dict[str, str]) -> str:
-    return await create_customer_connection(stack, "Corp AD", sync_group_id=GROUP)
+    return await ad_connection()
 
 
 class Agent:
@@ -267,4 +278,16 @@ async def test_a_reader_sees_the_agents_without_buttons_and_every_post_is_refuse
         nobody = await NOBODY.post(name, f"/api/console/connections/{cid}/agents/{tail}",
                                    {"id": cid, "agentId": agent.id}, fields, csrf=False)  # fmt: skip
         assert nobody.status == 302, name
+    assert await dump(stack_env, AGENTS) == before
+
+
+async def test_an_entra_connection_has_no_agents_section_and_refuses_agent_actions(
+    admin: Browser, stack: LocalStack, stack_env: dict[str, str]
+) -> None:
+    entra = await create_customer_connection(stack, "Entra only")
+    page = await admin.get("console_connection", *page_of(entra))
+    assert page.status == 200 and 'id="agents"' not in page.text
+    before = await dump(stack_env, AGENTS)
+    answer = await post(admin, "console_agent_code", entra, "codes", [("expires_in_minutes", "60")])
+    assert answer.status == 409 and not CODE.search(answer.text)
     assert await dump(stack_env, AGENTS) == before

@@ -69,7 +69,9 @@ JOBS = [
     job(id="5", state="done", outcome="failed", error_code="agent_attempts_exhausted", run_id="run-x"),
     job(id="6", kind="rotate", state="done", outcome="succeeded", users=3, agent="dc-site-a-1", run_id="rot-1"),
 ]
-MODEL = {"view": VIEW, "status": STATUS, "progress": None, "held": {}, "agents": {"agents": AGENTS, "jobs": JOBS}}
+AD_VIEW = {**VIEW, "source": "ad", "domain": "corp.example.com", "tenant_id": "", "tenant_domain": "",
+           "credential_mode": "agent", "credential": {"set": False}}  # fmt: skip
+MODEL = {"view": AD_VIEW, "status": STATUS, "progress": None, "held": {}, "agents": {"agents": AGENTS, "jobs": JOBS}}
 AGENTS_PATH = f"/api/console/connections/{CID}/agents"
 
 
@@ -145,7 +147,7 @@ def test_a_reader_sees_the_agents_and_no_button_or_form() -> None:
 
 
 def test_a_purging_connection_has_no_agents_section() -> None:
-    page = connection_page(ADMIN, {"view": VIEW, "status": {}, "progress": None, "held": {}})
+    page = connection_page(ADMIN, {"view": AD_VIEW, "status": {}, "progress": None, "held": {}})
     assert 'id="agents"' not in page
 
 
@@ -156,7 +158,7 @@ def test_the_run_history_shows_ad_runs_in_progress_and_names_the_agent_of_a_fini
         {"run_id": "entra-1", "mode": "full", "trigger": "schedule", "outcome": "failed", "error_code": "x",
          "started_at": "2026-11-30T01:00:00Z", "ended_at": "2026-11-30T01:01:00Z", "counts": {}},
     ]  # fmt: skip
-    page = runs_page(ADMIN, VIEW, runs, JOBS)
+    page = runs_page(ADMIN, AD_VIEW, runs, JOBS)
     rows = page[page.index("<tbody>") :]
     assert rows.index("queued") < rows.index("running") < rows.index("stalled") < rows.index("2026-12-01 09:29 UTC")
     assert "incremental (manual) through agent dc-site-a-1" in rows and "full (schedule)</td>" in rows
@@ -164,13 +166,13 @@ def test_the_run_history_shows_ad_runs_in_progress_and_names_the_agent_of_a_fini
     assert "Password rotation" not in rows  # rotations are not sync runs
     assert f'href="/api/console/connections/{CID}/runs">Refresh</a>' in page
     assert_no_injected_markup(page)
-    assert "Refresh" not in runs_page(ADMIN, VIEW, runs, [j for j in JOBS if j["id"] == "4"])
+    assert "Refresh" not in runs_page(ADMIN, AD_VIEW, runs, [j for j in JOBS if j["id"] == "4"])
 
 
 def test_a_new_code_is_shown_once_with_the_exact_command_and_its_expiry() -> None:
     code = "adreg_" + "C0de-_" * 8
     answer = {"code": code, "connection_id": CID, "expires_at": "2026-12-01T11:00:00Z"}
-    page = code_page(ADMIN, VIEW, answer, "https://connector.example.net")
+    page = code_page(ADMIN, AD_VIEW, answer, "https://connector.example.net")
     values = {a.get("id"): a.get("value") for t, a in parse(page).tags if t == "input"}
     assert values["agent-code"] == code
     assert values["agent-command"] == f"python -m agent --config /etc/connector-agent/agent.json register --code {code}"
@@ -178,3 +180,20 @@ def test_a_new_code_is_shown_once_with_the_exact_command_and_its_expiry() -> Non
     assert "valid until 2026-12-01 11:00 UTC" in page and "shown only now" in page
     assert "https://connector.example.net" in page and _forms(page) == []
     assert_no_injected_markup(page)
+
+
+def test_an_ad_connection_shows_its_domain_and_leaves_sync_to_the_agents_section() -> None:
+    page = connection_page(ADMIN, MODEL)
+    assert "<dt>Domain</dt><dd>corp.example.com (on-premises Active Directory)</dd>" in page
+    assert "password stays on the agent" in page and "Key Vault" not in page
+    actions = [a["action"] for a in _forms(page)]
+    base = f"/api/console/connections/{CID}"
+    assert f"{base}/verify" in actions and f"{base}/sync" not in actions and f"{base}/dry-run" not in actions
+    assert f"{base}/consent" not in actions and f"{base}/invitations" not in actions
+
+
+def test_an_entra_connection_has_no_agents_section() -> None:
+    entra = {**MODEL, "view": {**VIEW, "source": "entra"}}
+    page = connection_page(ADMIN, entra)
+    assert 'id="agents"' not in page and "On-premises AD agents" not in page
+    assert f"/api/console/connections/{CID}/sync" in page  # Entra's own Sync now
