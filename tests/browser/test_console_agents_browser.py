@@ -7,6 +7,7 @@ Takes the screenshots docs/console/agent-code.png and docs/console/agents.png.""
 from __future__ import annotations
 
 import asyncio
+import platform
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,7 +62,7 @@ async def test_an_admin_makes_a_code_an_agent_registers_shows_online_and_is_remo
     await browser.goto(base)
     await clean(browser)
     row = await browser.text("table.agents tbody tr")
-    assert AGENT_NAME in row and "online" in row, row
+    assert AGENT_NAME in row and platform.node() in row and "online" in row, row  # the host the agent sent
     assert "active" in await browser.text(".facts")
     await shot(browser, "agents")
 

@@ -22,6 +22,7 @@ from emulators.stack import LocalStack
 from shared.composition import Container
 from shared.config import load_settings
 from shared.domain.agent_protocol import code_hash
+from shared.domain.secret_names import password_ref
 from shared.services import agent_jobs
 from shared.services.agent_registry import register
 from shared.storage_names import AGENTS, AUDIT
@@ -237,10 +238,17 @@ async def test_sync_dry_run_and_rotation_through_the_agent_and_their_outcome_in_
     payload = json.loads(job["payload_json"])
     assert job["kind"] == "rotate" and [u["user_id"] for u in payload["users"]] == [ANN]
     status, leased = await agent.poll()
-    sealed = json.dumps(leased["job"]["payload"])
+    assert status == 200 and leased["job"]["kind"] == "rotate"
     page = await admin.get("console_connection", *page_of(cid))
     assert "Password rotation, 1 user(s)" in page.text and "running</span> on dc-site-a-1" in page.text
-    assert sealed not in page.text and "sealed" not in page.text
+    async with Container(load_settings(stack_env)) as container:  # the generated password: pending in Key Vault
+        item = payload["users"][0]
+        secret = await container.secrets().get(password_ref(cid, ANN).name, item["version"])
+        password = secret.value.reveal()
+    runs = await admin.get("console_runs", f"/api/console/connections/{cid}/runs", {"id": cid})
+    stored = await dump(stack_env, AGENTS, AUDIT)
+    for text in (page.text, runs.text, rotated.text, stored, caplog.text):
+        assert password not in text
 
 
 async def test_a_sync_without_an_agent_or_a_sync_group_says_why_and_queues_nothing(
@@ -291,3 +299,18 @@ async def test_an_entra_connection_has_no_agents_section_and_refuses_agent_actio
     answer = await post(admin, "console_agent_code", entra, "codes", [("expires_in_minutes", "60")])
     assert answer.status == 409 and not CODE.search(answer.text)
     assert await dump(stack_env, AGENTS) == before
+
+
+async def test_a_registration_with_a_bad_host_is_refused_by_field_and_spends_no_code(
+    admin: Browser, cid: str, stack_env: dict[str, str]
+) -> None:
+    from shared.errors import ValidationError
+
+    code = await make_code(admin, cid)
+    for host in ("h" * 256, "tab\there"):
+        with pytest.raises(ValidationError) as refused:
+            await registered(stack_env, code, "dc-site-a-1", host=host)
+        assert set(refused.value.problems) == {"host"}
+    agent = await registered(stack_env, code, "dc-site-a-1", host="h" * 255)  # the code is still unused
+    page = await admin.get("console_connection", *page_of(cid))
+    assert "h" * 255 in page.text and agent.id in page.text
