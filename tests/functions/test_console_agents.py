@@ -194,7 +194,7 @@ async def test_remove_needs_the_agents_name_then_refuses_it_and_releases_its_job
     assert status == 401 and refused["code"] == "agent_unknown", refused
     job = next(j for j in await jobs(stack_env, cid) if j["RowKey"] == leased["job"]["id"])
     assert job["state"] == "queued"  # released at once for another agent
-    page = await admin.get("console_connection", *page_of(cid))
+    page = await admin.get("console_connection", removed.location.split("#")[0], {"id": cid})
     assert "Agent removed" in page.text and "dc-site-a-1" not in page.text.split('id="agents"')[1].split("<h3")[0]
 
 
