@@ -162,12 +162,14 @@ def code_page(viewer: Viewer, view: Mapping[str, Any], answer: Mapping[str, Any]
     cid, name = str(view["id"]), str(view.get("display_name") or view["id"])
     code = str(answer.get("code", ""))
 
-    def copy_box(box_id: str, label: str, value: str) -> Markup:
+    def copy_box(box_id: str, label: str, value: str, multiline: bool = False) -> Markup:
         return h(
             "div",
-            {"class": "field"},
+            {"class": "field wide"},
             h("label", {"for": box_id}, label),
-            h("input", {"type": "text", "id": box_id, "readonly": True, "value": value, "class": "copy"}),
+            h("textarea", {"id": box_id, "readonly": True, "rows": 2, "class": "copy", "spellcheck": "false"}, value)
+            if multiline
+            else h("input", {"type": "text", "id": box_id, "readonly": True, "value": value, "class": "copy"}),
             h("button", {"type": "button", "class": "copy-button", "data-copy": box_id, "hidden": True}, "Copy"),
         )
 
@@ -178,8 +180,8 @@ def code_page(viewer: Viewer, view: Mapping[str, Any], answer: Mapping[str, Any]
             "ok",
         ),
         copy_box("agent-code", "Registration code", code),
-        copy_box("agent-command", "On the agent's machine (Linux)", command(code)),
-        copy_box("agent-command-windows", "On Windows", command(code, WINDOWS_CONFIG)),
+        copy_box("agent-command", "On the agent's machine (Linux)", command(code), True),
+        copy_box("agent-command-windows", "On Windows", command(code, WINDOWS_CONFIG), True),
         h(
             "p",
             {},

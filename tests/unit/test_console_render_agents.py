@@ -175,8 +175,10 @@ def test_a_new_code_is_shown_once_with_the_exact_command_and_its_expiry() -> Non
     page = code_page(ADMIN, AD_VIEW, answer, "https://connector.example.net")
     values = {a.get("id"): a.get("value") for t, a in parse(page).tags if t == "input"}
     assert values["agent-code"] == code
-    assert values["agent-command"] == f"python -m agent --config /etc/connector-agent/agent.json register --code {code}"
-    assert values["agent-command-windows"] == command(code, r"C:\ProgramData\ConnectorAgent\agent.json")
+    boxes = {a["id"] for t, a in parse(page).tags if t == "textarea" and "readonly" in a}
+    assert boxes == {"agent-command", "agent-command-windows"}
+    linux = f"python -m agent --config /etc/connector-agent/agent.json register --code {code}"
+    assert f">{linux}</textarea>" in page and command(code, r"C:\ProgramData\ConnectorAgent\agent.json") in page
     assert "valid until 2026-12-01 11:00 UTC" in page and "shown only now" in page
     assert "https://connector.example.net" in page and _forms(page) == []
     assert_no_injected_markup(page)
