@@ -10,6 +10,7 @@ from functions import (
     console_auth,
     console_pages,
     console_pages_actions,
+    console_pages_agents,
     console_pages_static,
     directory_sync,
     health,
@@ -36,3 +37,4 @@ app.register_functions(console_pages_actions.bp)
 app.register_functions(console_pages_static.bp)
 app.register_functions(agent_api.bp)
 app.register_functions(notifications.bp)
+app.register_functions(console_pages_agents.bp)

@@ -25,7 +25,12 @@ def register(config: AgentConfig, code: str) -> str:
     signing, encryption = new_keys()
     with ServiceClient(config.service_url, ca_file=config.service_ca_file) as client:
         answer = client.register(
-            code, config.name or platform.node(), __version__, public_b64(signing), public_b64(encryption)
+            code,
+            config.name or platform.node(),
+            __version__,
+            public_b64(signing),
+            public_b64(encryption),
+            host=platform.node(),
         )
     save_keys(config.state_dir, signing, encryption)
     save_identity(config.state_dir, answer["agent_id"], answer["connection_id"], config.service_url)

@@ -43,9 +43,14 @@ class ServiceClient:
             error = {"code": f"http_{response.status_code}", "message": response.text[:200]}
         raise ProtocolError(str(error.get("code")), str(error.get("message")))
 
-    def register(self, code: str, name: str, version: str, signing_key: str, encryption_key: str) -> dict[str, Any]:
+    def register(
+        self, code: str, name: str, version: str, signing_key: str, encryption_key: str, host: str = ""
+    ) -> dict[str, Any]:
+        """`host`: the machine the agent runs on (shown in the console and the agents list; optional)."""
         body = {"code": code, "name": name, "version": version, "signing_key": signing_key,
                 "encryption_key": encryption_key}  # fmt: skip
+        if host:
+            body["host"] = host[:255]
         return dict(self._check(self._http.post("/api/agent/register", json=body), (201,)))
 
     def signed(

@@ -97,8 +97,11 @@ async def _listing(req: func.HttpRequest, what: str) -> func.HttpResponse:
         view = await get_connection(container, route_id(req))
         continuation = req.params.get("continuation") or None
         if what == "runs":
+            from shared.services.agent_overview import overview
+
             _, data = await sync_api.runs(container, view["id"], 50)
-            return Page(render_tables.runs_page(viewer, view, data["runs"]))
+            jobs = (await overview(container, view["id"]))["jobs"] if view.get("source") == "ad" else []
+            return Page(render_tables.runs_page(viewer, view, data["runs"], jobs))
         if what == "rotation":
             return Page(
                 render_tables.rotation_page(viewer, view, await user_status(container, view["id"], 100, continuation))

@@ -27,6 +27,10 @@ DONE = {
     "approved": "Deletions approved: a sync applying them is queued.",
     "deleted": "Connection deleted; its credentials were soft-deleted.",
     "purging": "Connection deleted; everything stored for it is being purged.",
+    "agent_removed": "Agent removed: its requests are refused from now on; a job it held goes to another agent.",
+    "ad_sync_queued": "AD sync queued: the next agent that polls takes it; its progress shows under the agents.",
+    "ad_dry_run_queued": "AD dry run queued: its planned changes show in the run history when the agent answers.",
+    "ad_rotation_queued": "Password rotation queued: the next agent that polls sets the new passwords.",
 }
 
 

@@ -7,10 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.console.html import Child, Markup, badge, h, layout, notice, table
+from shared.console.render_agents import agents_section
 from shared.console.render_list import run_badge, state_badge, when
 from shared.console.widgets import Viewer, button, checkbox, labelled, post_form, text_input
 
 PHASE_NAMES = {"start": "starting", "users": "users", "groups": "groups and memberships", "commit": "finishing"}
+AD_DELETE_TEXT = (
+    "Removes the connection: its agents get no more jobs. Uninstall them and remove the AD account's password file "
+    "on their machines (the password was never stored here)."
+)
 
 
 def base(cid: str) -> str:
@@ -22,6 +27,8 @@ def facts(rows: Sequence[tuple[str, Child]]) -> Markup:
 
 
 def credential_text(view: Mapping[str, Any]) -> str:
+    if view.get("source") == "ad":
+        return "its on-premises agents (the AD account's password stays on the agent's machine)"
     credential = view.get("credential") or {}
     if view.get("credential_mode") == "admin_consent":
         return "admin consent to the operator's app"
@@ -31,6 +38,13 @@ def credential_text(view: Mapping[str, Any]) -> str:
     return (
         f"the customer's own app ({view.get('client_id')}): {credential.get('kind')} {credential.get('hint')}{expiry}"
     )
+
+
+def where(view: Mapping[str, Any]) -> tuple[str, Child]:
+    """The tenant of an Entra connection; the domain of an on-premises AD one."""
+    if view.get("source") == "ad":
+        return ("Domain", f"{view.get('domain')} (on-premises Active Directory)")
+    return ("Tenant", f"{view.get('tenant_domain') or ''} {view.get('tenant_id')}".strip())
 
 
 def counts_list(counts: Mapping[str, Any]) -> Markup:
@@ -60,6 +74,13 @@ def actions(viewer: Viewer, view: Mapping[str, Any]) -> Markup:
         return notice("You can read this connection; acting on it needs the Connector.Admin role.", "info")
     cid = str(view["id"])
     consent = view.get("credential_mode") == "admin_consent"
+    if view.get("source") == "ad":  # AD: sync, dry run and rotation are the agents' section's (below)
+        return h(
+            "section",
+            {"class": "actions"},
+            h("h2", {}, "Actions"),
+            post_form(viewer, f"{base(cid)}/verify", button("Test permissions")),
+        )
     return h(
         "section",
         {"class": "actions"},
@@ -111,8 +132,10 @@ def danger_section(viewer: Viewer, view: Mapping[str, Any], errors: Mapping[str,
         h(
             "p",
             {},
-            "Removes the connection and soft-deletes its credentials in Key Vault. To revoke the consent itself, the "
-            "tenant's administrator deletes the enterprise application in their tenant.",
+            AD_DELETE_TEXT
+            if view.get("source") == "ad"
+            else "Removes the connection and soft-deletes its credentials in Key Vault. To revoke the consent itself, "
+            "the tenant's administrator deletes the enterprise application in their tenant.",
         ),
         post_form(
             viewer,
@@ -129,13 +152,21 @@ def danger_section(viewer: Viewer, view: Mapping[str, Any], errors: Mapping[str,
     )
 
 
+def agents_of(viewer: Viewer, cid: str, agents: Mapping[str, Any] | None) -> Markup:
+    """The on-prem AD agents section (none for a purging connection, whose model has no agents)."""
+    if agents is None:
+        return Markup("")
+    return agents_section(viewer, cid, agents.get("agents") or [], agents.get("jobs") or [])
+
+
 def connection_page(
     viewer: Viewer,
     model: Mapping[str, Any],
     message: str = "",
     errors: Mapping[str, str] | None = None,
 ) -> Markup:
-    """model: view (the API's connection view), status (the sync status), progress (or None), held."""
+    """model: view (the API's connection view), status (the sync status), progress (or None), held, agents (the
+    agents and their recent jobs, shared/services/agent_overview.py)."""
     errors = errors or {}
     view, status = model["view"], model.get("status") or {}
     cid = str(view["id"])
@@ -145,7 +176,7 @@ def connection_page(
     held_items = (model.get("held") or {}).get("items") or []
     summary = facts(
         [
-            ("Tenant", f"{view.get('tenant_domain') or ''} {view.get('tenant_id')}".strip()),
+            where(view),
             ("State", [state_badge(str(view.get("state"))), " ", view.get("state_reason") or ""]),
             ("Signs in with", credential_text(view)),
             (
@@ -195,6 +226,7 @@ def connection_page(
         progress_section(cid, model.get("progress")),
         actions(viewer, view),
         held_section(viewer, cid, model.get("held") or {}, errors),
+        agents_of(viewer, cid, model.get("agents")) if view.get("source") == "ad" else "",
         danger_section(viewer, view, errors),
     ]
     return layout(str(view.get("display_name") or cid), body, viewer=viewer)

@@ -22,6 +22,7 @@ STATE_TONE = {
     "active": "ok",
     "pending_consent": "warn",
     "pending_verification": "warn",
+    "pending_agent": "warn",
     "error": "bad",
     "disabled": "idle",
     "purging": "idle",
@@ -49,7 +50,11 @@ def connection_link(view: Mapping[str, Any]) -> Markup:
 
 def _row(item: Mapping[str, Any]) -> list[Child]:
     view, status = item["connection"], item.get("status") or {}
-    tenant = view.get("tenant_domain") or view.get("tenant_id")
+    tenant = (
+        f"{view.get('domain')} (AD)"
+        if view.get("source") == "ad"
+        else view.get("tenant_domain") or view.get("tenant_id")
+    )
     last = status.get("last_run") or {}
     result = run_badge(str(last.get("outcome")))
     quarantine = view.get("quarantine") or {}

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.console.html import Markup, badge, h, layout, table
+from shared.console.html import Child, Markup, badge, h, layout, table
+from shared.console.render_agents import job_label, job_state
 from shared.console.render_connection import base, counts_list
 from shared.console.render_list import RUN_TONE, when
 from shared.console.render_results import back
@@ -19,21 +20,49 @@ def _more(path: str, continuation: str | None) -> Markup:
     return h("p", {}, h("a", {"href": f"{path}?{urlencode({'continuation': continuation})}"}, "Next page"))
 
 
-def runs_page(viewer: Viewer, view: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> Markup:
+EXHAUSTED = "agent_attempts_exhausted"  # the one agent failure that records no run (docs/ad-agent.md)
+
+
+def runs_page(
+    viewer: Viewer,
+    view: Mapping[str, Any],
+    runs: Sequence[Mapping[str, Any]],
+    jobs: Sequence[Mapping[str, Any]] = (),
+) -> Markup:
+    """Entra and AD runs alike; `jobs` (the connection's agent jobs) add the AD syncs not finished yet (queued,
+    running on an agent, stalled) at the top, and the one failure no run is recorded for (a job leased too often
+    without an answer), and name the agent that answered a finished AD run."""
     cid, name = str(view["id"]), str(view.get("display_name") or view["id"])
-    rows = [
+    syncs = [j for j in jobs if j.get("kind") == "sync"]
+    by_run = {str(j.get("run_id")): j for j in syncs}
+    pending = [j for j in syncs if j.get("state") != "done" or j.get("error_code") == EXHAUSTED]
+    rows: list[list[Child]] = [
         [
-            when(r.get("started_at")),
-            when(r.get("ended_at")),
-            f"{r.get('mode')} ({r.get('trigger')})",
-            badge(str(r.get("outcome")).replace("_", " "), RUN_TONE.get(str(r.get("outcome")), "info")),
-            r.get("error_code") or "—",
-            counts_list(r.get("counts") or {}),
+            when(j.get("created_at")),
+            when(j.get("done_at")),
+            job_label(j),
+            job_state(j),
+            j.get("error_code") or "—",
+            "",
         ]
-        for r in runs
+        for j in pending
     ]
+    for r in runs:
+        job = by_run.get(str(r.get("run_id")))
+        through = f" through agent {job.get('agent')}" if job and job.get("agent") else ""
+        rows.append(
+            [
+                when(r.get("started_at")),
+                when(r.get("ended_at")),
+                f"{r.get('mode')} ({r.get('trigger')}){through}",
+                badge(str(r.get("outcome")).replace("_", " "), RUN_TONE.get(str(r.get("outcome")), "info")),
+                r.get("error_code") or "—",
+                counts_list(r.get("counts") or {}),
+            ]
+        )
     body = [
-        table(("Started", "Ended", "Mode", "Outcome", "Error", "Counts"), rows, empty="No runs yet."),
+        table(("Started", "Ended", "Mode", "Outcome", "Error", "Counts"), rows, empty="No runs yet.", cls="runs"),
+        h("p", {}, h("a", {"href": f"{base(cid)}/runs"}, "Refresh")) if pending else "",
         back(cid, name),
     ]
     return layout(f"Run history: {name}", body, viewer=viewer)

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from shared.errors import NotFound
-from shared.services import audit, sync_api
+from shared.services import agent_overview, audit, sync_api
 from shared.services.connections import get_connection, list_connections
 
 LIST_CONCURRENCY = 8
@@ -46,7 +46,14 @@ async def connection_model(container: Any, connection_id: str) -> dict[str, Any]
     status = await status_with_last_run(container, view["id"])
     progress = await sync_api.progress(container, view["id"])
     held = await sync_api.held_removals(container, view["id"])
-    return {"view": view, "status": status, "progress": progress if progress["running"] else None, "held": held}
+    agents = await agent_overview.overview(container, view["id"]) if view.get("source") == "ad" else None
+    return {
+        "view": view,
+        "status": status,
+        "progress": progress if progress["running"] else None,
+        "held": held,
+        "agents": agents,
+    }
 
 
 async def audit_page(container: Any, connection_id: str | None, continuation: str | None) -> dict[str, Any]:

@@ -44,7 +44,8 @@ async def start_ad_rotation(container: Any, connection_id: str, user_ids: list[s
 
     connection, _ = await load(container, connection_id)
     rows = {str(r["RowKey"]): r async for r in DirectoryStore(container.tables(), connection.id).user_rows()}
-    wanted = sorted(rows) if user_ids is None else [u.lower() for u in user_ids]
+    active = sorted(u for u, r in rows.items() if r.get("in_scope") and r.get("status") == "active")
+    wanted = active if user_ids is None else [u.lower() for u in user_ids]  # default: every active in-scope user
     if not wanted or len(wanted) > MAX_USERS_PER_JOB:
         raise ValidationError({"users": f"1 to {MAX_USERS_PER_JOB} users per rotation"})
     missing = [u for u in wanted if u not in rows or not rows[u].get("in_scope") or rows[u].get("status") != "active"]

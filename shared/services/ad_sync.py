@@ -61,6 +61,7 @@ async def start_ad_sync(
         "rotation_group": connection.rotation_group_id if connection.rotation_enabled else None,
         "cursor": None if mode == "full" else await _cursor(container.tables(), connection.id),
         "run_id": run_id,
+        "mode": mode,  # as asked (the console shows it); the agent reads the cursor: none means a full read
         "dry_run": dry_run,
         "approved": approved and not dry_run,
         "trigger": trigger,

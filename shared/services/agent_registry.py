@@ -29,6 +29,7 @@ from shared.storage_names import AGENTS
 
 AGENT_PARTITION, CODE_PARTITION = "agent", "code"
 NAME_MAX = 64
+HOST_MAX = 255  # a DNS name (RFC 1035: 255 octets at most)
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -71,20 +72,20 @@ async def create_code(container: Any, connection_id: str, body: Any, now: float 
 
 
 def _registration(body: Any) -> dict[str, str]:
-    fields = _fields(body, {"code", "name", "version", "signing_key", "encryption_key"})
+    fields = _fields(body, {"code", "name", "host", "version", "signing_key", "encryption_key"})
     problems = {}
     for name, pattern in (("signing_key", KEY_B64), ("encryption_key", KEY_B64)):
         if not isinstance(fields.get(name), str) or not pattern.match(fields[name]):
             problems[name] = "must be a 32-byte public key, base64url"
-    for name in ("name", "version"):
+    for name, limit in (("name", NAME_MAX), ("host", HOST_MAX), ("version", NAME_MAX)):
         value = fields.get(name, "")
-        if not isinstance(value, str) or len(value) > NAME_MAX or not value.isprintable():
-            problems[name] = f"must be printable text of at most {NAME_MAX} characters"
+        if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+            problems[name] = f"must be printable text of at most {limit} characters"
     if not isinstance(fields.get("code"), str) or not CODE.match(fields["code"]):
         problems["code"] = "must be a registration code as created for the connection"
     if problems:
         raise ValidationError(problems)
-    return {k: str(fields.get(k, "")) for k in ("code", "name", "version", "signing_key", "encryption_key")}
+    return {k: str(fields.get(k, "")) for k in ("code", "name", "host", "version", "signing_key", "encryption_key")}
 
 
 async def register(container: Any, body: Any, now: float | None = None) -> tuple[int, Any]:
@@ -118,6 +119,7 @@ async def register(container: Any, body: Any, now: float | None = None) -> tuple
             "RowKey": agent_id,
             "connection_id": connection_id,
             "name": request["name"],
+            "host": request["host"],
             "version": request["version"],
             "signing_key": request["signing_key"],
             "encryption_key": request["encryption_key"],
@@ -135,6 +137,7 @@ def _view(row: Any, now: float) -> dict[str, Any]:
     return {
         "id": str(row["RowKey"]),
         "name": row.get("name", ""),
+        "host": row.get("host", ""),
         "version": row.get("version", ""),
         "status": agent_status(dict(row), now),
         "registered_at": _iso(row.get("registered_at")),

@@ -124,6 +124,7 @@ async def snapshot(env: dict[str, str], cid: str) -> dict[str, Any]:
                 [r async for r in t.query(names.CONSENT_STATES, "PartitionKey ne @pk", {"pk": "console-session"})]
             ),
             "sync": rows([r async for r in t.query(names.SYNC_STATE, "PartitionKey eq @pk", {"pk": cid})]),
+            "agents": rows([r async for r in t.query(names.AGENTS, "connection_id eq @cid", {"cid": cid})]),
         }
 
 
@@ -139,6 +140,9 @@ ACTIONS = [
     ("console_sync", "sync", ("mode",), True),
     ("console_approve", "approve", ("confirm",), True),
     ("console_delete", "delete", ("confirm_name", "purge"), True),
+    ("console_agent_code", "agents/codes", ("expires_in_minutes",), True),
+    ("console_ad_sync", "agents/sync", ("mode", "dry_run"), True),
+    ("console_ad_rotate", "agents/rotate", ("confirm_rotation",), True),
 ]
 
 
