@@ -84,6 +84,19 @@ class DomainAdmin:
         self.conn.delete(dn)
         return guid
 
+    def restore(self, guid: str, dn: str) -> None:
+        """Reanimate a tombstone (as Restore-ADObject does): one modify of the deleted object, read with the Show
+        Deleted control, that deletes isDeleted and replaces distinguishedName with the DN it gets back. Without the
+        Recycle Bin the object comes back without its group links."""
+        escaped = "".join(f"\\{b:02x}" for b in uuid.UUID(guid).bytes_le)
+        self.conn.search(
+            self.dc.base_dn, f"(objectGUID={escaped})", ldap3.SUBTREE, attributes=["isDeleted"],
+            controls=[(SHOW_DELETED, True, None)],
+        )  # fmt: skip
+        (tombstone,) = [e for e in self.conn.response if e.get("type") == "searchResEntry"]
+        changes = {"isDeleted": [(ldap3.MODIFY_DELETE, [])], "distinguishedName": [(ldap3.MODIFY_REPLACE, [dn])]}
+        self.conn.modify(tombstone["dn"], changes, controls=[(SHOW_DELETED, True, None)])
+
     def guid(self, dn: str) -> str:
         self.conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["objectGUID"])
         return str(uuid.UUID(bytes_le=self.conn.response[0]["raw_attributes"]["objectGUID"][0]))

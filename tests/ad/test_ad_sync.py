@@ -70,9 +70,17 @@ async def test_full_then_incremental_equal_the_domain(
         rows[gone]["removed_reason"] == "deleted" and rows[a.guid(s["users"]["cy"])]["removed_reason"] == "left_scope"
     )
 
+    a.restore(gone, s["users"]["ann"])  # restored (it comes back without its links: given its group again)
+    a.add_member(s["group"], s["users"]["ann"])
+    back = json.loads((await sync(s, app_server))["result_json"])
+    truth = a.ground_truth(s["group"])
+    assert gone in truth and in_scope(await stored(cid)) == truth
+    assert (await stored(cid))[gone]["status"] == "active"
+    assert sum(back["counts"].values()) == 2 and back["counts"].get("membership.added") == 1, back  # the user, a link
+
     async with Container(load_settings(os.environ)) as container:
         runs = [r async for r in container.tables().query(SYNC_RUNS, "PartitionKey eq @pk", {"pk": cid})]
-    assert sorted(r["outcome"] for r in runs) == ["succeeded"] * 4
+    assert sorted(r["outcome"] for r in runs) == ["succeeded"] * 5
 
 
 async def test_a_dry_run_plans_and_writes_nothing(

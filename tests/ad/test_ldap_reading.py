@@ -123,8 +123,11 @@ def test_an_incremental_read_returns_only_what_changed_with_tombstones(
     gone = a.delete(layout.users["carl"])
     fourth = read(samba_dc, group_guid, third["cursor"])
     assert gone in fourth["deleted"] and gone not in fourth["scope"]
-    # Restoring a deleted object (tombstone reanimation) fails in Samba 4.17 (operationsError in
-    # tombstone_reanimate.c, with or without the Recycle Bin), so "restored" is not exercised against this DC.
+
+    a.restore(gone, layout.users["carl"])  # restored: the same objectGUID, read again by its uSNChanged
+    a.add_member(layout.group, layout.users["carl"])  # its links did not survive the deletion
+    fifth = read(samba_dc, group_guid, fourth["cursor"])
+    assert gone in by_guid(fifth) and gone in fifth["scope"] and gone not in fifth["deleted"]
 
 
 def test_another_invocation_id_means_a_full_read(samba_dc: SambaDC, domain_admin: DomainAdmin, layout: Layout) -> None:
