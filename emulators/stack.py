@@ -63,6 +63,7 @@ class LocalStack:
             "CONSOLE_TENANT_ID": self.tenant["id"],  # the console's operator tenant: the demo tenant
             "CHANGE_NOTIFICATIONS": "auto",  # off here: PUBLIC_BASE_URL is http (tests of notifications turn it on)
             "NOTIFICATION_BASE_URL": "",
+            "AGENT_LEASE_SECONDS": "60",  # on-prem AD agents' job lease (tests of failover shorten it)
         }
 
 
