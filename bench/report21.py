@@ -247,7 +247,7 @@ def sections(results: dict[str, Any]) -> list[str]:
             "",
             "## Load on the machine during this run",
             "",
-            "The machine was shared with other engineers' test runs: every figure above was taken under this load",
+            "Every figure above was taken under this load (other engineers' test runs, when any, count in it)",
             "(`uptime` before and after; 2 cores).",
             "",
             f"- before: {load.get('before', '?')}",
