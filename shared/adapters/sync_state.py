@@ -233,11 +233,12 @@ class SyncState:
         )
 
     # -- lease -------------------------------------------------------------------------------------
-    async def acquire_lease(self, owner: str, ttl: timedelta) -> bool:
-        """ETag-guarded: True if this owner now holds the lease (free, expired or already its own)."""
+    async def acquire_lease(self, owner: str, ttl: timedelta, key: str = "lease") -> bool:
+        """ETag-guarded: True if this owner now holds the lease (free, expired or already its own). `key` names
+        the lease: the sync run's by default, another row for work that excludes only itself (subscribing)."""
         now = utc_now()
-        entity = {"PartitionKey": self.cid, "RowKey": "lease", "owner": owner, "expires_at": iso(now + ttl)}
-        row = await self.tables.get(names.SYNC_STATE, self.cid, "lease")
+        entity = {"PartitionKey": self.cid, "RowKey": key, "owner": owner, "expires_at": iso(now + ttl)}
+        row = await self.tables.get(names.SYNC_STATE, self.cid, key)
         try:
             if row is None:
                 await self.tables.insert(names.SYNC_STATE, entity)
@@ -250,11 +251,11 @@ class SyncState:
         except (Conflict, ConcurrencyConflict):
             return False
 
-    async def release_lease(self, owner: str) -> None:
-        row = await self.tables.get(names.SYNC_STATE, self.cid, "lease")
+    async def release_lease(self, owner: str, key: str = "lease") -> None:
+        row = await self.tables.get(names.SYNC_STATE, self.cid, key)
         if row is not None and row.get("owner") == owner:
             try:
-                await self.tables.delete(names.SYNC_STATE, self.cid, "lease", etag=etag_of(row))
+                await self.tables.delete(names.SYNC_STATE, self.cid, key, etag=etag_of(row))
             except ConcurrencyConflict:
                 return
 

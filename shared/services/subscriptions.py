@@ -3,10 +3,14 @@ timer, recreate when gone, remove on delete; their rows (syncstate, no secret) a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets as random_secrets
 import time
-from datetime import datetime
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import storage_names as names
@@ -26,6 +30,9 @@ from shared.errors import ConnectorError, GraphError, GraphNotFound, SecretNotFo
 
 log = logging.getLogger(__name__)
 ROW_PREFIX = "subscription-"
+LEASE_ROW = "subscriptions-lease"  # syncstate row: who is creating, renewing or removing the subscriptions now
+LEASE_TTL = timedelta(minutes=2)  # a holder that died frees it this long after it took it
+LEASE_WAIT_S = 60.0  # how long another caller waits for it
 STATE_CACHE_S = 300.0  # clientState kept in memory this long (never written anywhere); a mismatch re-reads it
 _state_cache: dict[str, tuple[str, float]] = {}
 
@@ -115,11 +122,41 @@ def forget_state(connection_id: str) -> None:
 
 
 # --- create / renew / recreate ---------------------------------------------------------------------------------
+@asynccontextmanager
+async def _one_at_a_time(tables: Any, connection_id: str) -> AsyncIterator[bool]:
+    """The connection's subscribing lease (its own syncstate row, not the sync run's): a job's start, the hourly
+    timer, an activation and a delete can all reach the same subscriptions at once, and two that each list and
+    create would leave two subscriptions for one resource. Waits for a holder (their work takes seconds); yields
+    False when the lease stays held past the wait (a holder that died: it expires, the next hour tries again)."""
+    from shared.adapters.sync_state import SyncState
+
+    state, me = SyncState(tables, connection_id), uuid.uuid4().hex
+    deadline, pause = time.monotonic() + LEASE_WAIT_S, 0.05
+    while not await state.acquire_lease(me, LEASE_TTL, key=LEASE_ROW):
+        if time.monotonic() > deadline:
+            log.warning("connection %s: subscriptions busy elsewhere; left for the next renewal", connection_id)
+            yield False
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
+    try:
+        yield True
+    finally:
+        await state.release_lease(me, key=LEASE_ROW)
+
+
 async def ensure(container: Any, connection: Connection, now: datetime | None = None) -> dict[str, SubscriptionRow]:
     """Every subscription of the connection exists and is renewed when due; failures are kept on its rows (with
-    the remedy) and retried by the hourly timer. Never raises for Graph's refusals."""
+    the remedy) and retried by the hourly timer. Never raises for Graph's refusals. One at a time per connection."""
     if not enabled(container, connection):
         return {}
+    async with _one_at_a_time(container.tables(), connection.id) as mine:
+        if not mine:
+            return await load_rows(container.tables(), connection.id)
+        return await _ensure(container, connection, now)
+
+
+async def _ensure(container: Any, connection: Connection, now: datetime | None) -> dict[str, SubscriptionRow]:
     from shared.adapters.graph_subscriptions import GraphSubscriptions
 
     moment = now or utc_now()
@@ -204,21 +241,27 @@ async def renew_all(container: Any, now: datetime | None = None) -> int:
 
 async def remove(container: Any, connection: Connection) -> None:
     """On delete or purge: delete the subscriptions in Graph (best-effort: unrenewed ones expire anyway), their
-    rows, and the clientState (soft-deleted here; the purge erases it)."""
+    rows, and the clientState (soft-deleted here; the purge erases it). Graph's own list decides what goes: every
+    subscription of this app at the connection's notification URL, also one whose create answer was lost."""
     tables = container.tables()
-    rows = await load_rows(tables, connection.id)
-    if any(r.subscription_id for r in rows.values()):
-        try:
-            from shared.adapters.graph_subscriptions import GraphSubscriptions
+    async with _one_at_a_time(tables, connection.id):
+        rows = await load_rows(tables, connection.id)
+        if rows:
+            try:
+                from shared.adapters.graph_subscriptions import GraphSubscriptions
 
-            graph = GraphSubscriptions(await container.graph_for(connection))
-            for row in rows.values():
-                if row.subscription_id:
-                    await graph.delete(row.subscription_id)
-        except ConnectorError as exc:
-            log.warning("connection %s: subscriptions not deleted in Graph (%s); they expire", connection.id, exc.code)
-    for resource in rows:
-        await tables.delete(names.SYNC_STATE, connection.id, ROW_PREFIX + resource)
+                graph = GraphSubscriptions(await container.graph_for(connection))
+                url, _ = urls(container, connection.id)
+                known = {r.subscription_id for r in rows.values() if r.subscription_id}
+                listed = {str(s["id"]) for s in await graph.list() if s.get("notificationUrl") == url}
+                for subscription_id in sorted(known | listed):
+                    await graph.delete(subscription_id)
+            except ConnectorError as exc:
+                log.warning(
+                    "connection %s: subscriptions not deleted in Graph (%s); they expire", connection.id, exc.code
+                )
+        for resource in rows:
+            await tables.delete(names.SYNC_STATE, connection.id, ROW_PREFIX + resource)
     forget_state(connection.id)
 
 

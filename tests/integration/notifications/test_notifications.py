@@ -4,6 +4,7 @@ caught by the scheduled run; no secret anywhere. The module's last test deletes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -15,8 +16,15 @@ from shared import storage_names as names
 from tests.integration.notifications.conftest import NotifyWorld, until
 
 
+def all_subs(w: NotifyWorld) -> list[dict[str, Any]]:
+    return list(w.control("subscriptions", tenant=w.tenant["id"]))
+
+
 def subs(w: NotifyWorld) -> dict[str, dict[str, Any]]:
-    return {s["resource"]: s for s in w.control("subscriptions", tenant=w.tenant["id"])}
+    """The tenant's subscriptions by resource; never two for one resource (each would deliver every change)."""
+    found = all_subs(w)
+    assert sorted(s["resource"] for s in found) == sorted({s["resource"] for s in found}), found
+    return {s["resource"]: s for s in found}
 
 
 async def notification_runs(w: NotifyWorld) -> list[dict[str, Any]]:
@@ -198,6 +206,28 @@ async def test_subscription_removed_recreates_it_through_the_worker(world: Notif
     assert status["groups"] == {**status["groups"], "state": "active", "subscription_id": subs(world)["groups"]["id"]}
 
 
+async def test_concurrent_recreations_make_one_subscription(world: NotifyWorld) -> None:
+    """The job's start, the hourly timer and an activation can all find a subscription gone at once: one is made."""
+    from shared.composition import Container
+    from shared.config import load_settings
+    from shared.domain.timestamps import utc_now
+    from shared.services import subscriptions
+    from shared.services.connections import load
+
+    await world.quiet()
+    gone = subs(world)["groups"]["id"]
+    assert world.control("remove_subscription", subscription_id=gone) is True
+    async with Container(load_settings(world.env)) as container:
+        connection, _ = await load(container, world.cid)
+        later = utc_now() + timedelta(days=3)
+        results = await asyncio.gather(*(subscriptions.ensure(container, connection, now=later) for _ in range(6)))
+        rows = await subscriptions.load_rows(container.tables(), world.cid)
+    groups = [s for s in all_subs(world) if s["resource"] == "groups"]
+    assert len(groups) == 1, groups
+    assert rows["groups"].subscription_id == groups[0]["id"] and rows["groups"].state == "active"
+    assert all(r["groups"].subscription_id == groups[0]["id"] for r in results)
+
+
 async def test_a_missed_notification_is_caught_by_the_scheduled_run(world: NotifyWorld) -> None:
     await world.quiet()
     await world.drain_feed()
@@ -247,11 +277,28 @@ async def test_no_secret_in_responses_logs_queue_messages_or_tables(
 
 
 async def test_zz_subscriptions_are_removed_when_the_connection_is_deleted(world: NotifyWorld) -> None:
+    """Every subscription Graph has for the connection's URL goes, also one whose create answer was lost (the
+    connector never learnt its id)."""
+    from shared.adapters.graph_subscriptions import GraphSubscriptions
+    from shared.composition import Container
+    from shared.config import load_settings
+    from shared.domain.notifications import CHANGE_TYPE, expiry
+    from shared.domain.timestamps import utc_now
+    from shared.services import subscriptions
+    from shared.services.connections import load
+
     await world.quiet()
     assert subs(world)
+    async with Container(load_settings(world.env)) as container:
+        connection, _ = await load(container, world.cid)
+        url, lifecycle = subscriptions.urls(container, world.cid)
+        state = await subscriptions.client_state(container, world.cid)
+        graph = GraphSubscriptions(await container.graph_for(connection))
+        await graph.create("groups", CHANGE_TYPE, url, lifecycle, str(state), expiry(utc_now()))  # answer "lost"
+    assert len(all_subs(world)) == 3
     status, text, _ = await world.http("DELETE", f"/api/connections/{world.cid}")
     assert status == 200, text
-    assert subs(world) == {}
+    assert all_subs(world) == []
     status, _, _ = await world.http(
         "POST", f"/api/notifications/{world.cid}", key=False, body={"value": [{"subscriptionId": "x"}]}
     )
