@@ -16,6 +16,7 @@ from shared.domain.timestamps import to_iso, utc_now
 # Table Storage takes at most 15 comparisons in one $filter (MAX_FILTER_COMPARISONS): keys are asked for in chunks.
 IDS_PER_FILTER = MAX_FILTER_COMPARISONS - 2  # user ids OR-ed with the two bounds of the membership partitions
 ROWS_PER_FILTER = MAX_FILTER_COMPARISONS - 1  # row keys OR-ed within one partition
+INDEX_COLUMNS = ["RowKey", "hash", "status", "in_scope"]  # what the planner's index of a stored user needs
 SCAN_PARTITION_MAX = 5_000  # up to this many rows a partition scan per 14 ids beats 14 point reads
 FILTERED_LINK_LOOKUP_MAX = 8 * IDS_PER_FILTER  # beyond this one scan of the links is cheaper than many queries
 QUERIES_AT_ONCE = 4
@@ -61,11 +62,8 @@ class DirectoryStore:
 
     async def load_users(self) -> dict[str, StoredUser]:
         index: dict[str, StoredUser] = {}
-        async for row in self.tables.query(
-            names.DIRECTORY_USERS,
-            "PartitionKey eq @pk",
-            {"pk": self.connection_id},
-            select=["RowKey", "hash", "status", "in_scope"],
+        async for row in self.tables.query_plain(
+            names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": self.connection_id}, INDEX_COLUMNS
         ):
             index[row["RowKey"]] = _stored(row)
         return index
@@ -82,19 +80,13 @@ class DirectoryStore:
         ids = sorted(user_ids)
         if 0 <= partition_rows <= SCAN_PARTITION_MAX and len(ids) > 1:
             queries = _row_key_queries("PartitionKey eq @pk", {"pk": self.connection_id}, ids, ROWS_PER_FILTER)
-            async for row in self._each(names.DIRECTORY_USERS, queries, ["RowKey", "hash", "status", "in_scope"]):
+            async for row in self._each(names.DIRECTORY_USERS, queries, INDEX_COLUMNS):
                 found[row["RowKey"]] = _stored(row)
             return found
-        limit = asyncio.Semaphore(concurrency)
-
-        async def one(uid: str) -> None:
-            async with limit:
-                row = await self.tables.get(names.DIRECTORY_USERS, self.connection_id, uid)
-            if row is not None:
-                found[uid] = _stored(row)
-
-        await asyncio.gather(*(one(uid) for uid in ids))
-        return found
+        rows = await self.tables.get_many(
+            names.DIRECTORY_USERS, [(self.connection_id, uid) for uid in ids], INDEX_COLUMNS, concurrency
+        )
+        return {key[1]: _stored(row) for key, row in rows.items()}
 
     async def _each(
         self, table: str, queries: list[tuple[str, dict[str, Any]]], select: list[str]
@@ -104,7 +96,7 @@ class DirectoryStore:
 
         async def one(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
             async with limit:
-                return [row async for row in self.tables.query(table, query, params, select=select)]
+                return [row async for row in self.tables.query_plain(table, query, params, select)]
 
         for rows in await asyncio.gather(*(one(q, p) for q, p in queries)):
             for row in rows:
@@ -136,8 +128,8 @@ class DirectoryStore:
         return len(
             [
                 row
-                async for row in self.tables.query(
-                    names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": self.connection_id}, select=["RowKey"]
+                async for row in self.tables.query_plain(
+                    names.DIRECTORY_USERS, "PartitionKey eq @pk", {"pk": self.connection_id}, ["RowKey"]
                 )
             ]
         )
@@ -146,19 +138,19 @@ class DirectoryStore:
         """How many user rows there are (None), or how many whose id sorts below upper_key: one range query."""
         if upper_key is None:
             return await self.count_users()
-        rows = self.tables.query(
+        rows = self.tables.query_plain(
             names.DIRECTORY_USERS,
             "PartitionKey eq @pk and RowKey lt @hi",
             {"pk": self.connection_id, "hi": upper_key},
-            select=["RowKey"],
+            ["RowKey"],
         )
         return len([row async for row in rows])
 
     async def load_groups(self) -> dict[str, str]:
         return {
             row["RowKey"]: row.get("hash", "")
-            async for row in self.tables.query(
-                names.DIRECTORY_GROUPS, "PartitionKey eq @pk", {"pk": self.connection_id}, select=["RowKey", "hash"]
+            async for row in self.tables.query_plain(
+                names.DIRECTORY_GROUPS, "PartitionKey eq @pk", {"pk": self.connection_id}, ["RowKey", "hash"]
             )
         }
 
@@ -227,36 +219,28 @@ class DirectoryStore:
         self.writes += count
         return count
 
-    async def member_ids(self, group_id: str) -> AsyncIterator[str]:
-        async for row in self.tables.query(
+    async def member_ids(self, group_id: str, page_size: int = 1000) -> AsyncIterator[str]:
+        async for row in self.tables.query_plain(
             names.DIRECTORY_MEMBERS,
             "PartitionKey eq @pk",
             {"pk": members_partition(self.connection_id, group_id)},
-            select=["RowKey"],
+            ["RowKey"],
+            page_size=page_size,
         ):
             yield str(row["RowKey"])
 
     async def has_members(self, group_id: str) -> bool:
-        async for _ in self.member_ids(group_id):
+        """One row is enough to know (a page of one: a big group's first 1,000 member rows are not read)."""
+        async for _ in self.member_ids(group_id, page_size=1):
             return True
         return False
 
     async def existing_links(self, links: set[tuple[str, str]], concurrency: int = 16) -> set[tuple[str, str]]:
         """Which of these (group id, user id) links are stored: point reads side by side (an incremental run
         checks the few links its delta names, so replayed entries neither write nor emit again)."""
-        found: set[tuple[str, str]] = set()
-        limit = asyncio.Semaphore(concurrency)
-
-        async def one(link: tuple[str, str]) -> None:
-            async with limit:
-                row = await self.tables.get(
-                    names.DIRECTORY_MEMBERS, members_partition(self.connection_id, link[0]), link[1]
-                )
-            if row is not None:
-                found.add(link)
-
-        await asyncio.gather(*(one(link) for link in sorted(links)))
-        return found
+        keys = {(members_partition(self.connection_id, gid), uid): (gid, uid) for gid, uid in links}
+        rows = await self.tables.get_many(names.DIRECTORY_MEMBERS, keys, ["RowKey"], concurrency)
+        return {keys[key] for key in rows}
 
     async def remove_links(self, group_id: str, user_ids: Iterable[str]) -> int:
         partition = members_partition(self.connection_id, group_id)

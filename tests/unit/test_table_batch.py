@@ -101,3 +101,30 @@ def test_the_shared_key_signs_verb_content_type_date_and_the_accounts_path() -> 
     text = f"POST\n\nmultipart/mixed; boundary=b\n{date}\n/acct/$batch"
     expected = base64.b64encode(hmac.new(b"k" * 32, text.encode(), hashlib.sha256).digest()).decode()
     assert got == f"SharedKey acct:{expected}"
+
+
+def test_read_answers_become_plain_values_and_other_types_are_left_to_the_sdk() -> None:
+    from shared.adapters.table_batch import entity_values
+
+    body = {
+        "odata.etag": 'W/"x"',
+        "RowKey": "r",
+        "s": "text",
+        "b": True,
+        "n": 7,
+        "f": "2.5",
+        "f@odata.type": "Edm.Double",
+    }
+    assert entity_values(body) == {"RowKey": "r", "s": "text", "b": True, "n": 7, "f": 2.5}
+    for kind, value in (("Edm.DateTime", "2026-12-01T15:00:00Z"), ("Edm.Int64", "1099511627776")):
+        with pytest.raises(Unsupported):
+            entity_values({"v": value, "v@odata.type": kind})
+
+
+def test_filter_parameters_become_odata_literals() -> None:
+    from shared.adapters.table_batch import filter_with
+
+    text = filter_with("PartitionKey eq @pk and b eq @b and n lt @n and x eq @other", {"pk": "o'r", "b": False, "n": 3})
+    assert text == "PartitionKey eq 'o''r' and b eq false and n lt 3 and x eq @other"
+    with pytest.raises(Unsupported):
+        filter_with("n eq @n", {"n": 2**40})
