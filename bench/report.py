@@ -266,9 +266,10 @@ def render(results: dict[str, Any]) -> str:
     settings = results.get("settings", {})
     if settings.get("baseline_cap"):
         lines += [
-            f"- **Baseline cap**: the baseline writes at most {settings['baseline_cap']:,} objects per phase (users;"
-            " groups + memberships; phases with fewer objects run in full); the scope listing always",
-            "  runs in full. A capped phase is extrapolated: its first 200 objects as measured (one-off costs: model",
+            f"- **Baseline cap**: the baseline handles at most {settings['baseline_cap']:,} objects per phase (the"
+            " scope listing's users; users; groups + memberships; phases with fewer objects run in full). A capped",
+            "  scope listing hands the later phases the scope from the emulator's ground truth (the set the full",
+            "  listing gives). A capped phase is extrapolated: its first 200 objects as measured (one-off costs: model",
             "  modules, connections), the rest at the rate measured after them; Graph and Table requests are scaled",
             "  the same way. This flatters the",
             "  baseline slightly (small project groups cost one more members request each, and come later in the",

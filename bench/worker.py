@@ -260,8 +260,8 @@ async def baseline(cfg: dict[str, Any]) -> dict[str, Any]:
     awaited one after the other. Stores the same objects as the connector: in-scope users (transitive members of
     the sync group), groups with an in-scope direct user member, and those direct (group, user) links.
 
-    With cfg["cap"], each write phase stops after `cap` objects (the scope listing always runs in full) and the
-    orchestrator extrapolates the phase's rate to the full count."""
+    With cfg["cap"], each phase stops after `cap` objects (the scope listing too, when cfg["scope"] gives the
+    scope for the phases after it) and the orchestrator extrapolates the phase's rate to the full count."""
 
     from azure.data.tables.aio import TableServiceClient
     from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -305,17 +305,30 @@ async def baseline(cfg: dict[str, Any]) -> dict[str, Any]:
     for table in (users_table, groups_table, members_table):
         await table.create_table()
 
-    # 1. scope: transitive members of the sync group (default paging, parsed to models)
+    # 1. scope: transitive members of the sync group (default paging, parsed to models). Capped like the write
+    # phases: it stops after `cap` users and the later phases take the scope from cfg["scope"] (the emulator's
+    # ground truth, the same set the full listing gives), so they do exactly what they would after a full listing.
     began, g0, t0 = time.perf_counter(), graph_counter.requests, tables_counter.total
     scope: set[str] = set()
+    listed = 0
+    scope_complete = True
     members_builder = client.groups.by_group_id(cfg["sync_group_id"]).transitive_members
     page = await members_builder.get()
     while page is not None:
-        scope.update(obj.id for obj in page.value or [] if isinstance(obj, User) and obj.id)
+        for obj in page.value or []:
+            if isinstance(obj, User) and obj.id:
+                scope.add(obj.id)
+                listed += 1
+                warmed(listed, began, g0, t0)
+        if cap and cfg.get("scope") and listed >= cap and page.odata_next_link:
+            scope_complete = False
+            break
         if not page.odata_next_link:
             break
         page = await members_builder.with_url(page.odata_next_link).get()
-    phase_done("scope", began, len(scope), g0, t0, True)
+    phase_done("scope", began, listed, g0, t0, scope_complete)
+    if not scope_complete:
+        scope = set(cfg["scope"])
 
     # 2. users: users.get() with the same attributes the connector keeps, one upsert per in-scope user
     began, g0, t0 = time.perf_counter(), graph_counter.requests, tables_counter.total

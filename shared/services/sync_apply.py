@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from shared import storage_names as names
@@ -19,6 +19,7 @@ from shared.domain.sync_plan import ActionKind, Removal, UserWrite
 from shared.domain.timestamps import to_iso, utc_now
 
 PLANNED_LIMIT = 5000  # a dry run lists at most this many planned changes (counts stay exact)
+MEMBER_CHECKS_AT_ONCE = 8  # groups checked side by side for a stored member left
 
 
 def event(
@@ -96,8 +97,11 @@ class SyncApplier:
             reason=reason,
         )
 
-    async def _apply(self, events: list[dict[str, Any]], write: Any, *, hold: bool = False) -> None:
-        """Outbox first, then the write, then the events; a crash between steps replays the events (same ids)."""
+    async def _apply(
+        self, events: list[dict[str, Any]], write: Any, *, hold: bool = False, alongside: Any = None
+    ) -> None:
+        """Outbox first, then the write, then the events; a crash between steps replays the events (same ids).
+        `alongside`: a read that needs the write done, run while the events are sent (not in a dry run)."""
         if not events:
             return
         stamp = events[0]["occurred_at"]  # one write, one moment
@@ -112,7 +116,7 @@ class SyncApplier:
             self._held.append((events, write))
             return
         items, self._held = [*self._held, (events, write)], []
-        await self._write_all(items)
+        await self._write_all(items, alongside)
 
     async def release(self) -> None:
         """Write what is held now (before a checkpoint, a read of user rows, or the commit)."""
@@ -120,14 +124,19 @@ class SyncApplier:
             items, self._held = self._held, []
             await self._write_all(items)
 
-    async def _write_all(self, items: list[tuple[list[dict[str, Any]], Any]]) -> None:
-        """Every event in the outbox first; then the writes (of different tables) side by side; then the events."""
+    async def _write_all(self, items: list[tuple[list[dict[str, Any]], Any]], alongside: Any = None) -> None:
+        """Every event in the outbox first; then the writes (of different tables) side by side; then the events
+        (and beside them the read that waited for the writes)."""
         events = [e for batch, _ in items for e in batch]
         keys = await self.state.put_outbox(events) if self.queues else []
         await asyncio.gather(*(write() for _, write in items))
-        if self.queues:
-            await self.queues.publish_events(names.DIRECTORY_CHANGES, events)
-            self.state.mark_sent(keys)
+
+        async def publish() -> None:
+            if self.queues:
+                await self.queues.publish_events(names.DIRECTORY_CHANGES, events)
+                self.state.mark_sent(keys)
+
+        await asyncio.gather(publish(), *([alongside()] if alongside else []))
 
     async def flush_outbox(self, left: list[tuple[str, list[dict[str, Any]]]]) -> int:
         """Send events a crashed invocation stored but may not have sent (consumers dedupe by id)."""
@@ -201,8 +210,12 @@ class SyncApplier:
 
         await self._apply(events, write)
 
-    async def links_many(self, changes: Iterable[tuple[str, set[str], set[str]]], *, per_write: int = 2000) -> None:
-        """Membership changes of many groups, applied in large writes (a full sync touches every group)."""
+    async def links_many(
+        self, changes: Iterable[tuple[str, set[str], set[str]]], *, per_write: int = 2000, emptied: Sequence[str] = ()
+    ) -> list[str]:
+        """Membership changes of many groups, applied in large writes (a full sync touches every group). Returns
+        which of the `emptied` groups (those that lost members) have no stored member left afterwards, checked
+        while the last write's events are sent."""
         pending: list[tuple[bool, str, str]] = []  # (added?, group id, user id)
         for group_id, add, rem in changes:
             pending += [(True, group_id, uid) for uid in sorted(add)]
@@ -210,7 +223,25 @@ class SyncApplier:
             while len(pending) >= per_write:  # a big group is split too: no write holds more than per_write
                 await self._links_write(pending[:per_write])
                 pending = pending[per_write:]
-        await self._links_write(pending)
+        found: list[list[str]] = []
+
+        async def check() -> None:
+            found.append(await self.without_members(emptied))
+
+        await self._links_write(pending, alongside=check if emptied else None)
+        return found[0] if found else await self.without_members(emptied)
+
+    async def without_members(self, group_ids: Sequence[str]) -> list[str]:
+        """Which of these groups have no stored member left: one small read each, side by side (one after the
+        other they were most of a 50k-user incremental run's groups phase)."""
+        limit = asyncio.Semaphore(MEMBER_CHECKS_AT_ONCE)
+
+        async def check(gid: str) -> bool:
+            async with limit:
+                return not await self.has_members(gid)
+
+        found = await asyncio.gather(*(check(gid) for gid in group_ids))
+        return [gid for gid, empty in zip(group_ids, found, strict=True) if empty]
 
     async def has_members(self, group_id: str) -> bool:
         """Whether the group has stored members, after this run's planned changes in a dry run."""
@@ -223,7 +254,7 @@ class SyncApplier:
                 return True
         return False
 
-    async def _links_write(self, links: list[tuple[bool, str, str]]) -> None:
+    async def _links_write(self, links: list[tuple[bool, str, str]], alongside: Any = None) -> None:
         if self.dry_run:  # a link already planned this way is not planned (nor counted) again
             links = [(a, g, u) for a, g, u in links if self._planned_links.get((g, u)) is not a]
             self._planned_links.update({(g, u): a for a, g, u in links})
@@ -235,4 +266,4 @@ class SyncApplier:
         async def write() -> None:
             await self.store.change_links(added, removed)
 
-        await self._apply(events, write)
+        await self._apply(events, write, alongside=alongside)

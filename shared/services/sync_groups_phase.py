@@ -18,7 +18,6 @@ from shared.services.sync_run import RunBase
 
 MEMBER_READS = 8  # groups whose members a full run reads side by side (within the GraphClient's own limit)
 LINKS_PER_WRITE = 2000  # links gathered before a group batch is written
-MEMBER_CHECKS_AT_ONCE = 8  # emptied groups checked for a member left side by side (an incremental run)
 
 
 class GroupsPhase(RunBase):
@@ -170,23 +169,13 @@ class GroupsPhase(RunBase):
                 candidates.append((gid, added, removed))
         await self._ensure_groups(new_records)
         changes = await self._real_link_changes(candidates)
-        await self.apply.links_many(changes)
-        emptied = sorted(gid for gid, _, removed in changes if removed and gid in self.rs.stored_groups)
-        empty = await self._without_members(emptied)
+        # a group that gained a member in this slice is not empty; the others that lost one are checked
+        emptied = sorted(
+            gid for gid, added, removed in changes if removed and not added and gid in self.rs.stored_groups
+        )
+        empty = await self.apply.links_many(changes, emptied=emptied)
         if empty:
             await self.apply.delete_groups(empty)
             for gid in empty:
                 self.rs.stored_groups.pop(gid, None)
         self.tick()
-
-    async def _without_members(self, group_ids: list[str]) -> list[str]:
-        """Which of these groups have no stored member left: one small read each, side by side (one after the
-        other they were most of a 50k-user incremental run's groups phase)."""
-        limit = asyncio.Semaphore(MEMBER_CHECKS_AT_ONCE)
-
-        async def check(gid: str) -> bool:
-            async with limit:
-                return not await self.apply.has_members(gid)
-
-        found = await asyncio.gather(*(check(gid) for gid in group_ids))
-        return [gid for gid, empty in zip(group_ids, found, strict=True) if empty]

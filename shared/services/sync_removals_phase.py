@@ -73,10 +73,10 @@ class RemovalsPhase(RunBase):
     async def apply_removals(self, removals: list[Any], stale_groups: list[str], leaving: set[str]) -> None:
         if behaviour_removes_links(self.connection.removal_behaviour) and leaving:
             links = await self.store.links_of_users(leaving)
-            await self.apply.links_many([(gid, set(), uids) for gid, uids in sorted(links.items())])
-            for gid in sorted(links):
-                if gid in self.rs.stored_groups and not await self.apply.has_members(gid):
-                    stale_groups.append(gid)
+            emptied = [gid for gid in sorted(links) if gid in self.rs.stored_groups]
+            stale_groups += await self.apply.links_many(
+                [(gid, set(), uids) for gid, uids in sorted(links.items())], emptied=emptied
+            )
         await self.apply.removals(removals)
         if stale_groups:
             await self.apply.delete_groups(sorted(set(stale_groups)))
