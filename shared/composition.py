@@ -104,13 +104,14 @@ class Container:
     def _storage(self, kind: str, adapter: Any, uri: str | None) -> Any:
         """A storage adapter from the pool: by connection string (Azurite, or a key) or by endpoint and identity."""
         conn = self._storage_connection_string()
+        proxy = self.settings.storage.proxy_from_env
         key = (kind, conn) if conn else (kind, uri, self._app_key())
         return self.pool.get(
             key,
             lambda: (
-                adapter.from_connection_string(conn)
+                adapter.from_connection_string(conn, trust_env=proxy)
                 if conn
-                else adapter.from_endpoint(uri or "", self.app_credential())
+                else adapter.from_endpoint(uri or "", self.app_credential(), trust_env=proxy)
             ),
             _closer,
         )

@@ -132,6 +132,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
 SETTING_NAMES = frozenset(spec.name for spec in SETTINGS)
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")  # the process's proxy, not app settings of ours
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     """Either a connection string (Azurite) or identity-based endpoints (Azure)."""
@@ -140,6 +143,7 @@ class StorageSettings:
     table_uri: str | None
     queue_uri: str | None
     client_id: str | None
+    proxy_from_env: bool = False  # HTTPS_PROXY / HTTP_PROXY / ALL_PROXY set: the storage clients use it
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,10 @@ def _storage(reader: _Reader) -> StorageSettings:
                 reader.problem(name, "missing: set it (Azure, with a managed identity) or AzureWebJobsStorage (local)")
     elif "AccountName=" not in conn and conn != "UseDevelopmentStorage=true":
         reader.problem("AzureWebJobsStorage", "not a storage connection string (expected AccountName=...)")
-    return StorageSettings(connection_string=conn, table_uri=table_uri, queue_uri=queue_uri, client_id=client_id)
+    proxy = any(reader.environ.get(n) or reader.environ.get(n.lower()) for n in PROXY_VARIABLES)
+    return StorageSettings(
+        connection_string=conn, table_uri=table_uri, queue_uri=queue_uri, client_id=client_id, proxy_from_env=proxy
+    )
 
 
 def _positive(raw: str) -> float:

@@ -12,6 +12,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.storage.queue import BinaryBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
+from shared.adapters.http_transport import storage_transport
 from shared.errors import StorageUnavailable
 
 MAX_MESSAGE_BYTES = 48 * 1024  # 64 KiB limit after base64
@@ -27,12 +28,14 @@ class QueueSender:
         self.sent = 0
 
     @classmethod
-    def from_connection_string(cls, conn: str, **kwargs: Any) -> QueueSender:
-        return cls(QueueServiceClient.from_connection_string(conn), **kwargs)
+    def from_connection_string(cls, conn: str, *, trust_env: bool = False, **kwargs: Any) -> QueueSender:
+        """`trust_env`: let the transport read the environment (set when a proxy is configured there)."""
+        return cls(QueueServiceClient.from_connection_string(conn, transport=storage_transport(trust_env)), **kwargs)
 
     @classmethod
-    def from_endpoint(cls, endpoint: str, credential: Any, **kwargs: Any) -> QueueSender:
-        return cls(QueueServiceClient(account_url=endpoint, credential=credential), **kwargs)
+    def from_endpoint(cls, endpoint: str, credential: Any, *, trust_env: bool = False, **kwargs: Any) -> QueueSender:
+        transport = storage_transport(trust_env)
+        return cls(QueueServiceClient(account_url=endpoint, credential=credential, transport=transport), **kwargs)
 
     async def close(self) -> None:
         await self._service.close()

@@ -180,19 +180,24 @@ class BatchSender:
     """Sends encoded transactions through an azure-core pipeline of its own (made on first use, closed by the
     store). `for_service` gives None when the service's credential is one this sender does not sign for."""
 
-    def __init__(self, base_url: str, credential: Any, hook: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self, base_url: str, credential: Any, hook: Callable[[Any], None] | None = None, trust_env: bool = False
+    ) -> None:
         self.base_url = base_url.split("?", 1)[0].rstrip("/")
         self._credential = credential
         self._hook = hook
+        self._trust_env = trust_env
         self._client: Any = None
 
     @classmethod
-    def for_service(cls, service: Any, hook: Callable[[Any], None] | None = None) -> BatchSender | None:
+    def for_service(
+        cls, service: Any, hook: Callable[[Any], None] | None = None, trust_env: bool = False
+    ) -> BatchSender | None:
         from azure.core.credentials import AzureNamedKeyCredential
 
         credential = getattr(service, "credential", None)
         if isinstance(credential, AzureNamedKeyCredential) or hasattr(credential, "get_token"):
-            return cls(str(service.url), credential, hook)
+            return cls(str(service.url), credential, hook, trust_env)
         return None
 
     def _pipeline(self) -> Any:
@@ -225,7 +230,13 @@ class BatchSender:
             )
             hooks = CustomHookPolicy(raw_request_hook=self._hook) if self._hook else None
             policies = [UserAgentPolicy(sdk_moniker="entra-connector-tables"), AsyncRetryPolicy(), auth]
-            self._client = AsyncPipelineClient(self.base_url, policies=[p for p in (*policies, hooks) if p])
+            from shared.adapters.http_transport import storage_transport
+
+            self._client = AsyncPipelineClient(
+                self.base_url,
+                policies=[p for p in (*policies, hooks) if p],
+                transport=storage_transport(self._trust_env),
+            )
         return self._client
 
     async def send(self, table: str, operations: list[Operation]) -> None:

@@ -28,6 +28,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.http_transport import storage_transport
 from shared.adapters.table_batch import BatchFailed, BatchSender, Unsupported, filter_with
 from shared.errors import ConcurrencyConflict, Conflict, StorageUnavailable, ValidationError
 
@@ -62,21 +63,30 @@ class TableStore:
     """Async Table Storage access. Owns table creation, batching, error mapping; callers see typed errors only."""
 
     def __init__(
-        self, service: TableServiceClient, *, concurrency: int = 4, request_hook: Callable[[Any], None] | None = None
+        self,
+        service: TableServiceClient,
+        *,
+        concurrency: int = 4,
+        request_hook: Callable[[Any], None] | None = None,
+        trust_env: bool = False,
     ) -> None:
         self._service = service
-        self._batch = BatchSender.for_service(service, request_hook)  # None: transactions through the SDK
+        self._batch = BatchSender.for_service(service, request_hook, trust_env)  # None: transactions by the SDK
         self._tables: dict[str, TableClient] = {}
         self._creating: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limit = asyncio.Semaphore(concurrency)
 
     @classmethod
-    def from_connection_string(cls, conn: str, **kwargs: Any) -> TableStore:
-        return cls(TableServiceClient.from_connection_string(conn), **kwargs)
+    def from_connection_string(cls, conn: str, *, trust_env: bool = False, **kwargs: Any) -> TableStore:
+        """`trust_env`: let the transport read the environment (set when a proxy is configured there)."""
+        service = TableServiceClient.from_connection_string(conn, transport=storage_transport(trust_env))
+        return cls(service, trust_env=trust_env, **kwargs)
 
     @classmethod
-    def from_endpoint(cls, endpoint: str, credential: Any, **kwargs: Any) -> TableStore:
-        return cls(TableServiceClient(endpoint=endpoint, credential=credential), **kwargs)
+    def from_endpoint(cls, endpoint: str, credential: Any, *, trust_env: bool = False, **kwargs: Any) -> TableStore:
+        transport = storage_transport(trust_env)
+        service = TableServiceClient(endpoint=endpoint, credential=credential, transport=transport)
+        return cls(service, trust_env=trust_env, **kwargs)
 
     async def close(self) -> None:
         if self._batch is not None:

@@ -118,3 +118,11 @@ def test_the_readme_documents_every_setting() -> None:
     table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", table, flags=re.MULTILINE))
     assert documented == SETTING_NAMES
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"])
+def test_a_proxy_in_the_environment_is_used_by_the_storage_clients(variable: str) -> None:
+    """Without one, the storage transport does not consult the environment (shared/adapters/http_transport.py)."""
+    assert load_settings(_example_values()).storage.proxy_from_env is False
+    settings = load_settings({**_example_values(), variable: "http://proxy.example:3128"})
+    assert settings.storage.proxy_from_env is True
