@@ -131,7 +131,11 @@ async def measure(changes: int, burst: int, size: int) -> dict[str, Any]:
             made_s = time.perf_counter() - began
             await _wait(lambda: touched <= set(seen), 600)
             listener = next(x for x in host.listeners if x.queue == names.SYNC_JOBS)
-            await _wait(lambda: not listener.tasks and not control.call("notification_stats", {})["pending"], 600)
+            def delivered_all() -> bool:  # nothing left to scan, queued or on its way to the endpoint
+                view = control.call("notification_stats", {})
+                return not (view["unscanned_changes"] or view["pending"] or view["in_flight"])
+
+            await _wait(lambda: delivered_all() and not listener.tasks and not listener.receiving, 600)
             quiet_s = time.perf_counter() - began
             burst_runs = await runs(burst_from)  # (was: all runs minus the latency phase's, capped at 100 in all)
             collector.cancel()

@@ -256,7 +256,8 @@ def render(results: dict[str, Any]) -> str:
         "  100-entity transaction is one request).",
         "- Latency: the emulator's `latency` fault, 150 ms on every `/v1.0` request (not on token requests).",
         "- Azurite ceiling: a fresh Azurite, user-shaped rows and membership rows (each measured), 100 per",
-        "  transaction, one partition, at concurrency 1/2/4/8/16, written by two bare loops: the Tables SDK's",
+        f"  transaction, one partition, at concurrency {'/'.join(results['azurite_ceiling']['entities_per_s'])},"
+        " written by two bare loops: the Tables SDK's",
         "  `submit_transaction` and the app's own transaction encoder (shared/adapters/table_batch.py, what the",
         "  connector sends); the fastest kept, weighted by the connector's row mix.",
         "  The connector's write rate is directory rows written",
