@@ -131,6 +131,7 @@ async def measure(changes: int, burst: int, size: int) -> dict[str, Any]:
             made_s = time.perf_counter() - began
             await _wait(lambda: touched <= set(seen), 600)
             listener = next(x for x in host.listeners if x.queue == names.SYNC_JOBS)
+
             def delivered_all() -> bool:  # nothing left to scan, queued or on its way to the endpoint
                 view = control.call("notification_stats", {})
                 return not (view["unscanned_changes"] or view["pending"] or view["in_flight"])
