@@ -132,9 +132,7 @@ class TableStore:
     async def get(self, table: str, partition: str, row: str, select: list[str] | None = None) -> Entity | None:
         """The row, or None; with `select`, just those properties (less to send and to parse)."""
         try:
-            if select:
-                return await self._table(table).get_entity(partition, row, select=select)
-            return await self._table(table).get_entity(partition, row)
+            return await self._table(table).get_entity(partition, row, select=select)
         except ResourceNotFoundError:  # no such row, or no such table yet
             return None
         except AzureError as exc:
@@ -165,9 +163,7 @@ class TableStore:
                 return await self._batch.get(table, key[0], key[1], select)
             except Unsupported:
                 pass  # a property type the app's reader leaves to the SDK
-            except BatchFailed as exc:
-                raise _unavailable(exc, f"reading {table}") from exc
-            except AzureError as exc:
+            except (BatchFailed, AzureError) as exc:
                 raise _unavailable(exc, f"reading {table}") from exc
         row = await self.get(table, key[0], key[1], select=select)
         return dict(row) if row is not None else None
