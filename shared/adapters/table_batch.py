@@ -265,40 +265,38 @@ class BatchSender:
         """One entity's `select`ed properties by a GET of its keys (Table service REST API, "Query Entities": a
         point query), as plain values; None when the service has no such row or table. Unsupported for a property
         type this reader leaves to the SDK (a datetime, bytes, a GUID)."""
-        from azure.core.rest import HttpRequest
-
         url = f"{self.base_url}/{table}(PartitionKey='{_path_key(partition)}',RowKey='{_path_key(row)}')"
         url += "?" + urlencode({"$select": ",".join(select)}, quote_via=quote)
-        request = HttpRequest("GET", url, headers=dict(READ_HEADERS))
-        response = await self._pipeline().send_request(request)
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            found = ERROR_CODE.search(response.content)
-            raise BatchFailed(response.status_code, found.group(1).decode() if found else None)
-        return entity_values(json.loads(response.content))
+        answer, _ = await self._read(url)
+        return entity_values(answer) if answer is not None else None
 
     async def query_page(
         self, table: str, filter: str, select: list[str], top: int, after: tuple[str, str] | None
     ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
         """One page of a query ("Query Entities"): its entities as plain values and the continuation (the
         service's NextPartitionKey and NextRowKey) or None at the end. A missing table is an empty answer."""
-        from azure.core.rest import HttpRequest
-
         params = {"$filter": filter, "$select": ",".join(select), "$top": str(top)}
         if after is not None:
             params.update(NextPartitionKey=after[0], NextRowKey=after[1])
         url = f"{self.base_url}/{table}()?{urlencode(params, quote_via=quote)}"  # azure-core leaves params raw
-        request = HttpRequest("GET", url, headers=dict(READ_HEADERS))
-        response = await self._pipeline().send_request(request)
-        if response.status_code == 404:
+        answer, headers = await self._read(url)
+        if answer is None:
             return [], None
+        rows = [entity_values(e) for e in answer.get("value", [])]
+        pk = headers.get("x-ms-continuation-NextPartitionKey")
+        return rows, (pk, headers.get("x-ms-continuation-NextRowKey") or "") if pk else None
+
+    async def _read(self, url: str) -> tuple[dict[str, Any] | None, Any]:
+        """A GET's JSON answer and headers; None for 404 (no such row or table); BatchFailed for another refusal."""
+        from azure.core.rest import HttpRequest
+
+        response = await self._pipeline().send_request(HttpRequest("GET", url, headers=dict(READ_HEADERS)))
+        if response.status_code == 404:
+            return None, response.headers
         if response.status_code != 200:
             found = ERROR_CODE.search(response.content)
             raise BatchFailed(response.status_code, found.group(1).decode() if found else None)
-        rows = [entity_values(e) for e in json.loads(response.content).get("value", [])]
-        pk = response.headers.get("x-ms-continuation-NextPartitionKey")
-        return rows, (pk, response.headers.get("x-ms-continuation-NextRowKey") or "") if pk else None
+        return json.loads(response.content), response.headers
 
     async def close(self) -> None:
         if self._client is not None:
