@@ -156,6 +156,7 @@ async def connector_invocation(
     from shared.client_pool import current_pool, fingerprint
     from shared.domain.connection import Connection
     from shared.services.directory_sync import SyncDeps, run_sync
+    from shared.services.sync_start import CursorMemo
 
     tables_counter, queue_counter, graph_counter = counters
     pool = current_pool()
@@ -199,7 +200,8 @@ async def connector_invocation(
         state="active",
         user_defaults={"sso_enabled": True},
     )
-    deps = SyncDeps(graph=graph, tables=tables, queues=queues)
+    memo = pool.get(("cursor-memo", cfg["storage"]), CursorMemo, lambda m: m.close)  # as Container.cursor_memo
+    deps = SyncDeps(graph=graph, tables=tables, queues=queues, memo=memo)
     before = (tables_counter.as_dict(), queue_counter.as_dict(), graph_counter.requests, queues.sent)
     throttled_before, units_before = graph_counter.throttled, graph_counter.resource_units
     profiler = None

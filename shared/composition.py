@@ -101,6 +101,14 @@ class Container:
 
         return self._storage("queues", QueueSender, self.settings.storage.queue_uri)
 
+    def cursor_memo(self) -> Any:
+        """This worker's last committed sync cursor of each connection, per storage account: the next run of a
+        connection starts its delta reads beside its sync state's (shared/services/sync_start.py)."""
+        from shared.services.sync_start import CursorMemo
+
+        account = self._storage_connection_string() or self.settings.storage.table_uri
+        return self.pool.get(("cursor-memo", account), CursorMemo, lambda memo: memo.close)
+
     def _storage(self, kind: str, adapter: Any, uri: str | None) -> Any:
         """A storage adapter from the pool: by connection string (Azurite, or a key) or by endpoint and identity."""
         conn = self._storage_connection_string()

@@ -12,15 +12,14 @@ import logging
 import uuid
 from datetime import timedelta
 
-from shared.adapters.directory_store import DirectoryStore
 from shared.adapters.sync_state import Checkpoint, Cursor, SyncState
-from shared.domain import storage_check
 from shared.domain.connection import Connection
 from shared.domain.timestamps import utc_now
 from shared.errors import ConnectorError, DeltaTokenExpired, ValidationError
 from shared.logging_context import bind_run
 from shared.services import sync_defaults
 from shared.services import sync_fetch as fetch
+from shared.services import sync_start as start
 from shared.services.sync_groups_phase import GroupsPhase
 from shared.services.sync_removals_phase import RemovalsPhase
 from shared.services.sync_run import Budget, RunResult, SyncDeps
@@ -81,10 +80,14 @@ class _Run(UsersPhase, GroupsPhase, RemovalsPhase):
         return "done"
 
     async def _check_storage(self) -> None:
-        self.rs.storage_loss = await _storage_loss(self.deps, self.connection, self.cursor)
+        early = self.early.storage
+        found = await early if early is not None else None
+        if found is None:
+            found = await start.storage_loss(self.deps, self.connection, self.cursor.users_stored)
+        self.rs.storage_loss = found
 
     async def _load_groups(self) -> None:
-        self.rs.stored_groups = await self.store.load_groups()
+        self.rs.stored_groups = await self.early.groups
 
 
 async def run_sync(
@@ -102,8 +105,41 @@ async def run_sync(
     `storage_loss` (internal): the counts of a run that found the copy far smaller than expected and restarted full."""
     if mode not in MODES:
         raise ValidationError({"mode": f"must be one of {', '.join(MODES)}"})
+    early = start.EarlyReads(deps, connection, incremental=mode == "incremental" and not dry_run)
+    try:
+        return await _run_sync(
+            deps,
+            connection,
+            early,
+            mode=mode,
+            dry_run=dry_run,
+            trigger=trigger,
+            budget_s=budget_s,
+            approved=approved,
+            storage_loss=storage_loss,
+        )
+    except BaseException:
+        if deps.memo is not None:  # the cursor may or may not have been committed: nothing is remembered
+            deps.memo.forget(connection.id)
+        raise
+    finally:
+        await early.close()
+
+
+async def _run_sync(
+    deps: SyncDeps,
+    connection: Connection,
+    early: start.EarlyReads,
+    *,
+    mode: str,
+    dry_run: bool,
+    trigger: str,
+    budget_s: float,
+    approved: bool,
+    storage_loss: dict[str, int] | None,
+) -> RunResult:
     state = SyncState(deps.tables, connection.id)
-    snapshot = await state.load()  # cursor, checkpoint and outbox: one request
+    snapshot = await state.load()  # cursor, checkpoint and outbox: one request (the early reads beside it)
     cursor = snapshot.cursor
     cp = None if dry_run else snapshot.checkpoint
     check_storage = False
@@ -118,13 +154,15 @@ async def run_sync(
         check_storage = cp.mode != "full"  # a new incremental or groups run first checks the copy is whole
     bind_run(cp.run_id)  # log lines of the job carry the run from here on
     budget = Budget(deps.clock, budget_s)
-    run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved)
+    early.adopt(snapshot, cp)
+    run = _Run(deps, connection, cp, snapshot, state, dry_run, budget, approved, early)
     try:
         outcome = await run.run(check_storage)
     except DeltaTokenExpired:
         log.warning("connection %s: delta token expired; starting a full sync", connection.id)
         if not dry_run:
             await state.restart()
+        await early.close()
         return await run_sync(
             deps, connection, mode="full", dry_run=dry_run, trigger=trigger, budget_s=budget_s, approved=approved
         )
@@ -139,6 +177,7 @@ async def run_sync(
     if outcome == "storage_lost":  # nothing was written: the run starts again as a full one
         if not dry_run:
             await state.drop_sent()  # events a crash left behind went out during the check
+        await early.close()
         return await run_sync(
             deps,
             connection,
@@ -157,11 +196,15 @@ async def run_sync(
         result_outcome = "dry_run_partial" if outcome == "continued" else "dry_run"
         partial = {"phase": cp.phase} if outcome == "continued" else None
     if outcome in ("done", "awaiting_approval") and not dry_run:
-        await asyncio.gather(  # different rows: the cursor and the run record go side by side
+        committed, _ = await asyncio.gather(  # different rows: the cursor and the run record go side by side
             _commit(state, run, cursor, outcome),
             state.record_run(cp, result_outcome, utc_now()),
         )
+        if deps.memo is not None:
+            deps.memo.remember(connection.id, committed)
     else:  # continued (this invocation; the next one replaces the row) or a dry run
+        if deps.memo is not None and not dry_run:
+            deps.memo.forget(connection.id)
         await state.record_run(cp, result_outcome, utc_now())
     counts = dict(run.apply.counts) if dry_run else dict(cp.counts)
     return RunResult(
@@ -177,7 +220,7 @@ async def run_sync(
     )
 
 
-async def _commit(state: SyncState, run: _Run, cursor: Cursor, outcome: str) -> None:
+async def _commit(state: SyncState, run: _Run, cursor: Cursor, outcome: str) -> Cursor:
     cp = run.cp
     new = Cursor(
         users_delta=cp.new_users_delta or cursor.users_delta,
@@ -198,6 +241,7 @@ async def _commit(state: SyncState, run: _Run, cursor: Cursor, outcome: str) -> 
         else (cursor.held_run if outcome == "awaiting_approval" else ""),
     )
     await state.save_cursor(new, drop_checkpoint=run.rs.checkpointed)  # one transaction, with the sent outbox rows
+    return new
 
 
 def _users_stored(run: _Run, cursor: Cursor) -> int:
@@ -209,25 +253,6 @@ def _users_stored(run: _Run, cursor: Cursor) -> int:
         return -1
     counts = run.cp.counts
     return max(0, cursor.users_stored + counts.get("user.created", 0) - counts.get("user.deleted", 0))
-
-
-async def _storage_loss(deps: SyncDeps, connection: Connection, cursor: Cursor) -> dict[str, int]:
-    """Far fewer user rows than the cursor expects (storage emptied or restored from an old copy): the counts for
-    the run record, and the run goes full instead of committing the small copy. {} when the copy looks whole."""
-    sample = storage_check.sample_for(cursor.users_stored)
-    if sample is None:
-        return {}
-    counted = await DirectoryStore(deps.tables, connection.id).count_users_below(sample.upper_key)
-    if not storage_check.storage_lost(sample, counted):
-        return {}
-    found = storage_check.estimated_rows(sample, counted)
-    log.warning(
-        "connection %s: about %d user rows stored, %d expected: storage lost; running a full sync",
-        connection.id,
-        found,
-        sample.expected,
-    )
-    return {"storage.users_expected": sample.expected, "storage.users_found": found}
 
 
 def _effective_mode(mode: str, cursor: Cursor, connection: Connection) -> str:

@@ -27,7 +27,12 @@ MAX_PAGE = 1000
 
 
 async def _deps(container: Container, connection: Any) -> SyncDeps:
-    return SyncDeps(graph=await container.graph_for(connection), tables=container.tables(), queues=container.queues())
+    return SyncDeps(
+        graph=await container.graph_for(connection),
+        tables=container.tables(),
+        queues=container.queues(),
+        memo=container.cursor_memo(),
+    )
 
 
 async def start_sync(container: Container, connection_id: str, mode: str, dry_run: bool) -> tuple[int, Any]:

@@ -17,6 +17,7 @@ from shared.domain.connection import Connection
 from shared.domain.sync_plan import plan_group_writes
 from shared.services.sync_apply import SyncApplier
 from shared.services.sync_run_state import RunState
+from shared.services.sync_start import CursorMemo, EarlyReads
 
 
 @dataclass
@@ -26,6 +27,7 @@ class SyncDeps:
     queues: QueueSender | None
     clock: Callable[[], float] = time.monotonic
     progress: Callable[[str, dict[str, int]], None] | None = None  # (phase, counts so far) at each checkpoint
+    memo: CursorMemo | None = None  # the worker process's last committed cursors (shared/services/sync_start.py)
 
 
 @dataclass
@@ -78,8 +80,10 @@ class RunBase:
         dry_run: bool,
         budget: Budget,
         approved: bool,
+        early: EarlyReads,
     ) -> None:
         self.deps = deps
+        self.early = early  # reads started beside the sync state's (their results kept only if `adopt` allowed)
         self.connection = connection
         self.cursor = snapshot.cursor
         self.left_in_outbox = snapshot.outbox

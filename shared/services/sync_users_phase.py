@@ -20,6 +20,7 @@ from shared.domain.sync_plan import (
     plan_user_writes,
 )
 from shared.services import sync_fetch as fetch
+from shared.services import sync_start as start
 from shared.services.sync_run import RunBase
 
 
@@ -42,10 +43,11 @@ class UsersPhase(RunBase):
         whether the scope must be listed again or which stored rows and links to read."""
         graph = self.deps.graph
         rs = self.rs
-        (rs.user_items, self.cp.new_users_delta), (rs.group_items, self.cp.new_groups_delta) = await asyncio.gather(
-            fetch.collect(fetch.users_delta(graph, self.cursor.users_delta)),
-            fetch.collect(fetch.groups_delta(graph, self.cursor.groups_delta)),
-        )
+        if self.early.deltas is not None:  # read beside the sync state, from the same cursor (sync_start.py)
+            rounds = await self.early.deltas
+        else:
+            rounds = await start.delta_rounds(graph, self.cursor.users_delta, self.cursor.groups_delta)
+        (rs.user_items, self.cp.new_users_delta), (rs.group_items, self.cp.new_groups_delta) = rounds
         self.rs.user_items = latest_by_id(self.rs.user_items)  # a duplicated entry must not write or emit twice
         facts = sync_scope.delta_facts(self.rs.user_items, self.rs.group_items)
         tree = self.cursor.scope_tree

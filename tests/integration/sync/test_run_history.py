@@ -4,6 +4,7 @@ of all of them (defect 9)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -56,15 +57,20 @@ async def test_a_run_continued_over_invocations_records_every_invocations_table_
     def progress(phase: str, counts: dict[str, int]) -> None:
         last["table_writes"] = counts["table_writes"]
 
+    ticks = itertools.count()
+
+    def clock() -> float:  # each look at the clock is 0.1 s later: the budget runs out after the same steps every time
+        return next(ticks) * 0.1
+
     async def invoke(budget_s: float) -> Any:
         last.clear()
-        result = await run_sync(world.deps(progress=progress), world.connection, budget_s=budget_s)
+        result = await run_sync(world.deps(progress=progress, clock=clock), world.connection, budget_s=budget_s)
         return result, last.get("table_writes", 0)
 
     result, writes = await invoke(0)
     invocations = 1
     while result.outcome == "continued":
-        result, own = await invoke(0.2)
+        result, own = await invoke(0.25)
         writes += own
         invocations += 1
     assert invocations > 2, "the run must span several invocations for this test to mean anything"
