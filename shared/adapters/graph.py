@@ -42,6 +42,10 @@ class RetryPolicy:
     base_delay_s: float = 1.0
     max_delay_s: float = 60.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # A 429 with Retry-After is retried after the wait it names for as long as the request has waited less than
+    # this in all (Learn, "Microsoft Graph throttling guidance": keep waiting as told until the request succeeds),
+    # whatever max_attempts says; the sync's time budget and checkpoints bound a run.
+    max_throttled_s: float = 300.0
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -105,6 +109,7 @@ class GraphClient:
         self._retry = retry or RetryPolicy()
         self._limit = asyncio.Semaphore(concurrency)
         self._low_priority = low_priority
+        self._throttled_until = 0.0  # event-loop time before which no request is sent (a 429 named the wait)
         self.stats = GraphStats()
 
     async def sleep(self, seconds: float) -> None:
@@ -131,8 +136,12 @@ class GraphClient:
         url = self.url(path_or_url)
         attempt = 0
         uncertain = False
+        throttled_s = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             attempt += 1
+            if (hold := self._throttled_until - loop.time()) > 0:  # the tenant's bucket is empty for every request
+                await self._retry.sleep(hold)
             token = await self._tokens.token()
             send_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             if self._low_priority:
@@ -160,6 +169,15 @@ class GraphClient:
                 return response
             uncertain = uncertain or response.status_code in UNCERTAIN_STATUSES
             self.stats.throttled += response.status_code == 429
+            told = _retry_after(response) if response.status_code == 429 else None
+            if told is not None and throttled_s + told <= self._retry.max_throttled_s:
+                delay = self._retry.backoff(attempt, told)
+                throttled_s += delay
+                self.stats.retries += 1
+                self._throttled_until = max(self._throttled_until, loop.time() + delay)  # the others wait too
+                log.info("graph %s %s: 429, retrying in %.1f s as told", method, label, delay)
+                await self._retry.sleep(delay)
+                continue
             if response.status_code in RETRYABLE and attempt < self._retry.max_attempts:
                 self.stats.retries += 1
                 delay = self._retry.backoff(attempt, _retry_after(response))

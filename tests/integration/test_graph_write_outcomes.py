@@ -10,7 +10,7 @@ import pytest
 from emulators.stack import LocalStack
 from shared.adapters.graph import RetryPolicy
 from shared.composition import Container
-from shared.errors import GraphError
+from shared.errors import GraphError, GraphUnavailable
 from tests.support.rotation import RotationWorld, make_world, remove_world
 
 
@@ -43,3 +43,30 @@ async def test_a_refusal_after_a_lost_answer_is_marked_uncertain(
         await graph.patch(f"users/{made.users['ok1']}", WEAK, label="users.passwordReset")
     assert caught.value.status == 400  # the retry met the password policy: a definite answer to that request...
     assert caught.value.uncertain is uncertain  # ...but after a 5xx or a drop, not proof nothing was applied
+
+
+async def test_a_429_is_waited_out_as_told_past_the_attempt_limit_until_the_throttled_budget_ends(
+    world: tuple[RotationWorld, Container],
+) -> None:
+    """Learn ("Microsoft Graph throttling guidance"): after a 429, wait Retry-After and retry, again and again;
+    the attempt limit is for other failures. A throttled wait over the policy's budget ends in the error."""
+    made, container = world
+    control = made.stack.entra.control
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    control.set_fault("429", rate=1.0, count=5, retry_after=1, endpoint="users.get", tenant=made.tid)
+    graph = await container.graph_for(made.connection, retry=RetryPolicy(max_attempts=2, sleep=sleep))
+    user = await graph.get_json(f"users/{made.users['ok1']}", label="users.get")
+    assert user["id"] == made.users["ok1"]
+    assert graph.stats.throttled == 5 and 1.0 in waits  # five 429s, each waited as told, with 2 attempts allowed
+
+    control.set_fault("429", rate=1.0, count=50, retry_after=1, endpoint="users.get", tenant=made.tid)
+    graph = await container.graph_for(
+        made.connection, retry=RetryPolicy(max_attempts=2, sleep=sleep, max_throttled_s=3.0)
+    )
+    with pytest.raises(GraphUnavailable, match="429"):
+        await graph.get_json(f"users/{made.users['ok1']}", label="users.get")
+    assert graph.stats.throttled == 4  # 3 s waited as told, then the fourth 429 is raised
