@@ -174,9 +174,10 @@ async def missing_users(graph: GraphClient, ids: list[str]) -> set[str]:
     return {uid for uid, url in urls.items() if fetched.get(url) is None}
 
 
-async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Direct group memberships of each user (memberOf cast to groups), for users newly in scope."""
-    out: dict[str, list[dict[str, Any]]] = {}
+async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[dict[str, Any]] | None]:
+    """Direct group memberships of each user (memberOf cast to groups), for users newly in scope; None for a user
+    Graph no longer has (404: deleted since it was named), whose memberships are unknown, not empty."""
+    out: dict[str, list[dict[str, Any]] | None] = {}
     urls = {
         uid: f"users/{uid}/memberOf/microsoft.graph.group?$select={GROUP_SELECT}&$top={MAX_TOP}&$count=true"
         for uid in ids
@@ -184,8 +185,11 @@ async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[
     fetched = await batch_get(graph, list(urls.values()), label="users.memberOf", headers=EVENTUAL)
     for uid, url in urls.items():
         body = fetched.get(url)
-        groups = list((body or {}).get("value", []))
-        next_link = (body or {}).get("@odata.nextLink")
+        if body is None:
+            out[uid] = None
+            continue
+        groups = list(body.get("value", []))
+        next_link = body.get("@odata.nextLink")
         while next_link:
             data = await graph.get_json(next_link, headers=EVENTUAL, label="users.memberOf")
             groups += data.get("value", [])

@@ -125,3 +125,30 @@ async def test_writes_made_while_runs_read_are_never_skipped(world: SyncWorld, l
     last = await world.sync()
     assert last.mode == "incremental" and last.outcome == "succeeded"
     await world.assert_matches_ground_truth()
+
+
+async def test_a_user_deleted_while_its_memberships_are_read_gets_them_after_its_restore(world: SyncWorld) -> None:
+    """A user entering scope (here: restored) has its groups read through memberOf after the users round. Deleted
+    again in between, memberOf answers 404; if that counted as "member of nothing", the user was stored active
+    without links, and its next restore (to users/delta an update of a stored user) never read them again."""
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    assert sync_group
+    assert (await world.sync()).mode == "full"
+    truth = control.ground_truth(tid)
+    user = next(uid for uid in sorted(truth["users"]) if len([g for g, m in truth["memberships"] if m == uid]) > 1)
+    links = {(g, m) for g, m in truth["memberships"] if m == user}
+    control.delete_user(tid, user)
+    assert (await world.sync()).outcome == "succeeded"  # deactivated: its links are removed
+    assert not links & await world.stored_links()
+    control.restore_user(tid, user)
+
+    def meanwhile(phase: str, counts: dict[str, int]) -> None:
+        if phase == "users" and user in control.ground_truth(tid)["users"]:
+            control.delete_user(tid, user)  # after users/delta named it restored, before its memberOf is read
+
+    raced = await run_sync(world.deps(progress=meanwhile), world.connection, budget_s=60)
+    assert raced.mode == "incremental" and raced.outcome == "succeeded"
+    control.restore_user(tid, user)
+    assert (await world.sync()).outcome == "succeeded"
+    await world.assert_matches_ground_truth()
+    assert links <= await world.stored_links()
