@@ -83,16 +83,22 @@ GROUP_SELECT = ",".join(g for g in GROUP_DELTA_SELECT if g != "members")
 
 
 def group_listing(graph: GraphClient) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every group with its kept attributes, at the largest page size (a full run's groups, after the watermark)."""
-    return graph.pages("groups", params={"$select": GROUP_SELECT, "$top": MAX_TOP}, label="groups.list")
+    """Every group with its kept attributes, at the largest page size (a full run's groups, after the watermark).
+    Read, like the members, from the eventually consistent index that the scope listing and delta rounds read."""
+    params = {"$select": GROUP_SELECT, "$top": MAX_TOP}
+    return graph.pages("groups", params=params, headers=EVENTUAL, label="groups.list")
 
 
 async def member_user_ids(graph: GraphClient, group_id: str) -> set[str] | None:
-    """Ids of the group's direct user members (every page); None when the group is gone (404)."""
+    """Ids of the group's direct user members (every page); None when the group is gone (404). With
+    `ConsistencyLevel: eventual`, so a full run's member lists are never ahead of the next delta rounds: a plain read
+    showed a user's delete at once (its links left out) while the next users round, behind it, did not name the
+    user, and its restore later looked like an update, whose links nobody read again."""
     path = f"groups/{quote(group_id)}/members"
     ids: set[str] = set()
+    params = {"$select": "id", "$top": MAX_TOP}
     try:
-        async for page in graph.pages(path, params={"$select": "id", "$top": MAX_TOP}, label="groups.members"):
+        async for page in graph.pages(path, params=params, headers=EVENTUAL, label="groups.members"):
             ids.update(str(m["id"]) for m in page if "id" in m and m.get("@odata.type", USER_TYPE) == USER_TYPE)
     except GraphNotFound:
         return None

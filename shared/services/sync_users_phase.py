@@ -31,6 +31,11 @@ class UsersPhase(RunBase):
         if self.cp.mode == "incremental":
             await self._prepare_incremental()
             return
+        if self.full_groups_round() and not self.cp.new_groups_delta:
+            # The groups watermark comes before every read of the scope: a membership change made after the scope
+            # was read is then after the watermark too, and the next incremental round reports it. Taken after the
+            # listing (as the groups phase did), a user put into the tree in between was in neither.
+            self.cp.new_groups_delta = await fetch.latest_delta_link(self.deps.graph, "groups")
         self.rs.scope_from_listing = (
             self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
         )
