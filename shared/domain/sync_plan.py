@@ -3,7 +3,7 @@ the run. Inputs are literal data; outputs are action lists the service applies."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,6 +66,36 @@ def plan_user_writes(
         elif before.hash != record.hash or before.status != status:
             writes.append(UserWrite("user.updated", record, status))
     return writes
+
+
+@dataclass(frozen=True)
+class MemberOf:
+    """What memberOf says of users entering scope: their links by group, each group's entry, and who is gone."""
+
+    links: dict[str, frozenset[str]]  # group id -> users to link
+    groups: dict[str, Mapping[str, Any]]  # group id -> the group as memberOf returned it (for its row)
+    gone: frozenset[str]  # users memberOf no longer finds (404)
+
+
+def plan_member_of(users: Iterable[str], memberships: Mapping[str, Sequence[Mapping[str, Any]] | None]) -> MemberOf:
+    """The links memberOf gives `users`, and the users it answered 404 for (None): deleted after the users round
+    named them. Their memberships are unknown, not empty: stored as members of nothing, such a user came back at
+    its restore as a mere update of a stored user, and its links were never read again. A user memberOf was not
+    asked about counts as a member of nothing."""
+    links: dict[str, set[str]] = {}
+    groups: dict[str, Mapping[str, Any]] = {}
+    gone = set()
+    for uid in sorted(set(users)):
+        found = memberships.get(uid, [])
+        if found is None:
+            gone.add(uid)
+            continue
+        for group in found:
+            gid = str(group.get("id", ""))
+            if gid:
+                links.setdefault(gid, set()).add(uid)
+                groups[gid] = group
+    return MemberOf({g: frozenset(u) for g, u in links.items()}, groups, frozenset(gone))
 
 
 def plan_removals(

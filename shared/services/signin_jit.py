@@ -76,7 +76,7 @@ async def admit(container: Any, connection: Connection, object_id: str, run_id: 
     status = user_status(record)
     if status != ACTIVE:
         return Admission("deactivated", object_id)
-    groups = (await fetch.groups_of_users(graph, [object_id])).get(object_id, [])
+    groups = (await fetch.groups_of_users(graph, [object_id])).get(object_id) or []
     records = [group_record(g) for g in groups if "id" in g]
     stored_groups = {}
     for r in records:

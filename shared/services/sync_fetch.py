@@ -83,16 +83,22 @@ GROUP_SELECT = ",".join(g for g in GROUP_DELTA_SELECT if g != "members")
 
 
 def group_listing(graph: GraphClient) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every group with its kept attributes, at the largest page size (a full run's groups, after the watermark)."""
-    return graph.pages("groups", params={"$select": GROUP_SELECT, "$top": MAX_TOP}, label="groups.list")
+    """Every group with its kept attributes, at the largest page size (a full run's groups, after the watermark).
+    Read, like the members, from the eventually consistent index that the scope listing and delta rounds read."""
+    params = {"$select": GROUP_SELECT, "$top": MAX_TOP}
+    return graph.pages("groups", params=params, headers=EVENTUAL, label="groups.list")
 
 
 async def member_user_ids(graph: GraphClient, group_id: str) -> set[str] | None:
-    """Ids of the group's direct user members (every page); None when the group is gone (404)."""
+    """Ids of the group's direct user members (every page); None when the group is gone (404). With
+    `ConsistencyLevel: eventual`, so a full run's member lists are never ahead of the next delta rounds: a plain read
+    showed a user's delete at once (its links left out) while the next users round, behind it, did not name the
+    user, and its restore later looked like an update, whose links nobody read again."""
     path = f"groups/{quote(group_id)}/members"
     ids: set[str] = set()
+    params = {"$select": "id", "$top": MAX_TOP}
     try:
-        async for page in graph.pages(path, params={"$select": "id", "$top": MAX_TOP}, label="groups.members"):
+        async for page in graph.pages(path, params=params, headers=EVENTUAL, label="groups.members"):
             ids.update(str(m["id"]) for m in page if "id" in m and m.get("@odata.type", USER_TYPE) == USER_TYPE)
     except GraphNotFound:
         return None
@@ -174,9 +180,10 @@ async def missing_users(graph: GraphClient, ids: list[str]) -> set[str]:
     return {uid for uid, url in urls.items() if fetched.get(url) is None}
 
 
-async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Direct group memberships of each user (memberOf cast to groups), for users newly in scope."""
-    out: dict[str, list[dict[str, Any]]] = {}
+async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[dict[str, Any]] | None]:
+    """Direct group memberships of each user (memberOf cast to groups), for users newly in scope; None for a user
+    Graph no longer has (404: deleted since it was named), whose memberships are unknown, not empty."""
+    out: dict[str, list[dict[str, Any]] | None] = {}
     urls = {
         uid: f"users/{uid}/memberOf/microsoft.graph.group?$select={GROUP_SELECT}&$top={MAX_TOP}&$count=true"
         for uid in ids
@@ -184,8 +191,11 @@ async def groups_of_users(graph: GraphClient, ids: list[str]) -> dict[str, list[
     fetched = await batch_get(graph, list(urls.values()), label="users.memberOf", headers=EVENTUAL)
     for uid, url in urls.items():
         body = fetched.get(url)
-        groups = list((body or {}).get("value", []))
-        next_link = (body or {}).get("@odata.nextLink")
+        if body is None:
+            out[uid] = None
+            continue
+        groups = list(body.get("value", []))
+        next_link = body.get("@odata.nextLink")
         while next_link:
             data = await graph.get_json(next_link, headers=EVENTUAL, label="users.memberOf")
             groups += data.get("value", [])

@@ -23,8 +23,7 @@ LINKS_PER_WRITE = 2000  # links gathered before a group batch is written
 class GroupsPhase(RunBase):
     # -- groups ------------------------------------------------------------------------------------
     async def groups(self) -> str:
-        full = self.cp.mode == "full" or not self.cursor.groups_delta
-        if full:
+        if self.full_groups_round():
             return await self._groups_full()
         if self.cp.mode == "groups":  # groups-only runs read their round here (incremental ones read it first)
             self.rs.group_items, self.cp.new_groups_delta = await fetch.collect(
@@ -38,11 +37,12 @@ class GroupsPhase(RunBase):
         return "done"
 
     async def _groups_full(self) -> str:
-        """The groups watermark first (a change made while the groups are listed is replayed by the next incremental
-        run), then the groups listed and their direct members read side by side (MEMBER_READS groups at a time),
-        each group's links diffed against the stored ones and written while later groups are still being read."""
+        """The groups watermark first (taken before the scope was read, in `UsersPhase._load_state`: a change made
+        since is replayed by the next incremental run), then the groups listed and their direct members read side by
+        side (MEMBER_READS groups at a time), each group's links diffed against the stored ones and written while
+        later groups are still being read."""
         graph = self.deps.graph
-        if not self.cp.new_groups_delta:
+        if not self.cp.new_groups_delta:  # an incremental run whose first groups round gave no deltaLink
             self.cp.new_groups_delta = await fetch.latest_delta_link(graph, "groups")
             await self.save()
         scope = self.rs.scope

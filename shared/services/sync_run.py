@@ -111,6 +111,10 @@ class RunBase:
         """The checkpointed part of the run's state (`rs.cp`)."""
         return self.rs.cp
 
+    def full_groups_round(self) -> bool:
+        """The groups phase lists every group (a full run, or no groups deltaLink yet) instead of a delta round."""
+        return self.cp.mode == "full" or not self.cursor.groups_delta
+
     def tick(self) -> None:
         """Tell the caller (CLI progress display) where the run is; cheap, called once a page."""
         if self.deps.progress is not None:

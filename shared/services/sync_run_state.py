@@ -30,7 +30,8 @@ class RunState:
     # memberships come from memberOf, and their rows are written after those links (see UsersPhase.fill).
     entering: set[str] = field(default_factory=set)
     deferred: list[UserWrite] = field(default_factory=list)
-    memberships: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # memberOf read this run, by user
+    # memberOf read this run, by user; None: Graph no longer has the user (see sync_plan.plan_member_of)
+    memberships: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
     user_items: list[dict[str, Any]] = field(default_factory=list)  # an incremental run's delta rounds
     group_items: list[dict[str, Any]] = field(default_factory=list)
     new_tree: frozenset[str] | None = None  # the sync group's tree, read at the end of a run that knows its scope

@@ -17,6 +17,7 @@ from shared.domain.directory import (
 from shared.domain.sync_plan import (
     StoredUser,
     latest_by_id,
+    plan_member_of,
     plan_user_writes,
 )
 from shared.services import sync_fetch as fetch
@@ -31,6 +32,11 @@ class UsersPhase(RunBase):
         if self.cp.mode == "incremental":
             await self._prepare_incremental()
             return
+        if self.full_groups_round() and not self.cp.new_groups_delta:
+            # The groups watermark comes before every read of the scope: a membership change made after the scope
+            # was read is then after the watermark too, and the next incremental round reports it. Taken after the
+            # listing (as the groups phase did), a user put into the tree in between was in neither.
+            self.cp.new_groups_delta = await fetch.latest_delta_link(self.deps.graph, "groups")
         self.rs.scope_from_listing = (
             self.cp.mode == "full" and self.cp.phase in ("start", "users") and not self.cp.users_next
         )
@@ -96,7 +102,7 @@ class UsersPhase(RunBase):
         if not unknown:
             return set()
         self.rs.memberships.update(await fetch.groups_of_users(self.deps.graph, unknown))
-        return {uid for uid in unknown if any(str(g.get("id", "")) in tree for g in self.rs.memberships[uid])}
+        return {uid for uid in unknown if any(str(g.get("id", "")) in tree for g in self.rs.memberships[uid] or [])}
 
     # -- users -------------------------------------------------------------------------------------
     async def users(self) -> str:
@@ -177,14 +183,12 @@ class UsersPhase(RunBase):
         need = sorted(reread - set(self.rs.memberships))
         if need:
             self.rs.memberships.update(await fetch.groups_of_users(self.deps.graph, need))
-        by_group: dict[str, set[str]] = {}
-        records = {}
-        for uid in sorted(reread):
-            for group in self.rs.memberships.get(uid, []):
-                by_group.setdefault(str(group["id"]), set()).add(uid)
-                records[str(group["id"])] = group_record(group)
-        await self._ensure_groups([records[g] for g in by_group])
-        await self.apply.links_many(await self._real_link_changes([(g, u, set()) for g, u in sorted(by_group.items())]))
+        found = plan_member_of(reread, self.rs.memberships)
+        if found.gone:
+            self._gone_since_round(found.gone)
+        await self._ensure_groups([group_record(dict(group)) for _, group in sorted(found.groups.items())])
+        links: list[tuple[str, set[str], set[str]]] = [(g, set(u), set()) for g, u in sorted(found.links.items())]
+        await self.apply.links_many(await self._real_link_changes(links))
         self.apply.hold_users = True  # the rows go out with the run's next write, after their links
         try:
             await self.apply.users(self.rs.deferred)
@@ -192,6 +196,18 @@ class UsersPhase(RunBase):
             self.apply.hold_users = False
         self.rs.deferred = []
         return "done"
+
+    def _gone_since_round(self, gone: frozenset[str]) -> None:
+        """Users memberOf no longer finds were deleted after the users round named them: removed as deleted, as the
+        next round will report them (a user entering scope is simply not stored; its row stays absent, inactive or
+        out of scope). Their restore is then a user entering scope again, whose memberships memberOf reads."""
+        rs = self.rs
+        rs.deferred = [w for w in rs.deferred if w.record.id not in gone]
+        for uid in gone & rs.entering:
+            rs.stored.pop(uid, None)  # not written: nothing to remove either
+        rs.entering -= gone
+        rs.scope -= gone
+        rs.deleted |= gone
 
     async def _write_fetched(self, records: list[UserRecord]) -> None:
         writes = plan_user_writes(records, self.rs.stored, self.rs.scope)

@@ -8,6 +8,7 @@ from shared.domain.directory import group_record, user_record
 from shared.domain.sync_plan import (
     StoredUser,
     plan_group_writes,
+    plan_member_of,
     plan_removals,
     plan_user_writes,
     threshold_exceeded,
@@ -94,3 +95,13 @@ def test_a_repeated_delta_entry_counts_once_and_the_last_state_wins() -> None:
 
     items = [{"id": "u1", "v": 1}, {"displayName": "no id"}, {"id": "u2"}, {"id": "u1", "v": 2}, {"displayName": "x"}]
     assert latest_by_id(items) == [{"displayName": "no id"}, {"id": "u2"}, {"id": "u1", "v": 2}, {"displayName": "x"}]
+
+
+def test_member_of_gives_links_by_group_and_a_404_marks_the_user_gone_not_a_member_of_nothing() -> None:
+    sales = {"id": "g1", "displayName": "Sales"}
+    memberships = {"u1": [sales, {"id": "g2", "displayName": "Ops"}], "u2": [sales], "u3": None, "u4": []}
+    found = plan_member_of(["u1", "u2", "u3", "u4", "u5"], memberships)
+    assert found.links == {"g1": frozenset({"u1", "u2"}), "g2": frozenset({"u1"})}
+    assert sorted(found.groups) == ["g1", "g2"] and found.groups["g1"] == sales
+    assert found.gone == frozenset({"u3"})  # deleted since the users round: its memberships are unknown
+    assert plan_member_of(["u4", "u5"], memberships).gone == frozenset()  # no groups, or not asked: none

@@ -125,3 +125,79 @@ async def test_writes_made_while_runs_read_are_never_skipped(world: SyncWorld, l
     last = await world.sync()
     assert last.mode == "incremental" and last.outcome == "succeeded"
     await world.assert_matches_ground_truth()
+
+
+async def test_a_user_joining_the_scope_between_the_full_listing_and_the_groups_watermark_is_stored(
+    world: SyncWorld,
+) -> None:
+    """A full run lists the scope with its users, then reads the groups. A user put into the sync group in between
+    (its own object unchanged) is in neither: not in the listing, and its link is older than a groups watermark
+    taken after the listing, so no incremental round would ever report it. No lag is needed: only the order."""
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    assert sync_group
+    outsider = await _out_of_scope_user(world, control.ground_truth(tid))
+
+    def meanwhile(phase: str, counts: dict[str, int]) -> None:
+        listed = counts.get("user.created", 0) > 0  # the listing's page is written; the groups phase comes next
+        if phase == "users" and listed and outsider not in control.ground_truth(tid)["users"]:
+            control.add_member(tid, sync_group, outsider)
+
+    full = await run_sync(world.deps(progress=meanwhile), world.connection, budget_s=60)
+    assert full.mode == "full" and full.outcome == "succeeded"
+    assert outsider in control.ground_truth(tid)["users"]
+    assert (await world.sync()).mode == "incremental"
+    await world.assert_matches_ground_truth()
+    assert outsider in await world.stored_users()
+
+
+async def test_a_user_deleted_while_its_memberships_are_read_gets_them_after_its_restore(world: SyncWorld) -> None:
+    """A user entering scope (here: restored) has its groups read through memberOf after the users round. Deleted
+    again in between, memberOf answers 404; if that counted as "member of nothing", the user was stored active
+    without links, and its next restore (to users/delta an update of a stored user) never read them again."""
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    assert sync_group
+    assert (await world.sync()).mode == "full"
+    truth = control.ground_truth(tid)
+    user = next(uid for uid in sorted(truth["users"]) if len([g for g, m in truth["memberships"] if m == uid]) > 1)
+    links = {(g, m) for g, m in truth["memberships"] if m == user}
+    control.delete_user(tid, user)
+    assert (await world.sync()).outcome == "succeeded"  # deactivated: its links are removed
+    assert not links & await world.stored_links()
+    control.restore_user(tid, user)
+
+    def meanwhile(phase: str, counts: dict[str, int]) -> None:
+        if phase == "users" and user in control.ground_truth(tid)["users"]:
+            control.delete_user(tid, user)  # after users/delta named it restored, before its memberOf is read
+
+    raced = await run_sync(world.deps(progress=meanwhile), world.connection, budget_s=60)
+    assert raced.mode == "incremental" and raced.outcome == "succeeded"
+    control.restore_user(tid, user)
+    assert (await world.sync()).outcome == "succeeded"
+    await world.assert_matches_ground_truth()
+    assert links <= await world.stored_links()
+
+
+async def test_a_user_deleted_while_a_full_run_reads_the_groups_keeps_its_links_after_its_restore(
+    world: SyncWorld, lagging: None
+) -> None:
+    """A full run's member reads must not be ahead of the delta rounds after it. Deleted once the scope is listed,
+    a user is stored with the listing; if the groups' member lists then left it out (a plain read, which sees the
+    delete at once) while the next users round, behind them, did not yet name it, its links were never read: its
+    restore, seen later, is an update of a stored active user."""
+    control, tid, sync_group = world.entra.control, world.tid, world.connection.sync_group_id
+    assert sync_group
+    control.advance_clock(LAG)  # what earlier tests wrote is applied
+    truth = control.ground_truth(tid)
+    user = next(uid for uid in sorted(truth["users"]) if len([g for g, m in truth["memberships"] if m == uid]) > 1)
+
+    def meanwhile(phase: str, counts: dict[str, int]) -> None:
+        if phase == "groups" and user in control.ground_truth(tid)["users"]:
+            control.delete_user(tid, user)  # the scope is listed; the groups' members are read next
+
+    full = await run_sync(world.deps(progress=meanwhile), world.connection, budget_s=60)
+    assert full.mode == "full" and full.outcome == "succeeded"
+    assert (await world.sync()).mode == "incremental"  # within the lag: its rounds do not show the delete yet
+    control.restore_user(tid, user)
+    control.advance_clock(LAG)
+    assert (await world.sync()).mode == "incremental"
+    await world.assert_matches_ground_truth()
