@@ -136,7 +136,7 @@ class SyncState:
             "PartitionKey eq @pk and (RowKey eq 'cursor' or RowKey eq 'checkpoint' or "
             "(RowKey ge 'outbox-' and RowKey lt 'outbox.'))"
         )
-        async for row in self.tables.query(names.SYNC_STATE, filter, {"pk": self.cid}):
+        async for row in self.tables.query_plain(names.SYNC_STATE, filter, {"pk": self.cid}, None):  # app's own GET
             key = row["RowKey"]
             if key == "cursor":
                 cursor = _cursor(row)

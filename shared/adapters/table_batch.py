@@ -80,10 +80,11 @@ def entity_json(entity: dict[str, Any]) -> str:
 def entity_values(body: dict[str, Any]) -> dict[str, Any]:
     """An entity from a minimal-metadata answer as the SDK gives it: strings, booleans and 32-bit integers as
     JSON has them, Edm.Double as a float; Unsupported for another annotated type (a 64-bit integer, which the SDK
-    gives as an EntityProperty, a datetime, bytes, a GUID); the OData fields dropped."""
+    gives as an EntityProperty, a datetime, bytes, a GUID); the OData fields and the service's Timestamp dropped
+    (the SDK keeps that in the entity's metadata, not among its values)."""
     out: dict[str, Any] = {}
     for name, value in body.items():
-        if name.startswith("odata.") or name.endswith("@odata.type"):
+        if name.startswith("odata.") or name.endswith("@odata.type") or name == "Timestamp":
             continue
         kind = body.get(f"{name}@odata.type")
         if kind is None:
@@ -271,11 +272,13 @@ class BatchSender:
         return entity_values(answer) if answer is not None else None
 
     async def query_page(
-        self, table: str, filter: str, select: list[str], top: int, after: tuple[str, str] | None
+        self, table: str, filter: str, select: list[str] | None, top: int, after: tuple[str, str] | None
     ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
         """One page of a query ("Query Entities"): its entities as plain values and the continuation (the
         service's NextPartitionKey and NextRowKey) or None at the end. A missing table is an empty answer."""
-        params = {"$filter": filter, "$select": ",".join(select), "$top": str(top)}
+        params = {"$filter": filter, "$top": str(top)}
+        if select is not None:  # None: every property
+            params["$select"] = ",".join(select)
         if after is not None:
             params.update(NextPartitionKey=after[0], NextRowKey=after[1])
         url = f"{self.base_url}/{table}()?{urlencode(params, quote_via=quote)}"  # azure-core leaves params raw

@@ -329,10 +329,10 @@ class TableStore:
         table: str,
         filter: str,
         parameters: Mapping[str, Any],
-        select: list[str],
+        select: list[str] | None,
         page_size: int = 1000,
     ) -> AsyncIterator[Entity]:
-        """As `query`, for the directory's hot reads: just the `select`ed properties, as plain dicts (no ETag, no
+        """As `query`, for the hot reads: just the `select`ed properties (None: all), as plain dicts (no ETag, no
         Timestamp), read by the app's own request (shared/adapters/table_batch.py; the SDK's model
         deserialization was most of an incremental run's CPU). A value it leaves to the SDK: the rest through
         `query` (the same order: partition key, then row key)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +16,7 @@ import pytest
 from emulators.azurite import Azurite
 from shared import storage_names as names
 from shared.adapters.graph import GraphClient, RetryPolicy
+from shared.adapters.queues import QueueSender
 from shared.adapters.sync_state import SyncState
 from shared.adapters.table_store import Entity, TableStore
 from shared.errors import ConnectorError
@@ -30,15 +32,15 @@ class StateAnswersLate(TableStore):
 
     log: list[str]
 
-    async def query(
+    async def query_plain(
         self,
         table: str,
-        filter: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        select: list[str] | None = None,
+        filter: str,
+        parameters: Mapping[str, Any],
+        select: list[str] | None,
         page_size: int = 1000,
     ) -> AsyncIterator[Entity]:
-        rows = [row async for row in super().query(table, filter, parameters, select, page_size)]
+        rows = [row async for row in super().query_plain(table, filter, parameters, select, page_size)]
         if table == names.SYNC_STATE:
             await asyncio.sleep(STATE_LATE_S)
             self.log.append("state answered")
@@ -50,9 +52,23 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
+@dataclass
+class Worker:
+    """One worker process's sync: its memo, and a log of its Graph requests and the sync state's answers, in order."""
+
+    log: list[str]
+    graph: GraphClient
+    store: StateAnswersLate
+    memo: CursorMemo
+    queues: QueueSender
+
+    @property
+    def deps(self) -> SyncDeps:
+        return SyncDeps(self.graph, self.store, self.queues, memo=self.memo)
+
+
 @pytest.fixture
-async def logged(world: SyncWorld, azurite: Azurite) -> AsyncIterator[tuple[list[str], GraphClient, StateAnswersLate]]:
-    """A log of the Graph requests sent (path and query) and of the sync state's answers, in order."""
+async def worker(world: SyncWorld, azurite: Azurite) -> AsyncIterator[Worker]:
     log: list[str] = []
 
     async def note(request: httpx.Request) -> None:
@@ -63,9 +79,10 @@ async def logged(world: SyncWorld, azurite: Azurite) -> AsyncIterator[tuple[list
     )
     graph = GraphClient(http, world.tokens, world.entra.graph_url, retry=RetryPolicy(sleep=_no_sleep))
     store = StateAnswersLate.from_connection_string(azurite.connection_string)
+    assert isinstance(store, StateAnswersLate)
     store.log = log
     try:
-        yield log, graph, store
+        yield Worker(log, graph, store, CursorMemo(), world.queues)
     finally:
         await store.close()
         await http.aclose()
@@ -76,18 +93,15 @@ def _delta_requests(log: list[str], resource: str) -> list[str]:
 
 
 def _token(link_or_line: str) -> str:
-    return parse_qs(urlsplit(link_or_line.split(" ", 1)[-1]).query)["$deltatoken"][0]
+    return str(parse_qs(urlsplit(link_or_line.split(" ", 1)[-1]).query)["$deltatoken"][0])
 
 
 async def _in_scope_user(world: SyncWorld) -> str:
-    return sorted(world.entra.control.ground_truth(world.tid, world.connection.sync_group_id)["users"])[0]
+    return str(sorted(world.entra.control.ground_truth(world.tid, world.connection.sync_group_id)["users"])[0])
 
 
-async def test_a_worker_reads_its_deltas_beside_its_sync_state(
-    world: SyncWorld, logged: tuple[list[str], GraphClient, StateAnswersLate]
-) -> None:
-    log, graph, store = logged
-    deps = SyncDeps(graph, store, world.queues, memo=CursorMemo())
+async def test_a_worker_reads_its_deltas_beside_its_sync_state(world: SyncWorld, worker: Worker) -> None:
+    log, graph, store, deps = worker.log, worker.graph, worker.store, worker.deps
     assert (await run_sync(deps, world.connection)).mode == "full"
     await world.events()
     uid = await _in_scope_user(world)
@@ -112,12 +126,8 @@ async def test_a_worker_reads_its_deltas_beside_its_sync_state(
     await world.assert_matches_ground_truth()
 
 
-async def test_a_cursor_another_worker_committed_drops_the_early_reads(
-    world: SyncWorld, logged: tuple[list[str], GraphClient, StateAnswersLate]
-) -> None:
-    log, graph, store = logged
-    memo = CursorMemo()
-    deps = SyncDeps(graph, store, world.queues, memo=memo)
+async def test_a_cursor_another_worker_committed_drops_the_early_reads(world: SyncWorld, worker: Worker) -> None:
+    log, memo, deps = worker.log, worker.memo, worker.deps
     assert (await run_sync(deps, world.connection)).mode == "full"
     remembered = memo.get(world.connection.id)
     assert remembered is not None
@@ -141,12 +151,8 @@ async def test_a_cursor_another_worker_committed_drops_the_early_reads(
     )
 
 
-async def test_a_failed_or_unfinished_run_leaves_nothing_remembered(
-    world: SyncWorld, logged: tuple[list[str], GraphClient, StateAnswersLate]
-) -> None:
-    log, graph, store = logged
-    memo = CursorMemo()
-    deps = SyncDeps(graph, store, world.queues, memo=memo)
+async def test_a_failed_or_unfinished_run_leaves_nothing_remembered(world: SyncWorld, worker: Worker) -> None:
+    log, memo, deps = worker.log, worker.memo, worker.deps
     await run_sync(deps, world.connection)
     assert memo.get(world.connection.id) is not None
 
