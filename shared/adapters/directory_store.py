@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from shared import storage_names as names
@@ -146,6 +146,25 @@ class DirectoryStore:
         )
         return len([row async for row in rows])
 
+    async def group_index(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The stored groups' content hashes, and for those that have one their `anchor`: a user who was a member
+        when the row was written. Only a hint: whether the link is still stored is a point read (`anchored`)."""
+        hashes: dict[str, str] = {}
+        anchors: dict[str, str] = {}
+        async for row in self.tables.query_plain(
+            names.DIRECTORY_GROUPS, "PartitionKey eq @pk", {"pk": self.connection_id}, ["RowKey", "hash", "anchor"]
+        ):
+            hashes[row["RowKey"]] = row.get("hash") or ""
+            if row.get("anchor"):
+                anchors[row["RowKey"]] = str(row["anchor"])
+        return hashes, anchors
+
+    async def anchored(self, anchors: Mapping[str, str]) -> set[str]:
+        """Which of these groups still have their anchor as a stored member: point reads side by side, the cheapest
+        question Table Storage answers (a query for a group's first member scans on Azurite)."""
+        found = await self.existing_links({(gid, uid) for gid, uid in anchors.items()})
+        return {gid for gid, _ in found}
+
     async def load_groups(self) -> dict[str, str]:
         return {
             row["RowKey"]: row.get("hash", "")
@@ -195,13 +214,17 @@ class DirectoryStore:
         self.writes += count
         return count
 
-    async def write_groups(self, records: Iterable[GroupRecord]) -> int:
+    async def write_groups(self, records: Iterable[GroupRecord], anchors: Mapping[str, str] | None = None) -> int:
+        """Group rows (replacing what was there). `anchors`: a member each group is known to have, kept in the row
+        as `anchor` (see `group_index`)."""
+        known = anchors or {}
         rows = [
             {
                 "PartitionKey": self.connection_id,
                 "RowKey": r.id,
                 **_attribute_columns(r.attributes),
                 "hash": r.hash,
+                **({"anchor": known[r.id]} if known.get(r.id) else {}),
                 "synced_at": _now(),
             }
             for r in records

@@ -87,7 +87,7 @@ class _Run(UsersPhase, GroupsPhase, RemovalsPhase):
         self.rs.storage_loss = found
 
     async def _load_groups(self) -> None:
-        self.rs.stored_groups = await self.early.groups
+        self.rs.stored_groups, self.rs.group_anchors = await self.early.groups
 
 
 async def run_sync(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from shared import storage_names as names
@@ -193,11 +193,13 @@ class SyncApplier:
 
         await self._apply(events, write)
 
-    async def groups(self, writes: list[tuple[ActionKind, GroupRecord]]) -> None:
+    async def groups(
+        self, writes: list[tuple[ActionKind, GroupRecord]], anchors: Mapping[str, str] | None = None
+    ) -> None:
         events = [self._event(kind, record.id, version=record.hash) for kind, record in writes]
 
         async def write() -> None:
-            await self.store.write_groups(record for _, record in writes)
+            await self.store.write_groups((record for _, record in writes), anchors)
 
         await self._apply(events, write)
 
@@ -211,7 +213,12 @@ class SyncApplier:
         await self._apply(events, write)
 
     async def links_many(
-        self, changes: Iterable[tuple[str, set[str], set[str]]], *, per_write: int = 2000, emptied: Sequence[str] = ()
+        self,
+        changes: Iterable[tuple[str, set[str], set[str]]],
+        *,
+        per_write: int = 2000,
+        emptied: Sequence[str] = (),
+        anchors: Mapping[str, str] | None = None,
     ) -> list[str]:
         """Membership changes of many groups, applied in large writes (a full sync touches every group). Returns
         which of the `emptied` groups (those that lost members) have no stored member left afterwards, checked
@@ -226,14 +233,19 @@ class SyncApplier:
         found: list[list[str]] = []
 
         async def check() -> None:
-            found.append(await self.without_members(emptied))
+            found.append(await self.without_members(emptied, anchors))
 
         await self._links_write(pending, alongside=check if emptied else None)
-        return found[0] if found else await self.without_members(emptied)
+        return found[0] if found else await self.without_members(emptied, anchors)
 
-    async def without_members(self, group_ids: Sequence[str]) -> list[str]:
-        """Which of these groups have no stored member left: one small read each, side by side (one after the
-        other they were most of a 50k-user incremental run's groups phase)."""
+    async def without_members(self, group_ids: Sequence[str], anchors: Mapping[str, str] | None = None) -> list[str]:
+        """Which of these groups have no stored member left. A group whose anchor (a member its row names) is still
+        stored has one: point reads first; the others get one small query each, side by side (one after the other
+        they were most of a 50k-user incremental run's groups phase)."""
+        known = {gid: (anchors or {}).get(gid, "") for gid in group_ids}
+        if not self.dry_run and any(known.values()):
+            kept = await self.store.anchored({gid: uid for gid, uid in known.items() if uid})
+            group_ids = [gid for gid in group_ids if gid not in kept]
         limit = asyncio.Semaphore(MEMBER_CHECKS_AT_ONCE)
 
         async def check(gid: str) -> bool:

@@ -124,7 +124,7 @@ class GroupsPhase(RunBase):
         """Group rows first, then their links' changes (a group's stored links are dropped from `stored_links`)."""
         if not batch:
             return
-        await self._ensure_groups([record for record, _ in batch])
+        await self._ensure_groups([record for record, _ in batch], {record.id: want for record, want in batch})
         changes = []
         for record, want in batch:
             have = stored_links.pop(record.id, set())
@@ -167,15 +167,16 @@ class GroupsPhase(RunBase):
                 new_records.append(group_record(body))
             if added or removed:
                 candidates.append((gid, added, removed))
-        await self._ensure_groups(new_records)
+        await self._ensure_groups(new_records, {gid: added for gid, added, _ in candidates if added})
         changes = await self._real_link_changes(candidates)
         # a group that gained a member in this slice is not empty; the others that lost one are checked
         emptied = sorted(
             gid for gid, added, removed in changes if removed and not added and gid in self.rs.stored_groups
         )
-        empty = await self.apply.links_many(changes, emptied=emptied)
+        empty = await self.apply.links_many(changes, emptied=emptied, anchors=self.rs.group_anchors)
         if empty:
             await self.apply.delete_groups(empty)
             for gid in empty:
                 self.rs.stored_groups.pop(gid, None)
+                self.rs.group_anchors.pop(gid, None)
         self.tick()

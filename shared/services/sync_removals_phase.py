@@ -75,7 +75,9 @@ class RemovalsPhase(RunBase):
             links = await self.store.links_of_users(leaving)
             emptied = [gid for gid in sorted(links) if gid in self.rs.stored_groups]
             stale_groups += await self.apply.links_many(
-                [(gid, set(), uids) for gid, uids in sorted(links.items())], emptied=emptied
+                [(gid, set(), uids) for gid, uids in sorted(links.items())],
+                emptied=emptied,
+                anchors=self.rs.group_anchors,
             )
         await self.apply.removals(removals)
         if stale_groups:

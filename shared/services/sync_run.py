@@ -4,7 +4,7 @@ module builds on (counts, checkpoints, group rows, real link changes)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,10 +144,17 @@ class RunBase:
         await self.save()
         return "continued"
 
-    async def _ensure_groups(self, records: list[Any]) -> None:
+    async def _ensure_groups(self, records: list[Any], members: Mapping[str, set[str]] | None = None) -> None:
+        """Write the groups whose content changed. `members`: users each group is known to have now; a written row
+        keeps one as its anchor (else the one it had), for the cheap "any member left?" check (SyncApplier)."""
         latest = {record.id: record for record in records}  # a group named twice is written (and announced) once
         writes = plan_group_writes(latest.values(), self.rs.stored_groups)
-        await self.apply.groups(writes)
+        anchors = self.rs.group_anchors
+        for _, record in writes:
+            known = (members or {}).get(record.id)
+            if known:
+                anchors[record.id] = min(known)
+        await self.apply.groups(writes, anchors)
         for _, record in writes:
             self.rs.stored_groups[record.id] = record.hash
 

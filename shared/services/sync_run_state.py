@@ -24,6 +24,7 @@ class RunState:
     scope_complete: bool = True  # False when an incremental run knows the scope only for the ids it touches
     stored: dict[str, StoredUser] = field(default_factory=dict)
     stored_groups: dict[str, str] = field(default_factory=dict)  # group id -> content hash
+    group_anchors: dict[str, str] = field(default_factory=dict)  # group id -> a member it had (a hint, see store)
     written: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
     # Users entering scope in an incremental run (new, back from deletion or from outside the scope): their

@@ -104,8 +104,8 @@ class EarlyReads:
     """The reads a run starts before its sync state is read; `adopt` keeps those the state read back allows."""
 
     def __init__(self, deps: SyncDeps, connection: Connection, *, incremental: bool) -> None:
-        self.groups: asyncio.Task[dict[str, str]] = asyncio.ensure_future(
-            DirectoryStore(deps.tables, connection.id).load_groups()
+        self.groups: asyncio.Task[tuple[dict[str, str], dict[str, str]]] = asyncio.ensure_future(
+            DirectoryStore(deps.tables, connection.id).group_index()
         )
         memo = deps.memo
         self.basis = memo.get(connection.id) if memo is not None and incremental else None

@@ -186,7 +186,10 @@ class UsersPhase(RunBase):
         found = plan_member_of(reread, self.rs.memberships)
         if found.gone:
             self._gone_since_round(found.gone)
-        await self._ensure_groups([group_record(dict(group)) for _, group in sorted(found.groups.items())])
+        await self._ensure_groups(
+            [group_record(dict(group)) for _, group in sorted(found.groups.items())],
+            {gid: set(uids) for gid, uids in found.links.items()},
+        )
         links: list[tuple[str, set[str], set[str]]] = [(g, set(u), set()) for g, u in sorted(found.links.items())]
         await self.apply.links_many(await self._real_link_changes(links))
         self.apply.hold_users = True  # the rows go out with the run's next write, after their links
