@@ -166,12 +166,9 @@ class DirectoryStore:
         return {gid for gid, _ in found}
 
     async def load_groups(self) -> dict[str, str]:
-        return {
-            row["RowKey"]: row.get("hash", "")
-            async for row in self.tables.query_plain(
-                names.DIRECTORY_GROUPS, "PartitionKey eq @pk", {"pk": self.connection_id}, ["RowKey", "hash"]
-            )
-        }
+        """The stored groups' content hashes."""
+        hashes, _ = await self.group_index()
+        return hashes
 
     async def write_users(self, writes: Iterable[UserWrite], defaults: dict[str, Any]) -> int:
         stamp = _now()

@@ -80,11 +80,10 @@ class _Run(UsersPhase, GroupsPhase, RemovalsPhase):
         return "done"
 
     async def _check_storage(self) -> None:
-        early = self.early.storage
-        found = await early if early is not None else None
-        if found is None:
-            found = await start.storage_loss(self.deps, self.connection, self.cursor.users_stored)
-        self.rs.storage_loss = found
+        early = self.early.storage  # read beside the sync state, from the same cursor (kept only if so)
+        self.rs.storage_loss = await (
+            early if early is not None else start.storage_loss(self.deps, self.connection, self.cursor.users_stored)
+        )
 
     async def _load_groups(self) -> None:
         self.rs.stored_groups, self.rs.group_anchors = await self.early.groups

@@ -242,9 +242,9 @@ class SyncApplier:
         """Which of these groups have no stored member left. A group whose anchor (a member its row names) is still
         stored has one: point reads first; the others get one small query each, side by side (one after the other
         they were most of a 50k-user incremental run's groups phase)."""
-        known = {gid: (anchors or {}).get(gid, "") for gid in group_ids}
-        if not self.dry_run and any(known.values()):
-            kept = await self.store.anchored({gid: uid for gid, uid in known.items() if uid})
+        anchored = {gid: anchors[gid] for gid in group_ids if anchors and anchors.get(gid)}
+        if anchored and not self.dry_run:
+            kept = await self.store.anchored(anchored)
             group_ids = [gid for gid in group_ids if gid not in kept]
         limit = asyncio.Semaphore(MEMBER_CHECKS_AT_ONCE)
 
